@@ -1,0 +1,14 @@
+/**
+ * EmbrFS public entry point.
+ *
+ * @example
+ * ```ts
+ * import { openEngram } from 'embrfs';
+ * const engram = await openEngram('data.engram', { create: true });
+ * const version = await engram.writeFile('/hello.txt', new TextEncoder().encode('hi'));
+ * const { data } = await engram.readFile('/hello.txt');
+ * await engram.close();
+ * ```
+ */
+export * from './errors.js';
+export type * from './fs/api.js';
