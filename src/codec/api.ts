@@ -1,0 +1,44 @@
+/**
+ * The chunk codec contract (issue 2). Pure: no `node:*`, no clock, no randomness. Hashing is
+ * injected so the codec stays pure and the caller (store/fs) supplies node:crypto's SHA-256.
+ *
+ * A chunk of 1..chunkBytes bytes becomes a *payload*: the serialized hypervector plus its
+ * correction (uncompressed; the store compresses payloads in units larger than one chunk).
+ * `decode(payload, sha256)` returns the exact bytes or throws EmbrError('CORRUPT'); it never
+ * returns bytes whose SHA-256 differs from the one given.
+ */
+import type { SparseVector } from '../vsa/sparse.js';
+
+export type CodecProfileName = 'positional' | 'holographic';
+
+export interface CodecOptions {
+  profile: CodecProfileName;
+  /** Maximum chunk length in bytes (default 4096). */
+  chunkBytes?: number;
+  /** Full SHA-256 of a byte string (32 bytes). Injected: the codec itself imports nothing from node. */
+  sha256: (bytes: Uint8Array) => Uint8Array;
+}
+
+export interface EncodedChunk {
+  /** Serialized vector + correction in the versioned format of docs/DESIGN.md. */
+  payload: Uint8Array;
+  /** SHA-256 of the chunk bytes (32 bytes): the content address. */
+  sha256: Uint8Array;
+  /** Length of the chunk in bytes. */
+  byteLength: number;
+  /** How many bytes came out right from the vector alone, before the correction. */
+  vectorCorrectBytes: number;
+  /** Bytes of the payload that belong to the correction. */
+  correctionBytes: number;
+}
+
+export interface ChunkCodec {
+  readonly profile: CodecProfileName;
+  readonly chunkBytes: number;
+  /** Encodes one chunk (1..chunkBytes bytes; the last chunk of a file may be short). */
+  encode(chunk: Uint8Array): EncodedChunk;
+  /** Decodes a payload and checks it against `sha256`; throws EmbrError CORRUPT on any mismatch. */
+  decode(payload: Uint8Array, sha256: Uint8Array): Uint8Array;
+  /** The hypervector of a payload (for algebra and tests); throws CORRUPT on a bad payload. */
+  vectorOf(payload: Uint8Array): SparseVector;
+}
