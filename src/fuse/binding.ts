@@ -1,0 +1,396 @@
+/**
+ * The FUSE binding: `fuse-native` 2.2.6 (libfuse 2.9 high-level, path-based API), wrapped so the
+ * rest of `src/fuse` sees promise-returning operations with typed arguments, and patched from JS
+ * where its defects can be reached. See docs/design/fuse.md for what cannot be reached and why.
+ *
+ * Workarounds applied here (each is a subclass override of a `fuse-native` internal; the version
+ * is pinned in package.json, and `binding.test.ts` fails loudly if an internal moves):
+ * - Mount options `fuse-native` has no switch for: `big_writes`, `max_write=131072` (writes arrive
+ *   in 128 KiB requests instead of 4 KiB), `use_ino` (our stable inode numbers reach `stat`).
+ * - `utimens`: the C side passes atime twice; the real mtime (milliseconds) still sits in the
+ *   per-thread request record, which is a Node Buffer that `fuse-native` allocated from JS, so we
+ *   read it from there (offset checked against the C struct layout).
+ * - `getxattr`/`listxattr`: a buffer smaller than the value gave EIO (and listxattr's size query
+ *   over-reported by 128 bytes); we answer ERANGE and the exact size.
+ * - `fgetattr`: forwarded with its file handle instead of being turned into a path `getattr`.
+ */
+import { createRequire } from 'node:module';
+import { Errno, errnoOf, isExpectedError } from './errno.js';
+
+/** What the kernel is told about an inode. Times are milliseconds (the binding's resolution). */
+export interface FuseStat {
+  ino: number;
+  /** Type bits and permission bits, as in `st_mode`. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  blksize: number;
+  /** 512-byte blocks. */
+  blocks: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
+}
+
+export interface FuseStatfs {
+  bsize: number;
+  frsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  favail: number;
+  fsid: number;
+  flag: number;
+  namemax: number;
+}
+
+/** A time argument of `utimens`: set it, set it to now, or leave it. */
+export type TimeUpdate = { kind: 'set'; timeMs: number } | { kind: 'now' } | { kind: 'omit' };
+
+/**
+ * The operations a filesystem implements for {@link FuseMount}. Each returns a promise; a
+ * rejection becomes the errno of {@link errnoOf}. Numbers are plain (offsets up to 2^53).
+ */
+export interface AsyncFuseOperations {
+  getattr(path: string): Promise<FuseStat>;
+  fgetattr(path: string, fileHandle: number): Promise<FuseStat>;
+  access(path: string, mode: number): Promise<void>;
+  statfs(path: string): Promise<FuseStatfs>;
+  readdir(path: string): Promise<{ names: string[]; stats: FuseStat[] }>;
+  /** Returns the file handle number (never 0: the binding treats 0 as "none"). */
+  open(path: string, flags: number): Promise<number>;
+  create(path: string, mode: number): Promise<number>;
+  read(path: string, fileHandle: number, buffer: Buffer, length: number, offset: number): Promise<number>;
+  write(path: string, fileHandle: number, buffer: Buffer, length: number, offset: number): Promise<number>;
+  flush(path: string, fileHandle: number): Promise<void>;
+  fsync(path: string, dataSync: boolean, fileHandle: number): Promise<void>;
+  release(path: string, fileHandle: number): Promise<void>;
+  truncate(path: string, sizeBytes: number): Promise<void>;
+  ftruncate(path: string, fileHandle: number, sizeBytes: number): Promise<void>;
+  unlink(path: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  link(existingPath: string, newPath: string): Promise<void>;
+  symlink(target: string, path: string): Promise<void>;
+  readlink(path: string): Promise<string>;
+  mkdir(path: string, mode: number): Promise<void>;
+  mknod(path: string, mode: number, device: number): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  /** `uid`/`gid` of 0xffffffff mean "leave unchanged" (chown(2)'s -1). */
+  chown(path: string, uid: number, gid: number): Promise<void>;
+  utimens(path: string, atime: TimeUpdate, mtime: TimeUpdate): Promise<void>;
+  setxattr(path: string, name: string, value: Uint8Array, flags: number): Promise<void>;
+  getxattr(path: string, name: string): Promise<Uint8Array>;
+  listxattr(path: string): Promise<string[]>;
+  removexattr(path: string, name: string): Promise<void>;
+}
+
+export interface FuseMountOptions {
+  /** Kernel-side read-only mount (`-o ro`): writes fail with EROFS before they reach us. */
+  readOnly: boolean;
+  /** Seconds the kernel caches attributes and names (libfuse default 1). */
+  attributeTimeoutSeconds: number;
+  /** Log unexpected (non-EmbrError) failures here. */
+  onUnexpectedError: (operation: string, error: unknown) => void;
+}
+
+type Callback = (...args: unknown[]) => void;
+type Signal = (result: number, ...args: unknown[]) => void;
+type NativeHandler = (nativeLocals: Buffer, opCode: number, ...args: unknown[]) => unknown;
+
+interface FuseNativeInstance {
+  mount(callback: (error: Error | null) => void): void;
+  unmount(callback: (error: Error | null) => void): void;
+  _fuseOptions(): string;
+  _handlers: NativeHandler[];
+  ops: Record<string, Callback>;
+}
+
+interface FuseNativeClass {
+  new (mountpoint: string, ops: Record<string, Callback>, options: Record<string, unknown>): FuseNativeInstance;
+  unmount(mountpoint: string, callback: (error: Error | null) => void): void;
+}
+
+const require = createRequire(import.meta.url);
+const FuseNative = require('fuse-native') as FuseNativeClass;
+
+/** The opcode of utimens in fuse-native.c (`op_utimens`). */
+const utimensOpCode = 12;
+/**
+ * Byte offset of `size_t mtime` in fuse-native.c's `fuse_thread_locals_t` on 64-bit Linux:
+ * 8 pointers/size_t before it (self, op+pad, op_fn, path, dest, linkname, info, buf, offset, len),
+ * then mode_t (4, padded to 8), dev_t (8), uid_t+gid_t (8), atime (8). Measured with offsetof().
+ */
+export const nativeMtimeOffsetBytes = 112;
+/**
+ * libfuse passes UTIME_NOW and UTIME_OMIT as tv_sec 0 with tv_nsec (1<<30)-1 / (1<<30)-2; the
+ * binding turns a timespec into milliseconds as tv_sec*1000 + tv_nsec/1e6, so both become 1073.
+ */
+export const utimeSentinelMs = 1073;
+
+/** Extra libfuse options fuse-native has no switch for (see the module comment). */
+const extraOptions = ['big_writes', 'max_write=131072', 'max_read=131072', 'use_ino', 'fsname=embrfs', 'subtype=embrfs'];
+
+/** Decodes the two utimens times the binding gives us into set/now/omit. */
+export function decodeUtimens(atimeMs: number, mtimeMs: number): { atime: TimeUpdate; mtime: TimeUpdate } {
+  const atimeIsSentinel = atimeMs === utimeSentinelMs;
+  const mtimeIsSentinel = mtimeMs === utimeSentinelMs;
+  // NOW and OMIT are indistinguishable after the binding's conversion. Both sentinels: the
+  // common case is touch(1) / utimensat(NULL), i.e. both NOW. One sentinel beside a real time: the
+  // common case is `touch -m -d` / futimens with one UTIME_OMIT, so leave that one alone.
+  if (atimeIsSentinel && mtimeIsSentinel) return { atime: { kind: 'now' }, mtime: { kind: 'now' } };
+  return {
+    atime: atimeIsSentinel ? { kind: 'omit' } : { kind: 'set', timeMs: atimeMs },
+    mtime: mtimeIsSentinel ? { kind: 'omit' } : { kind: 'set', timeMs: mtimeMs },
+  };
+}
+
+/**
+ * A live FUSE mount of {@link AsyncFuseOperations} at a mountpoint.
+ *
+ * @example
+ * ```ts
+ * const mount = new FuseMount('/mnt/x', operations, { readOnly: false, attributeTimeoutSeconds: 1, onUnexpectedError: console.error });
+ * await mount.mount();
+ * // ... serve ...
+ * await mount.unmount();
+ * ```
+ */
+export class FuseMount {
+  readonly mountpoint: string;
+  private readonly fuse: FuseNativeInstance;
+
+  constructor(mountpoint: string, operations: AsyncFuseOperations, options: FuseMountOptions) {
+    this.mountpoint = mountpoint;
+    const kernelOptions = [...extraOptions, `attr_timeout=${options.attributeTimeoutSeconds}`, `entry_timeout=${options.attributeTimeoutSeconds}`];
+    if (options.readOnly) kernelOptions.push('ro');
+    this.fuse = createPatchedFuse(mountpoint, operations, options, kernelOptions);
+  }
+
+  /** Mounts; resolves once the kernel has sent INIT (the mount is usable). */
+  mount(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.fuse.mount((error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  /** Detaches the mount (`fusermount -uz`) and releases the native side. */
+  unmount(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.fuse.unmount((error) => (error ? reject(error) : resolve()));
+    });
+  }
+}
+
+function createPatchedFuse(
+  mountpoint: string,
+  operations: AsyncFuseOperations,
+  options: FuseMountOptions,
+  kernelOptions: string[],
+): FuseNativeInstance {
+  const report = (name: string, error: unknown): number => {
+    if (!isExpectedError(error)) options.onUnexpectedError(name, error);
+    return errnoOf(error);
+  };
+  // Every call: run the promise, answer (result...) or an errno. `fail` lists the extra arguments a
+  // failed reply must still carry for the binding's C side (it reads them unconditionally).
+  const call = <T>(name: string, promise: () => Promise<T>, done: (value: T) => unknown[], cb: Callback, fail: unknown[] = []): void => {
+    let pending: Promise<T>;
+    try {
+      pending = promise();
+    } catch (error) {
+      cb(report(name, error), ...fail);
+      return;
+    }
+    pending.then(
+      (value) => cb(0, ...done(value)),
+      (error: unknown) => cb(report(name, error), ...fail),
+    );
+  };
+  const none = (): unknown[] => [];
+
+  const ops: Record<string, Callback> = {
+    init: (cb) => (cb as Callback)(0),
+    getattr: (path, cb) => call('getattr', () => operations.getattr(path as string), (stat) => [stat], cb as Callback),
+    access: (path, mode, cb) => call('access', () => operations.access(path as string, mode as number), none, cb as Callback),
+    statfs: (path, cb) => call('statfs', () => operations.statfs(path as string), (statfs) => [statfs], cb as Callback),
+    readdir: (path, cb) =>
+      call('readdir', () => operations.readdir(path as string), (listing) => [listing.names, listing.stats], cb as Callback),
+    open: (path, flags, cb) => call('open', () => operations.open(path as string, flags as number), (handle) => [handle], cb as Callback),
+    create: (path, mode, cb) => call('create', () => operations.create(path as string, mode as number), (handle) => [handle], cb as Callback),
+    read: (path, handle, buffer, length, offset, cb) =>
+      call(
+        'read',
+        () => operations.read(path as string, handle as number, buffer as Buffer, length as number, offset as number),
+        (bytes) => [bytes],
+        // fuse-native replies to read/write with the byte count in the result slot: cb(bytes).
+        (result, ...rest) => (cb as Callback)(result === 0 ? (rest[0] as number) : result),
+      ),
+    write: (path, handle, buffer, length, offset, cb) =>
+      call(
+        'write',
+        () => operations.write(path as string, handle as number, buffer as Buffer, length as number, offset as number),
+        (bytes) => [bytes],
+        (result, ...rest) => (cb as Callback)(result === 0 ? (rest[0] as number) : result),
+      ),
+    flush: (path, handle, cb) => call('flush', () => operations.flush(path as string, handle as number), none, cb as Callback),
+    fsync: (path, dataSync, handle, cb) =>
+      call('fsync', () => operations.fsync(path as string, dataSync !== 0, handle as number), none, cb as Callback),
+    fsyncdir: (_path, _dataSync, _handle, cb) => (cb as Callback)(0),
+    release: (path, handle, cb) => call('release', () => operations.release(path as string, handle as number), none, cb as Callback),
+    releasedir: (_path, _handle, cb) => (cb as Callback)(0),
+    opendir: (_path, _flags, cb) => (cb as Callback)(0, 0),
+    truncate: (path, size, cb) => call('truncate', () => operations.truncate(path as string, size as number), none, cb as Callback),
+    ftruncate: (path, handle, size, cb) =>
+      call('ftruncate', () => operations.ftruncate(path as string, handle as number, size as number), none, cb as Callback),
+    unlink: (path, cb) => call('unlink', () => operations.unlink(path as string), none, cb as Callback),
+    rename: (from, to, cb) => call('rename', () => operations.rename(from as string, to as string), none, cb as Callback),
+    link: (from, to, cb) => call('link', () => operations.link(from as string, to as string), none, cb as Callback),
+    symlink: (target, path, cb) => call('symlink', () => operations.symlink(target as string, path as string), none, cb as Callback),
+    readlink: (path, cb) => call('readlink', () => operations.readlink(path as string), (target) => [target], cb as Callback),
+    mkdir: (path, mode, cb) => call('mkdir', () => operations.mkdir(path as string, mode as number), none, cb as Callback),
+    mknod: (path, mode, device, cb) =>
+      call('mknod', () => operations.mknod(path as string, mode as number, device as number), none, cb as Callback),
+    rmdir: (path, cb) => call('rmdir', () => operations.rmdir(path as string), none, cb as Callback),
+    chmod: (path, mode, cb) => call('chmod', () => operations.chmod(path as string, mode as number), none, cb as Callback),
+    chown: (path, uid, gid, cb) =>
+      call('chown', () => operations.chown(path as string, uid as number, gid as number), none, cb as Callback),
+    setxattr: (path, name, value, _position, flags, cb) =>
+      call(
+        'setxattr',
+        // The value buffer points into libfuse memory that is gone after the reply: copy it.
+        () => operations.setxattr(path as string, name as string, Uint8Array.from(value as Buffer), flags as number),
+        none,
+        cb as Callback,
+      ),
+    removexattr: (path, name, cb) =>
+      call('removexattr', () => operations.removexattr(path as string, name as string), none, cb as Callback),
+    // Present so fuse-native registers them with libfuse; the real work is in the overrides below.
+    fgetattr: (_path, _handle, cb) => (cb as Callback)(-Errno.ENOSYS),
+    utimens: (_path, _atime, _mtime, cb) => (cb as Callback)(-Errno.ENOSYS),
+    getxattr: (_path, _name, _position, cb) => (cb as Callback)(-Errno.ENOSYS),
+    listxattr: (_path, cb) => (cb as Callback)(-Errno.ENOSYS),
+  };
+
+  class PatchedFuse extends FuseNative {
+    /** The request record of the utimens call in progress (set synchronously before `_op_utimens`). */
+    private utimensLocals: Buffer | null = null;
+
+    constructor() {
+      super(mountpoint, ops, { timeout: 10 * 60 * 1000, allowOther: true, defaultPermissions: true });
+      const original = this._handlers[utimensOpCode];
+      this._handlers[utimensOpCode] = (nativeLocals, opCode, ...args) => {
+        this.utimensLocals = nativeLocals;
+        try {
+          return original(nativeLocals, opCode, ...args);
+        } finally {
+          this.utimensLocals = null;
+        }
+      };
+    }
+
+    override _fuseOptions(): string {
+      const base = super._fuseOptions();
+      const joined = kernelOptions.join(',');
+      return base === '' ? `-o${joined}` : `${base},${joined}`;
+    }
+
+    _op_fgetattr(signal: Signal, path: string, fileHandle: number): void {
+      // The stock handler drops the file handle and asks getattr by path, which fails for an open
+      // file whose path was unlinked.
+      call('fgetattr', () => operations.fgetattr(path, fileHandle), (stat) => [toStatArray(stat)], (result, ...rest) => {
+        if (result !== 0) signal(result as number, toStatArray(null));
+        else signal(0, ...rest);
+      });
+    }
+
+    _op_utimens(signal: Signal, path: string, atimeLow: number, atimeHigh: number): void {
+      const atimeMs = atimeLow + atimeHigh * 4294967296;
+      const locals = this.utimensLocals;
+      const mtimeMs = locals !== null && locals.length >= nativeMtimeOffsetBytes + 8 ? Number(locals.readBigUInt64LE(nativeMtimeOffsetBytes)) : atimeMs;
+      const { atime, mtime } = decodeUtimens(atimeMs, mtimeMs);
+      call('utimens', () => operations.utimens(path, atime, mtime), none, (result) => signal(result as number));
+    }
+
+    _op_getxattr(signal: Signal, path: string, name: string, valueBuffer: Buffer): void {
+      call(
+        'getxattr',
+        () => operations.getxattr(path, name),
+        (value) => [value],
+        (result, value) => {
+          if (result !== 0) return signal(result as number, valueBuffer.buffer);
+          const bytes = value as Uint8Array;
+          if (valueBuffer.length === 0) return signal(bytes.length, valueBuffer.buffer);
+          if (bytes.length > valueBuffer.length) return signal(-Errno.ERANGE, valueBuffer.buffer);
+          valueBuffer.set(bytes);
+          return signal(bytes.length, valueBuffer.buffer);
+        },
+      );
+    }
+
+    _op_listxattr(signal: Signal, path: string, listBuffer: Buffer): void {
+      call(
+        'listxattr',
+        () => operations.listxattr(path),
+        (names) => [names],
+        (result, names) => {
+          if (result !== 0) return signal(result as number, listBuffer.buffer);
+          const encoded = Buffer.concat((names as string[]).map((name) => Buffer.from(`${name}\0`, 'utf8')));
+          if (listBuffer.length === 0) return signal(encoded.length, listBuffer.buffer);
+          if (encoded.length > listBuffer.length) return signal(-Errno.ERANGE, listBuffer.buffer);
+          encoded.copy(listBuffer);
+          return signal(encoded.length, listBuffer.buffer);
+        },
+      );
+    }
+  }
+
+  return new PatchedFuse();
+}
+
+/** The binding's wire form of a stat (fuse-native.c `populate_stat`): 18 uint32 words. */
+export function toStatArray(stat: FuseStat | null): Uint32Array {
+  const words = new Uint32Array(18);
+  if (stat === null) return words;
+  const setDouble = (index: number, value: number): void => {
+    words[index] = value % 4294967296;
+    words[index + 1] = Math.floor(value / 4294967296);
+  };
+  words[0] = stat.mode;
+  words[1] = stat.uid;
+  words[2] = stat.gid;
+  setDouble(3, stat.size);
+  words[5] = 0;
+  words[6] = stat.nlink;
+  words[7] = stat.ino;
+  words[8] = 0;
+  words[9] = stat.blksize;
+  setDouble(10, stat.blocks);
+  setDouble(12, stat.atime);
+  setDouble(14, stat.mtime);
+  setDouble(16, stat.ctime);
+  return words;
+}
+
+/**
+ * Detaches whatever is mounted at `mountpoint`: `fusermount -u`, then the lazy `-uz` if busy.
+ * Resolves true if something was unmounted, false if nothing was mounted there.
+ *
+ * @example
+ * ```ts
+ * await cleanupStaleMount('/tmp/mnt'); // after a mount process was killed with SIGKILL
+ * ```
+ */
+export async function cleanupStaleMount(mountpoint: string): Promise<boolean> {
+  const { execFile } = await import('node:child_process');
+  const run = (args: string[]): Promise<boolean> =>
+    new Promise((resolve) => {
+      execFile('fusermount', args, (error) => resolve(error === null));
+    });
+  if (await run(['-u', mountpoint])) return true;
+  return run(['-uz', mountpoint]);
+}

@@ -1,0 +1,530 @@
+/**
+ * FUSE operations on an {@link Engram}: path-based libfuse calls mapped onto the fs API.
+ *
+ * Design (docs/design/fuse.md has the reasoning):
+ * - Every FUSE open gets its own `FileHandle` from `engram.open`, so a handle follows its inode
+ *   through renames and keeps an unlinked file alive until release.
+ * - Writes are buffered per inode (not per handle, so every handle of an inode sees them): a
+ *   sequential write extends the pending run, anything else flushes it first. The run is written
+ *   with `FileHandle.write(offset, bytes)` (re-encodes only the chunks it touches) on flush,
+ *   fsync, release, truncate, an overlapping read, or when it reaches `writeBufferBytes`.
+ * - All data operations of one inode run one after another on a promise queue: libfuse serves
+ *   requests on several threads and the kernel may send them concurrently.
+ * - libfuse 2 "hides" an open file on unlink/rename-over by renaming it to `.fuse_hiddenXXXX`
+ *   and unlinks that name on release. We turn the hiding rename into the real unlink (the open
+ *   handles keep the inode alive) and answer the hidden name from the handles, so no hidden file
+ *   ever shows up in the engram, in readdir, or makes rmdir fail.
+ */
+import { statfs as statFilesystem } from 'node:fs/promises';
+import { dirname, posix } from 'node:path';
+import { EmbrError, invariant } from '../errors.js';
+import type { Engram, EntryType, FileHandle, ReadOptions, Stat } from '../fs/api.js';
+import type { AsyncFuseOperations, FuseStat, FuseStatfs, TimeUpdate } from './binding.js';
+
+/** `st_mode` type bits. */
+const typeBits: Readonly<Record<EntryType, number>> = {
+  file: 0o100000,
+  directory: 0o040000,
+  symlink: 0o120000,
+};
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const O_ACCMODE = 0o3;
+const O_RDONLY = 0o0;
+const O_TRUNC = 0o1000;
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+/** chown(2)'s "leave unchanged", as the binding's uint32. */
+const UNCHANGED_ID = 0xffffffff;
+const hiddenNamePattern = /^\.fuse_hidden[0-9a-f]{16}$/;
+
+export interface EngramOperationsOptions {
+  engram: Engram;
+  /** The engram file; statfs reports the filesystem holding it. */
+  engramFile: string;
+  /** Serve this snapshot (read-only) instead of the live tree. */
+  snapshot?: string;
+  /** A pending write run is flushed when it reaches this many bytes (default 8 MiB). */
+  writeBufferBytes?: number;
+  /** The clock for UTIME_NOW (injected so tests can pin it). */
+  nowNs?: () => bigint;
+}
+
+interface OpenFile {
+  fileHandle: number;
+  ino: number;
+  /** The path at open time: snapshot reads go by path (a snapshot never changes). */
+  path: string;
+  /** Null in a snapshot mount, where reads go by path. */
+  handle: FileHandle | null;
+}
+
+interface WriteRun {
+  offset: number;
+  parts: Buffer[];
+  length: number;
+  handle: FileHandle;
+}
+
+interface InodeState {
+  ino: number;
+  openFiles: Set<number>;
+  run: WriteRun | null;
+  /** Tail of this inode's operation queue. */
+  queue: Promise<void>;
+}
+
+/**
+ * The FUSE operations of one mount. Create one per mount; call {@link flushAll} and
+ * {@link closeAll} when unmounting.
+ *
+ * @example
+ * ```ts
+ * const operations = new EngramFuseOperations({ engram, engramFile: 'x.engram' });
+ * const mount = new FuseMount('/mnt/x', operations, { readOnly: false, attributeTimeoutSeconds: 1, onUnexpectedError: console.error });
+ * ```
+ */
+export class EngramFuseOperations implements AsyncFuseOperations {
+  private readonly engram: Engram;
+  private readonly engramFile: string;
+  private readonly readOptions: ReadOptions;
+  private readonly snapshot: string | undefined;
+  private readonly writeBufferBytes: number;
+  private readonly nowNs: () => bigint;
+  private readonly files = new Map<number, OpenFile>();
+  private readonly inodes = new Map<number, InodeState>();
+  /** `.fuse_hidden…` path -> inode of the unlinked-but-open file it stands for. */
+  private readonly hidden = new Map<string, number>();
+  private nextFileHandle = 1;
+
+  constructor(options: EngramOperationsOptions) {
+    this.engram = options.engram;
+    this.engramFile = options.engramFile;
+    this.snapshot = options.snapshot;
+    this.readOptions = options.snapshot === undefined ? {} : { snapshot: options.snapshot };
+    this.writeBufferBytes = options.writeBufferBytes ?? 8 << 20;
+    if (!Number.isInteger(this.writeBufferBytes) || this.writeBufferBytes < 1) {
+      throw new RangeError(`writeBufferBytes must be a positive integer, got ${this.writeBufferBytes}`);
+    }
+    this.nowNs = options.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n);
+  }
+
+  /** Number of open FUSE file handles (for tests and diagnostics). */
+  get openFileCount(): number {
+    return this.files.size;
+  }
+
+  // ---- metadata ----
+
+  async getattr(path: string): Promise<FuseStat> {
+    const hiddenIno = this.hidden.get(path);
+    if (hiddenIno !== undefined) return this.statOpenInode(hiddenIno);
+    const stat = await this.engram.stat(path, this.readOptions);
+    return this.withPendingSize(toFuseStat(stat));
+  }
+
+  async fgetattr(path: string, fileHandle: number): Promise<FuseStat> {
+    const file = this.files.get(fileHandle);
+    if (file === undefined || file.handle === null) return this.getattr(path);
+    return this.withPendingSize(toFuseStat(await file.handle.stat()));
+  }
+
+  async access(path: string, _mode: number): Promise<void> {
+    // Permission bits are checked by the kernel (`default_permissions`); only existence is ours.
+    if (this.hidden.has(path)) return;
+    await this.engram.stat(path, this.readOptions);
+  }
+
+  async statfs(_path: string): Promise<FuseStatfs> {
+    const host = await statFilesystem(dirname(this.engramFile));
+    return {
+      bsize: host.bsize,
+      frsize: host.bsize,
+      blocks: host.blocks,
+      bfree: host.bfree,
+      bavail: host.bavail,
+      files: host.files,
+      ffree: host.ffree,
+      favail: host.ffree,
+      fsid: 0,
+      flag: this.engram.readOnly ? 1 : 0,
+      namemax: 255,
+    };
+  }
+
+  async readdir(path: string): Promise<{ names: string[]; stats: FuseStat[] }> {
+    const [entries, self, parent] = await Promise.all([
+      this.engram.readdir(path, this.readOptions),
+      this.engram.stat(path, this.readOptions),
+      this.engram.stat(posix.dirname(path), this.readOptions),
+    ]);
+    const names = ['.', '..'];
+    const stats = [toFuseStat(self), toFuseStat(parent)];
+    for (const entry of entries) {
+      names.push(entry.name);
+      // readdir only needs the inode number and the type; the kernel asks getattr for the rest.
+      stats.push({ ...emptyStat, ino: entry.ino, mode: typeBits[entry.type] });
+    }
+    return { names, stats };
+  }
+
+  async readlink(path: string): Promise<string> {
+    return this.engram.readlink(this.livePath(path), this.readOptions);
+  }
+
+  async getxattr(path: string, name: string): Promise<Uint8Array> {
+    return this.engram.getxattr(this.livePath(path), name, this.readOptions);
+  }
+
+  async listxattr(path: string): Promise<string[]> {
+    return this.engram.listxattr(this.livePath(path), this.readOptions);
+  }
+
+  // ---- files ----
+
+  async open(path: string, flags: number): Promise<number> {
+    if (this.snapshot !== undefined) {
+      const stat = await this.engram.stat(path, this.readOptions);
+      if (stat.type === 'directory') throw new EmbrError('IS_DIRECTORY', `${path} is a directory`, { path });
+      return this.register({ fileHandle: 0, ino: stat.ino, path, handle: null });
+    }
+    const handle = await this.engram.open(path);
+    const fileHandle = this.register({ fileHandle: 0, ino: handle.ino, path, handle });
+    if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY) {
+      try {
+        await this.onInode(handle.ino, async (state) => {
+          await this.flushRun(state);
+          await handle.truncate(0);
+        });
+      } catch (error) {
+        await this.release(path, fileHandle);
+        throw error;
+      }
+    }
+    return fileHandle;
+  }
+
+  async create(path: string, mode: number): Promise<number> {
+    const handle = await this.engram.open(path, { create: true, mode: mode & 0o7777 });
+    return this.register({ fileHandle: 0, ino: handle.ino, path, handle });
+  }
+
+  async mknod(path: string, mode: number, _device: number): Promise<void> {
+    if ((mode & S_IFMT) !== S_IFREG) {
+      throw new EmbrError('NOT_SUPPORTED', `${path}: only regular files can be created (no devices, FIFOs or sockets)`, {
+        path,
+        reason: 'special file',
+      });
+    }
+    await this.engram.writeFile(path, new Uint8Array(0), { exclusive: true, mode: mode & 0o7777 });
+  }
+
+  async read(path: string, fileHandle: number, buffer: Buffer, length: number, offset: number): Promise<number> {
+    const file = this.fileOf(fileHandle);
+    if (file.handle === null) {
+      const { data } = await this.engram.read(file.path, offset, length, this.readOptions);
+      buffer.set(data);
+      return data.length;
+    }
+    const handle = file.handle;
+    return this.onInode(file.ino, async (state) => {
+      // A read that reaches into (or past the start of) the pending run must see it; a read
+      // entirely before the run cannot be changed by it.
+      if (state.run !== null && offset + length > state.run.offset) await this.flushRun(state);
+      const { data } = await handle.read(offset, length);
+      invariant(data.length <= length, 'a read returns at most the bytes asked for');
+      buffer.set(data);
+      return data.length;
+    });
+  }
+
+  async write(_path: string, fileHandle: number, buffer: Buffer, length: number, offset: number): Promise<number> {
+    const file = this.fileOf(fileHandle);
+    invariant(file.handle !== null, 'writes never reach a snapshot mount (mounted ro)');
+    const handle = file.handle;
+    // The buffer is libfuse's memory, valid only until we reply: copy before queueing.
+    const bytes = Buffer.from(buffer.subarray(0, length));
+    return this.onInode(file.ino, async (state) => {
+      const run = state.run;
+      if (run !== null && run.offset + run.length === offset && run.length + bytes.length <= this.writeBufferBytes) {
+        run.parts.push(bytes);
+        run.length += bytes.length;
+      } else {
+        await this.flushRun(state);
+        state.run = { offset, parts: [bytes], length: bytes.length, handle };
+      }
+      if (state.run !== null && state.run.length >= this.writeBufferBytes) await this.flushRun(state);
+      return length;
+    });
+  }
+
+  async flush(_path: string, fileHandle: number): Promise<void> {
+    const file = this.files.get(fileHandle);
+    if (file === undefined || file.handle === null) return;
+    await this.onInode(file.ino, (state) => this.flushRun(state));
+  }
+
+  async fsync(path: string, _dataSync: boolean, fileHandle: number): Promise<void> {
+    // Each flushed run is one commit, durable under the engram's durability setting.
+    await this.flush(path, fileHandle);
+  }
+
+  async release(_path: string, fileHandle: number): Promise<void> {
+    const file = this.files.get(fileHandle);
+    if (file === undefined) return;
+    const state = this.inodes.get(file.ino);
+    try {
+      if (state !== undefined && file.handle !== null) {
+        await this.onInode(file.ino, async (current) => {
+          // The run may have been written through this handle: flush it while the handle lives.
+          if (current.run !== null && (current.run.handle === file.handle || current.openFiles.size === 1)) {
+            await this.flushRun(current);
+          }
+        });
+      }
+    } finally {
+      this.files.delete(fileHandle);
+      if (state !== undefined) {
+        state.openFiles.delete(fileHandle);
+        if (state.openFiles.size === 0 && state.run === null) this.inodes.delete(file.ino);
+      }
+      if (file.handle !== null) await file.handle.close();
+    }
+  }
+
+  async truncate(path: string, sizeBytes: number): Promise<void> {
+    const hiddenIno = this.hidden.get(path);
+    const ino = hiddenIno ?? (await this.engram.stat(path)).ino;
+    const state = this.inodes.get(ino);
+    if (state === undefined) {
+      invariant(hiddenIno === undefined, 'a hidden file is open');
+      await this.engram.truncate(path, sizeBytes);
+      return;
+    }
+    await this.onInode(ino, async (current) => {
+      await this.flushRun(current);
+      if (hiddenIno !== undefined) await this.anyHandle(current).truncate(sizeBytes);
+      else await this.engram.truncate(path, sizeBytes);
+    });
+  }
+
+  async ftruncate(path: string, fileHandle: number, sizeBytes: number): Promise<void> {
+    const file = this.fileOf(fileHandle);
+    const handle = file.handle;
+    if (handle === null) return this.truncate(path, sizeBytes);
+    await this.onInode(file.ino, async (state) => {
+      await this.flushRun(state);
+      await handle.truncate(sizeBytes);
+    });
+  }
+
+  // ---- namespace ----
+
+  async unlink(path: string): Promise<void> {
+    // libfuse unlinks a hidden name after the last release; the engram entry is already gone.
+    if (this.hidden.delete(path)) return;
+    await this.engram.deleteFile(path);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    if (hiddenNamePattern.test(posix.basename(to)) && !this.hidden.has(from)) {
+      const stat = await this.engram.stat(from);
+      if (this.inodes.has(stat.ino) && stat.type === 'file') {
+        // libfuse hides an open file instead of unlinking it; unlink it for real (the open
+        // handles keep the inode) and remember the hidden name for the remaining calls.
+        await this.engram.deleteFile(from);
+        this.hidden.set(to, stat.ino);
+        return;
+      }
+    }
+    await this.engram.rename(this.livePath(from), this.livePath(to));
+  }
+
+  async link(existingPath: string, newPath: string): Promise<void> {
+    await this.engram.link(this.livePath(existingPath), newPath);
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    await this.engram.symlink(target, path);
+  }
+
+  async mkdir(path: string, mode: number): Promise<void> {
+    await this.engram.mkdir(path, { mode: mode & 0o7777 });
+  }
+
+  async rmdir(path: string): Promise<void> {
+    await this.engram.rmdir(path);
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    await this.engram.chmod(this.livePath(path), mode & 0o7777);
+  }
+
+  async chown(path: string, uid: number, gid: number): Promise<void> {
+    const live = this.livePath(path);
+    if (uid === UNCHANGED_ID || gid === UNCHANGED_ID) {
+      const stat = await this.engram.stat(live);
+      await this.engram.chown(live, uid === UNCHANGED_ID ? stat.uid : uid, gid === UNCHANGED_ID ? stat.gid : gid);
+      return;
+    }
+    await this.engram.chown(live, uid, gid);
+  }
+
+  async utimens(path: string, atime: TimeUpdate, mtime: TimeUpdate): Promise<void> {
+    const toNs = (time: TimeUpdate): bigint | null => {
+      if (time.kind === 'omit') return null;
+      if (time.kind === 'now') return this.nowNs();
+      return BigInt(Math.round(time.timeMs)) * 1_000_000n;
+    };
+    await this.engram.utimes(this.livePath(path), toNs(atime), toNs(mtime));
+  }
+
+  async setxattr(path: string, name: string, value: Uint8Array, flags: number): Promise<void> {
+    const live = this.livePath(path);
+    if ((flags & XATTR_CREATE) !== 0 && (flags & XATTR_REPLACE) !== 0) {
+      throw new EmbrError('INVALID_ARGUMENT', 'XATTR_CREATE and XATTR_REPLACE together', { reason: 'flags' });
+    }
+    const flag = (flags & XATTR_CREATE) !== 0 ? 'create' : (flags & XATTR_REPLACE) !== 0 ? 'replace' : undefined;
+    await this.engram.setxattr(live, name, value, flag === undefined ? {} : { flag });
+  }
+
+  async removexattr(path: string, name: string): Promise<void> {
+    await this.engram.removexattr(this.livePath(path), name);
+  }
+
+  // ---- lifecycle ----
+
+  /** Writes every pending run. Call before unmounting (and before a final close). */
+  async flushAll(): Promise<void> {
+    const failures: unknown[] = [];
+    await Promise.all(
+      [...this.inodes.keys()].map((ino) =>
+        this.onInode(ino, (state) => this.flushRun(state)).catch((error: unknown) => {
+          failures.push(error);
+        }),
+      ),
+    );
+    if (failures.length > 0) throw failures[0];
+  }
+
+  /** Flushes and closes every open handle (the kernel will not release them after unmount). */
+  async closeAll(): Promise<void> {
+    await this.flushAll();
+    for (const fileHandle of [...this.files.keys()]) await this.release('', fileHandle);
+    this.hidden.clear();
+  }
+
+  // ---- internals ----
+
+  private register(file: OpenFile): number {
+    // Handle numbers are 32-bit in the binding and 0 means "none": wrap within 1..2^31-1.
+    let fileHandle = this.nextFileHandle;
+    while (this.files.has(fileHandle)) fileHandle = fileHandle >= 0x7fffffff ? 1 : fileHandle + 1;
+    this.nextFileHandle = fileHandle >= 0x7fffffff ? 1 : fileHandle + 1;
+    file.fileHandle = fileHandle;
+    this.files.set(fileHandle, file);
+    let state = this.inodes.get(file.ino);
+    if (state === undefined) {
+      state = { ino: file.ino, openFiles: new Set(), run: null, queue: Promise.resolve() };
+      this.inodes.set(file.ino, state);
+    }
+    state.openFiles.add(fileHandle);
+    return fileHandle;
+  }
+
+  private fileOf(fileHandle: number): OpenFile {
+    const file = this.files.get(fileHandle);
+    invariant(file !== undefined, `the kernel used unknown file handle ${fileHandle}`);
+    return file;
+  }
+
+  /** Runs `body` after every earlier queued operation on the inode. */
+  private onInode<T>(ino: number, body: (state: InodeState) => Promise<T>): Promise<T> {
+    const state = this.inodes.get(ino);
+    invariant(state !== undefined, `inode ${ino} has no open state`);
+    const result = state.queue.then(() => body(state));
+    state.queue = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  private async flushRun(state: InodeState): Promise<void> {
+    const run = state.run;
+    if (run === null) return;
+    // Taken off before the write: if it fails the caller gets the error (close/fsync report it),
+    // and a later operation does not write the same bytes again.
+    state.run = null;
+    const bytes = run.parts.length === 1 ? run.parts[0] : Buffer.concat(run.parts, run.length);
+    await run.handle.write(run.offset, bytes);
+    if (state.openFiles.size === 0) this.inodes.delete(state.ino);
+  }
+
+  private withPendingSize(stat: FuseStat): FuseStat {
+    const run = this.inodes.get(stat.ino)?.run;
+    if (run === null || run === undefined) return stat;
+    const size = Math.max(stat.size, run.offset + run.length);
+    return { ...stat, size, blocks: Math.ceil(size / 512) };
+  }
+
+  private anyHandle(state: InodeState): FileHandle {
+    for (const fileHandle of state.openFiles) {
+      const handle = this.files.get(fileHandle)?.handle;
+      if (handle) return handle;
+    }
+    invariant(false, `inode ${state.ino} has open state but no handle`);
+  }
+
+  private async statOpenInode(ino: number): Promise<FuseStat> {
+    const state = this.inodes.get(ino);
+    if (state === undefined) throw new EmbrError('NOT_FOUND', `inode ${ino} is no longer open`, { ino });
+    return this.withPendingSize(toFuseStat(await this.anyHandle(state).stat()));
+  }
+
+  /**
+   * Path operations other than stat/truncate/unlink on a hidden (unlinked, still open) file: the
+   * fs API addresses metadata by path only, so there is nothing to apply them to.
+   */
+  private livePath(path: string): string {
+    if (this.hidden.has(path)) {
+      throw new EmbrError('NOT_FOUND', `${path} was unlinked while open; its metadata cannot be changed`, { path });
+    }
+    return path;
+  }
+}
+
+const emptyStat: FuseStat = {
+  ino: 0,
+  mode: 0,
+  uid: 0,
+  gid: 0,
+  size: 0,
+  nlink: 1,
+  blksize: 4096,
+  blocks: 0,
+  atime: 0,
+  mtime: 0,
+  ctime: 0,
+};
+
+/** The kernel's view of a {@link Stat}: type bits in the mode, times truncated to milliseconds. */
+export function toFuseStat(stat: Stat): FuseStat {
+  return {
+    ino: stat.ino,
+    mode: typeBits[stat.type] | (stat.mode & 0o7777),
+    uid: stat.uid,
+    gid: stat.gid,
+    size: stat.size,
+    nlink: stat.nlink,
+    blksize: 4096,
+    blocks: Math.ceil(stat.size / 512),
+    atime: nsToMs(stat.atimeNs),
+    mtime: nsToMs(stat.mtimeNs),
+    ctime: nsToMs(stat.ctimeNs),
+  };
+}
+
+function nsToMs(timeNs: bigint): number {
+  return Number(timeNs / 1_000_000n);
+}
