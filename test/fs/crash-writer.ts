@@ -1,0 +1,59 @@
+/**
+ * The child process of the crash test. It opens an engram with default (full) durability and
+ * writes files in a loop until it is killed, reporting on stdout, one line each:
+ *
+ *   ready
+ *   intent <path> <sha256>            before a write starts (the content may end up committed)
+ *   ack <path> <version> <sha256>     after the write resolved (the content MUST survive)
+ *
+ * Writes to a pipe are synchronous in Node on Linux, so a line is in the parent's pipe before the
+ * next statement runs: an `intent` is always seen before its commit can happen, and an `ack` is
+ * never seen for a write that did not resolve.
+ *
+ * Input: one JSON argument, {@link CrashWriterInput}.
+ */
+import { openEngram } from '../../src/index.js';
+import { SeededRandom, seededBytes, sha256Hex } from './helpers.js';
+
+/** What the crash test passes to a writer. */
+export interface CrashWriterInput {
+  engramFile: string;
+  paths: string[];
+  seed: number;
+}
+
+/** 16 fixed 4 KiB blocks: contents are built from them so the engram stays small through dedup. */
+const blocks = Array.from({ length: 16 }, (_, index) => seededBytes(`crash-block:${index}`, 4096));
+
+function makeContent(random: SeededRandom, seed: number, sequence: number): Uint8Array {
+  const blockCount = random.integer(0, 15) === 0 ? random.integer(8, 40) : random.integer(0, 3);
+  const tailBytes = random.integer(0, 3000);
+  // A unique 32-byte head keeps every content distinct; the rest deduplicates.
+  const head = seededBytes(`crash-head:${seed}:${sequence}`, 32);
+  const content = new Uint8Array(head.length + blockCount * 4096 + tailBytes);
+  content.set(head, 0);
+  for (let block = 0; block < blockCount; block += 1) content.set(random.pick(blocks), head.length + block * 4096);
+  content.set(seededBytes(`crash-tail:${seed}:${sequence}`, tailBytes), head.length + blockCount * 4096);
+  return content;
+}
+
+async function main(input: CrashWriterInput): Promise<void> {
+  const random = new SeededRandom(input.seed);
+  const engram = await openEngram(input.engramFile);
+  process.stdout.write('ready\n');
+  // Bounded: the parent kills us long before this ends.
+  for (let sequence = 0; sequence < 1_000_000; sequence += 1) {
+    const path = random.pick(input.paths);
+    const content = makeContent(random, input.seed, sequence);
+    const sha256 = sha256Hex(content);
+    process.stdout.write(`intent ${path} ${sha256}\n`);
+    const version = await engram.writeFile(path, content);
+    process.stdout.write(`ack ${path} ${version} ${sha256}\n`);
+  }
+  await engram.close();
+}
+
+main(JSON.parse(process.argv[2] ?? '{}') as CrashWriterInput).catch((error: unknown) => {
+  process.stderr.write(`crash-writer failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(3);
+});

@@ -1,0 +1,135 @@
+// Crash test: writer processes (default, fsync'd durability) are SIGKILLed at random moments;
+// after each batch the engram must open, verify clean, and hold every acknowledged write.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { openEngram } from '../../src/index.js';
+import type { CrashWriterInput } from './crash-writer.js';
+import { SeededRandom, createTempEngram, sha256Hex, sleep, slowTier } from './helpers.js';
+
+const writerScript = new URL('./crash-writer.js', import.meta.url).pathname;
+
+interface Acknowledged {
+  path: string;
+  version: number;
+  sha256: string;
+}
+
+/** Everything the parent learned from its children: what was attempted and what was acknowledged. */
+interface Ledger {
+  /** path -> SHA-256 of every content a child started writing there. */
+  intents: Map<string, Set<string>>;
+  /** path -> the acknowledged write with the highest version. */
+  latestAck: Map<string, Acknowledged>;
+  ackCount: number;
+}
+
+/**
+ * Starts one writer, kills it with SIGKILL after a random delay (mostly after it opened the
+ * engram, sometimes during startup and open), and records its reports into the ledger.
+ * Resolves to true when the SIGKILL hit a live process.
+ */
+function runAndKill(input: CrashWriterInput, random: SeededRandom, ledger: Ledger): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [writerScript, JSON.stringify(input)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let pending = '';
+    let stderr = '';
+    let killTimer: NodeJS.Timeout | undefined;
+    const killAfter = (delayMs: number) => {
+      if (killTimer !== undefined) return;
+      killTimer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+    };
+    const handleLine = (line: string) => {
+      const [kind, path, ...rest] = line.split(' ');
+      if (kind === 'ready') {
+        killAfter(random.integer(0, 120));
+      } else if (kind === 'intent') {
+        let shas = ledger.intents.get(path);
+        if (shas === undefined) ledger.intents.set(path, (shas = new Set()));
+        shas.add(rest[0]);
+      } else if (kind === 'ack') {
+        const ack = { path, version: Number(rest[0]), sha256: rest[1] };
+        ledger.ackCount += 1;
+        const previous = ledger.latestAck.get(path);
+        if (previous === undefined || ack.version > previous.version) ledger.latestAck.set(path, ack);
+      }
+    };
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      pending += text;
+      const lines = pending.split('\n');
+      // A trailing partial line was cut by the kill; it acknowledges nothing.
+      pending = lines.pop() ?? '';
+      for (const line of lines) handleLine(line);
+    });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      stderr += text;
+    });
+    // One kill in eight lands during startup or open, before the child reports ready.
+    if (random.integer(0, 7) === 0) killAfter(random.integer(0, 250));
+    // Safety net: a child that never gets ready is killed anyway.
+    const deadline = setTimeout(() => killAfter(0), 20_000);
+    child.once('error', reject);
+    child.once('close', (exitCode, signal) => {
+      clearTimeout(deadline);
+      if (killTimer !== undefined) clearTimeout(killTimer);
+      if (signal === 'SIGKILL') resolve(true);
+      else reject(new Error(`crash writer ended by itself (code ${exitCode}, signal ${signal}): ${stderr.slice(-3000)}`));
+    });
+  });
+}
+
+/** Reopens the engram, verifies it and checks every acknowledged write against the ledger. */
+async function checkEngram(file: string, ledger: Ledger, paths: string[]): Promise<void> {
+  const engram = await openEngram(file);
+  try {
+    const report = await engram.verify();
+    assert.ok(report.ok, `verify after crashes: ${report.problems.slice(0, 5).join('; ')}`);
+    assert.deepEqual(report.damagedPaths, []);
+    for (const [path, ack] of ledger.latestAck) {
+      const { data, version } = await engram.readFile(path);
+      const sha256 = sha256Hex(data);
+      assert.ok(version >= ack.version, `${path}: acknowledged version ${ack.version} lost (found ${version})`);
+      if (version === ack.version) assert.equal(sha256, ack.sha256, `${path}: content of acknowledged version ${ack.version}`);
+      assert.ok(ledger.intents.get(path)?.has(sha256), `${path}: content ${sha256} was never written there`);
+      assert.equal((await engram.stat(path)).size, data.length);
+    }
+    const listed = (await engram.readdir('/crash')).map((entry) => `/crash/${entry.name}`);
+    for (const path of listed) assert.ok(paths.includes(path), `unexpected entry ${path}`);
+    for (const path of ledger.latestAck.keys()) assert.ok(listed.includes(path), `${path} missing from readdir`);
+  } finally {
+    await engram.close();
+  }
+}
+
+test('SIGKILLed writers lose no acknowledged write and leave an engram that verifies clean', async () => {
+  const scratch = await createTempEngram();
+  try {
+    await scratch.engram.mkdir('/crash');
+    await scratch.engram.close();
+    const paths = Array.from({ length: 12 }, (_, index) => `/crash/file${index}`);
+    const ledger: Ledger = { intents: new Map(), latestAck: new Map(), ackCount: 0 };
+    const random = new SeededRandom(Number(process.env.EMBRFS_CRASH_SEED ?? 424242));
+    const parallelWriters = 4;
+    const rounds = slowTier ? 250 : 50;
+    const roundsPerCheck = 10;
+    let kills = 0;
+    for (let round = 0; round < rounds; round += 1) {
+      const results = await Promise.all(
+        Array.from({ length: parallelWriters }, (_, slot) =>
+          runAndKill({ engramFile: scratch.file, paths, seed: round * parallelWriters + slot }, random, ledger),
+        ),
+      );
+      kills += results.filter(Boolean).length;
+      if ((round + 1) % roundsPerCheck === 0) await checkEngram(scratch.file, ledger, paths);
+      await sleep(random.integer(0, 5));
+    }
+    assert.ok(kills >= parallelWriters * rounds, `${kills} kills`);
+    assert.ok(kills >= 200);
+    assert.ok(ledger.ackCount > 0, 'the writers got some writes acknowledged before being killed');
+    await checkEngram(scratch.file, ledger, paths);
+    // Report the figures for the design notes.
+    console.log(`crash test: ${kills} kills, ${ledger.ackCount} acknowledged writes, ${ledger.latestAck.size} paths checked`);
+  } finally {
+    await scratch.cleanup();
+  }
+});
