@@ -1,0 +1,381 @@
+/**
+ * `embrfs ingest`: makes an engram's tree equal to one or more source trees, creating the
+ * engram or updating it.
+ *
+ * Pipeline (docs/design/cli.md): a depth-first walk, one directory at a time, compares each
+ * source entry (lstat, never following links) with the engram entry at the same path.
+ * - Unchanged regular files (same size and mtime, like restic) cost nothing; only changed
+ *   metadata is applied. Changed files are rewritten; the library's content-addressed chunks
+ *   make unchanged chunks free.
+ * - Small files are read and queued into {@link TransactionBatch} (512 files or 64 MiB per
+ *   commit); a big file is streamed with `writeFileFrom`, so memory stays bounded.
+ * - Entries in the engram but not in the source are removed.
+ * - Hard links (same dev+ino in the source) are linked after all files exist; directory
+ *   mtimes are set last because adding entries changes them.
+ */
+import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
+import { createReadStream, type BigIntStats } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import type { DirectoryEntry, Engram, ProfileName, Transaction } from '../fs/api.js';
+import { openEngram } from '../fs/index.js';
+import { isEmbrError } from '../errors.js';
+import { TransactionBatch } from './batch.js';
+import { CliFailure, ExitCode } from './failure.js';
+import { createProgress, type Progress } from './progress.js';
+
+/** Files up to this size are read whole and batched; bigger ones are streamed on their own. */
+const streamThresholdBytes = 8 * 1024 * 1024;
+/** How many lstat calls run at once while walking. */
+const statConcurrency = 32;
+
+export interface IngestOptions {
+  sources: string[];
+  engramFile: string;
+  profile?: ProfileName;
+  chunkBytes?: number;
+  quiet: boolean;
+}
+
+export interface IngestSummary {
+  files: number;
+  directories: number;
+  symlinks: number;
+  hardLinks: number;
+  unchangedFiles: number;
+  writtenFiles: number;
+  writtenBytes: number;
+  removedEntries: number;
+  skippedEntries: number;
+  commits: number;
+  elapsedMs: number;
+}
+
+interface SourceEntry {
+  name: string;
+  sourcePath: string;
+  stats: BigIntStats;
+}
+
+interface PendingDirectory {
+  engramPath: string;
+  children: SourceEntry[];
+  /** Created in this run: the engram holds nothing under it yet (its mkdir may still be queued). */
+  isNew: boolean;
+}
+
+function childPath(parent: string, name: string): string {
+  return parent === '/' ? `/${name}` : `${parent}/${name}`;
+}
+
+function permissionBits(stats: BigIntStats): number {
+  return Number(stats.mode) & 0o7777;
+}
+
+async function lstatAll(directory: string, names: string[], warn: (line: string) => void): Promise<SourceEntry[]> {
+  const entries: SourceEntry[] = [];
+  for (let start = 0; start < names.length; start += statConcurrency) {
+    const slice = names.slice(start, start + statConcurrency);
+    const stats = await Promise.all(
+      slice.map(async (name) => {
+        const sourcePath = join(directory, name);
+        try {
+          return { name, sourcePath, stats: await lstat(sourcePath, { bigint: true }) };
+        } catch (error) {
+          // A file that vanished during the walk is not an error of the ingest as a whole.
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+            warn(`embrfs: skipped, vanished during ingest (${sourcePath})`);
+            return undefined;
+          }
+          throw error;
+        }
+      }),
+    );
+    for (const entry of stats) if (entry !== undefined) entries.push(entry);
+  }
+  return entries;
+}
+
+async function removeTree(tx: Transaction, path: string): Promise<void> {
+  const stats = await tx.stat(path);
+  if (stats.type === 'directory') {
+    for (const entry of await tx.readdir(path)) await removeTree(tx, childPath(path, entry.name));
+    await tx.rmdir(path);
+  } else {
+    await tx.deleteFile(path);
+  }
+}
+
+/** Maps the command line's sources to the engram root's entries. */
+async function resolveRoot(sources: string[]): Promise<{ rootSource: SourceEntry | undefined; children: SourceEntry[] }> {
+  const resolved: SourceEntry[] = [];
+  for (const source of sources) {
+    const sourcePath = resolve(source);
+    let stats: BigIntStats;
+    try {
+      stats = await lstat(sourcePath, { bigint: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new CliFailure(ExitCode.badInput, 'source not found', source, 'check the path');
+      }
+      throw error;
+    }
+    resolved.push({ name: basename(sourcePath), sourcePath, stats });
+  }
+  if (resolved.length === 1 && resolved[0].stats.isDirectory()) {
+    return { rootSource: resolved[0], children: [] };
+  }
+  const names = new Set<string>();
+  for (const entry of resolved) {
+    if (entry.name === '' || entry.name === '/' ) {
+      throw new CliFailure(ExitCode.badInput, 'cannot ingest the file system root among several sources', entry.sourcePath, 'give it alone');
+    }
+    if (names.has(entry.name)) {
+      throw new CliFailure(ExitCode.badInput, `two sources share the name '${entry.name}'`, entry.sourcePath, 'ingest them into separate engrams or rename one');
+    }
+    names.add(entry.name);
+  }
+  return { rootSource: undefined, children: resolved };
+}
+
+/**
+ * Runs the ingest and returns what it did.
+ *
+ * @example
+ * ```ts
+ * const summary = await ingest({ sources: ['./photos'], engramFile: 'photos.engram', quiet: true });
+ * console.log(summary.writtenFiles, summary.unchangedFiles);
+ * ```
+ */
+export async function ingest(options: IngestOptions): Promise<IngestSummary> {
+  const startMs = Date.now();
+  const asRoot = process.getuid?.() === 0;
+  const warn = (line: string) => process.stderr.write(`${line}\n`);
+  const { rootSource, children: rootChildren } = await resolveRoot(options.sources);
+  const openOptions: Parameters<typeof openEngram>[1] = { create: true };
+  if (options.profile !== undefined) openOptions.profile = options.profile;
+  if (options.chunkBytes !== undefined) openOptions.chunkBytes = options.chunkBytes;
+  const engram: Engram = await openEngram(options.engramFile, openOptions);
+  const progress: Progress = createProgress({ label: 'ingest', quiet: options.quiet });
+  const summary: IngestSummary = {
+    files: 0,
+    directories: 0,
+    symlinks: 0,
+    hardLinks: 0,
+    unchangedFiles: 0,
+    writtenFiles: 0,
+    writtenBytes: 0,
+    removedEntries: 0,
+    skippedEntries: 0,
+    commits: 0,
+    elapsedMs: 0,
+  };
+  const batch = new TransactionBatch(engram);
+  try {
+    const firstPathByInode = new Map<string, string>();
+    const hardLinks: { engramPath: string; firstPath: string }[] = [];
+    const directoryTimes: { engramPath: string; mtimeNs: bigint }[] = [];
+
+    const ownerOptions = (stats: BigIntStats): { uid?: number; gid?: number } =>
+      asRoot ? { uid: Number(stats.uid), gid: Number(stats.gid) } : {};
+
+    const syncMetadata = async (engramPath: string, stats: BigIntStats, current: { mode: number; uid: number; gid: number }) => {
+      const mode = permissionBits(stats);
+      const changeMode = current.mode !== mode;
+      const changeOwner = asRoot && (current.uid !== Number(stats.uid) || current.gid !== Number(stats.gid));
+      if (!changeMode && !changeOwner) return false;
+      await batch.add(async (tx) => {
+        // chown before chmod: a kernel clears set-id bits on chown, and the engram mirrors that habit.
+        if (changeOwner) await tx.chown(engramPath, Number(stats.uid), Number(stats.gid));
+        if (changeMode) await tx.chmod(engramPath, mode);
+      }, 0);
+      return true;
+    };
+
+    const writeRegularFile = async (entry: SourceEntry, engramPath: string, replace: 'none' | 'overwrite' | 'remove-first', existing: { mode: number; uid: number; gid: number } | undefined) => {
+      const sizeBytes = Number(entry.stats.size);
+      const writeOptions = { mode: permissionBits(entry.stats), mtimeNs: entry.stats.mtimeNs, ...ownerOptions(entry.stats) };
+      if (replace === 'remove-first') {
+        await batch.add((tx) => removeTree(tx, engramPath), 0);
+      }
+      if (sizeBytes > streamThresholdBytes) {
+        // Keep commit order: everything queued before this file lands first.
+        await batch.drain();
+        const stream = createReadStream(entry.sourcePath, { highWaterMark: 1024 * 1024 });
+        await engram.writeFileFrom(engramPath, stream as AsyncIterable<Uint8Array>, writeOptions);
+        if (replace === 'overwrite' && existing !== undefined && (await syncMetadata(engramPath, entry.stats, existing))) {
+          await batch.add((tx) => tx.utimes(engramPath, null, entry.stats.mtimeNs).then(() => {}), 0);
+        }
+        progress.advance(1, sizeBytes);
+      } else {
+        const data = await readFile(entry.sourcePath);
+        await batch.add(async (tx) => {
+          await tx.writeFile(engramPath, data, writeOptions);
+        }, data.length);
+        if (replace === 'overwrite' && existing !== undefined && (await syncMetadata(engramPath, entry.stats, existing))) {
+          await batch.add((tx) => tx.utimes(engramPath, null, entry.stats.mtimeNs).then(() => {}), 0);
+        }
+        progress.advance(1, data.length);
+      }
+      summary.writtenFiles += 1;
+      summary.writtenBytes += sizeBytes;
+    };
+
+    const syncEntry = async (entry: SourceEntry, engramPath: string, existing: DirectoryEntry | undefined, pending: PendingDirectory[]) => {
+      const stats = entry.stats;
+      if (stats.isDirectory()) {
+        summary.directories += 1;
+        directoryTimes.push({ engramPath, mtimeNs: stats.mtimeNs });
+        const names = (await readdir(entry.sourcePath)).sort();
+        const children = await lstatAll(entry.sourcePath, names, warn);
+        progress.addTotal(
+          children.filter((child) => child.stats.isFile()).length,
+          children.reduce((sum, child) => sum + (child.stats.isFile() ? Number(child.stats.size) : 0), 0),
+        );
+        if (existing?.type === 'directory') {
+          const current = await engram.stat(engramPath);
+          await syncMetadata(engramPath, stats, current);
+          pending.push({ engramPath, children, isNew: false });
+          return;
+        }
+        if (existing !== undefined) {
+          await batch.add((tx) => removeTree(tx, engramPath), 0);
+          summary.removedEntries += 1;
+        }
+        const mode = permissionBits(stats);
+        await batch.add(async (tx) => {
+          await tx.mkdir(engramPath, { mode, mtimeNs: stats.mtimeNs, ...ownerOptions(stats) });
+        }, 0);
+        pending.push({ engramPath, children, isNew: true });
+        return;
+      }
+      if (stats.isSymbolicLink()) {
+        summary.symlinks += 1;
+        const target = await readlink(entry.sourcePath);
+        if (existing?.type === 'symlink') {
+          const [currentTarget, current] = await Promise.all([engram.readlink(engramPath), engram.stat(engramPath)]);
+          const ownerMatches = !asRoot || (current.uid === Number(stats.uid) && current.gid === Number(stats.gid));
+          if (currentTarget === target && current.mtimeNs === stats.mtimeNs && ownerMatches) return;
+        }
+        if (existing !== undefined) {
+          await batch.add((tx) => removeTree(tx, engramPath), 0);
+        }
+        await batch.add(async (tx) => {
+          await tx.symlink(target, engramPath, { mtimeNs: stats.mtimeNs, ...ownerOptions(stats) });
+        }, 0);
+        return;
+      }
+      if (stats.isFile()) {
+        summary.files += 1;
+        if (stats.nlink > 1n) {
+          const inodeKey = `${stats.dev}:${stats.ino}`;
+          const firstPath = firstPathByInode.get(inodeKey);
+          if (firstPath !== undefined) {
+            hardLinks.push({ engramPath, firstPath });
+            progress.advance(1, 0);
+            return;
+          }
+          firstPathByInode.set(inodeKey, engramPath);
+        }
+        if (existing?.type === 'file') {
+          const current = await engram.stat(engramPath);
+          // A path that shares its inode with other paths in the engram but not in the source must be cut loose before writing.
+          const mustUnlink = current.nlink > 1 && stats.nlink === 1n;
+          if (!mustUnlink && current.size === Number(stats.size) && current.mtimeNs === stats.mtimeNs) {
+            await syncMetadata(engramPath, stats, current);
+            summary.unchangedFiles += 1;
+            progress.advance(1, Number(stats.size));
+            return;
+          }
+          await writeRegularFile(entry, engramPath, current.nlink > 1 ? 'remove-first' : 'overwrite', current);
+          return;
+        }
+        if (existing !== undefined) {
+          summary.removedEntries += 1;
+          await writeRegularFile(entry, engramPath, 'remove-first', undefined);
+          return;
+        }
+        await writeRegularFile(entry, engramPath, 'none', undefined);
+        return;
+      }
+      summary.skippedEntries += 1;
+      warn(`embrfs: skipped, not a regular file, directory or symlink (${entry.sourcePath})`);
+    };
+
+    const syncDirectory = async (directory: PendingDirectory, pending: PendingDirectory[]) => {
+      const existingByName = new Map<string, DirectoryEntry>();
+      if (!directory.isNew) {
+        for (const entry of await engram.readdir(directory.engramPath)) existingByName.set(entry.name, entry);
+      }
+      const sourceNames = new Set(directory.children.map((child) => child.name));
+      for (const [name] of existingByName) {
+        if (sourceNames.has(name)) continue;
+        const engramPath = childPath(directory.engramPath, name);
+        await batch.add((tx) => removeTree(tx, engramPath), 0);
+        summary.removedEntries += 1;
+      }
+      for (const child of directory.children) {
+        await syncEntry(child, childPath(directory.engramPath, child.name), existingByName.get(child.name), pending);
+      }
+    };
+
+    // The root: either the single source directory itself, or a virtual directory of the sources.
+    let rootChildrenEntries = rootChildren;
+    if (rootSource !== undefined) {
+      const names = (await readdir(rootSource.sourcePath)).sort();
+      rootChildrenEntries = await lstatAll(rootSource.sourcePath, names, warn);
+      const current = await engram.stat('/');
+      await syncMetadata('/', rootSource.stats, current);
+      directoryTimes.push({ engramPath: '/', mtimeNs: rootSource.stats.mtimeNs });
+    }
+    progress.addTotal(
+      rootChildrenEntries.filter((child) => child.stats.isFile()).length,
+      rootChildrenEntries.reduce((sum, child) => sum + (child.stats.isFile() ? Number(child.stats.size) : 0), 0),
+    );
+    // Depth-first with an explicit stack: memory grows with depth x width, never with file sizes.
+    const stack: PendingDirectory[] = [{ engramPath: '/', children: rootChildrenEntries, isNew: false }];
+    while (stack.length > 0) {
+      const directory = stack.pop();
+      if (directory === undefined) break;
+      const discovered: PendingDirectory[] = [];
+      await syncDirectory(directory, discovered);
+      for (let index = discovered.length - 1; index >= 0; index -= 1) stack.push(discovered[index]);
+    }
+    await batch.drain();
+
+    // Hard links: every first path exists now.
+    for (const { engramPath, firstPath } of hardLinks) {
+      summary.hardLinks += 1;
+      let linked = false;
+      try {
+        const [current, first] = await Promise.all([engram.stat(engramPath), engram.stat(firstPath)]);
+        linked = current.ino === first.ino;
+      } catch (error) {
+        if (!isEmbrError(error, 'NOT_FOUND')) throw error;
+      }
+      if (linked) continue;
+      await batch.add(async (tx) => {
+        if (await tx.exists(engramPath)) await removeTree(tx, engramPath);
+        await tx.link(firstPath, engramPath);
+      }, 0);
+    }
+    await batch.drain();
+
+    // Directory mtimes last: creating and removing entries above changed them.
+    for (const { engramPath, mtimeNs } of directoryTimes) {
+      const current = await engram.stat(engramPath);
+      if (current.mtimeNs === mtimeNs) continue;
+      await batch.add(async (tx) => {
+        await tx.utimes(engramPath, null, mtimeNs);
+      }, 0);
+    }
+    await batch.drain();
+  } finally {
+    progress.stop();
+    // On success everything is drained already; after a failure, queued work is dropped, not committed.
+    await batch.abandon();
+    await engram.close();
+  }
+  summary.commits = batch.commits;
+  summary.elapsedMs = Date.now() - startMs;
+  return summary;
+}
