@@ -26,6 +26,7 @@
  *
  * Pure: no `node:*`, no clock, no randomness; the gear table comes from a fixed seed.
  */
+import { majorityBundle } from '../vsa/accumulator.js';
 import { SparseVector } from '../vsa/sparse.js';
 
 /** Dimension of every fingerprint vector. Part of the fingerprint format. */
@@ -211,4 +212,21 @@ function sortSmall(values: Uint32Array): void {
  */
 export function chunkFingerprint(bytes: Uint8Array): SparseVector {
   return contentFingerprint(bytes, { maxNonZero: CHUNK_FINGERPRINT_MAX_NON_ZERO });
+}
+
+/**
+ * Fingerprint of a whole file: the majority bundle of its chunk fingerprints (the sign of the
+ * per-dimension sum). Chunk features rarely collide, so the file vector holds nearly every chunk
+ * feature and its cosine with a chunk is about sqrt(chunk non-zeros / file non-zeros).
+ *
+ * @example
+ * ```ts
+ * const file = fileFingerprint(chunks.map((chunk) => chunkFingerprint(chunk)));
+ * ```
+ */
+export function fileFingerprint(chunkFingerprints: readonly SparseVector[]): SparseVector {
+  for (const fingerprint of chunkFingerprints) {
+    if (fingerprint.dimension !== FINGERPRINT_DIMENSION) throw new RangeError(`fileFingerprint: dimension ${fingerprint.dimension} is not ${FINGERPRINT_DIMENSION}`);
+  }
+  return majorityBundle(chunkFingerprints, FINGERPRINT_DIMENSION);
 }
