@@ -1,0 +1,132 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { SparseVector, cosine } from '../vsa/sparse.js';
+import {
+  CHUNK_FINGERPRINT_MAX_NON_ZERO,
+  FINGERPRINT_DIMENSION,
+  chunkFingerprint,
+  contentFingerprint,
+  fileFingerprint,
+} from './fingerprint.js';
+
+/** Seeded bytes (xorshift32): the same in every run. */
+function seededBytes(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed | 1;
+  for (let index = 0; index < length; index += 1) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[index] = state & 0xff;
+  }
+  return bytes;
+}
+
+/** Seeded pseudo-English: words from a small vocabulary, so texts share common n-grams like real text does. */
+function seededText(length: number, seed: number): Uint8Array {
+  const vocabulary = ['the', 'of', 'and', 'to', 'in', 'file', 'system', 'vector', 'chunk', 'index', 'search', 'value', 'return', 'struct', 'data', 'error'];
+  const noise = seededBytes(length, seed);
+  let text = '';
+  for (let index = 0; text.length < length; index += 1) {
+    const choice = noise[index % length];
+    text += choice < 200 ? vocabulary[choice % vocabulary.length] : `w${choice}${noise[(index * 7) % length]}`;
+    text += choice % 13 === 0 ? '\n' : ' ';
+  }
+  return new TextEncoder().encode(text.slice(0, length));
+}
+
+test('chunkFingerprint returns the same vector for the same bytes (deterministic, golden)', () => {
+  const bytes = seededBytes(4096, 42);
+  const first = chunkFingerprint(bytes);
+  const second = chunkFingerprint(bytes.slice());
+  assert.ok(first.equals(second));
+  assert.equal(first.dimension, FINGERPRINT_DIMENSION);
+  // Golden value of fingerprint format version 1: a change in the construction must fail here
+  // (and bump FINGERPRINT_VERSION, since stored fingerprints would no longer match queries).
+  const digest = createHash('sha256').update(first.positive).update(first.negative).digest('hex').slice(0, 16);
+  assert.deepEqual({ positive: first.positive.length, negative: first.negative.length, digest }, GOLDEN_4096_SEED_42);
+});
+
+const GOLDEN_4096_SEED_42 = { positive: 26, negative: 43, digest: '62811a23a0e08ae6' };
+
+test('contentFingerprint keeps cosine near 1 when content is shifted by any number of bytes', () => {
+  const body = seededText(8192, 7);
+  const original = contentFingerprint(body);
+  assert.ok(original.nonZeroCount > 60, `enough features: ${original.nonZeroCount}`);
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 5000 }), (shiftBytes) => {
+      const shifted = new Uint8Array(shiftBytes + body.length);
+      shifted.set(seededBytes(shiftBytes, shiftBytes), 0);
+      shifted.set(body, shiftBytes);
+      const similarity = cosine(original, contentFingerprint(shifted.subarray(shiftBytes - Math.min(shiftBytes, 3))));
+      assert.ok(similarity > 0.97, `shift ${shiftBytes}: cosine ${similarity}`);
+    }),
+    { numRuns: 50, seed: 6 },
+  );
+});
+
+test('chunkFingerprint gives a high cosine for overlapping chunks at an arbitrary offset', () => {
+  const text = seededText(16384, 3);
+  for (const shiftBytes of [1, 7, 100, 1000, 2048]) {
+    const similarity = cosine(chunkFingerprint(text.subarray(0, 4096)), chunkFingerprint(text.subarray(shiftBytes, shiftBytes + 4096)));
+    const overlap = (4096 - shiftBytes) / 4096;
+    assert.ok(similarity > overlap - 0.2, `shift ${shiftBytes}: cosine ${similarity}, overlap ${overlap}`);
+  }
+});
+
+test('chunkFingerprint gives cosine near 0 for unrelated content', () => {
+  for (let seed = 1; seed <= 20; seed += 1) {
+    const similarity = cosine(chunkFingerprint(seededBytes(4096, seed)), chunkFingerprint(seededBytes(4096, seed + 1000)));
+    assert.ok(Math.abs(similarity) < 0.15, `seed ${seed}: cosine ${similarity}`);
+  }
+});
+
+test('chunkFingerprint keeps a high cosine when 5% of the bytes are edited', () => {
+  const text = seededText(4096, 11);
+  const edited = text.slice();
+  const noise = seededBytes(4096, 12);
+  for (let edit = 0; edit < 205; edit += 1) edited[(noise[edit * 2] << 8 | noise[edit * 2 + 1]) % 4096] = noise[edit * 3 + 1000];
+  const similarity = cosine(chunkFingerprint(text), chunkFingerprint(edited));
+  assert.ok(similarity > 0.5, `cosine ${similarity}`);
+});
+
+test('chunkFingerprint returns the zero vector for empty and shorter-than-window input', () => {
+  assert.equal(chunkFingerprint(new Uint8Array(0)).nonZeroCount, 0);
+  assert.equal(chunkFingerprint(seededBytes(7, 1)).nonZeroCount, 0);
+});
+
+test('chunkFingerprint stays within its non-zero budget and thins consistently', () => {
+  const large = seededBytes(1 << 20, 5);
+  const full = contentFingerprint(large);
+  assert.ok(full.nonZeroCount > CHUNK_FINGERPRINT_MAX_NON_ZERO);
+  const thinned = chunkFingerprint(large);
+  assert.equal(thinned.nonZeroCount, CHUNK_FINGERPRINT_MAX_NON_ZERO);
+  // Thinning keeps a subset of the full vector's non-zeros with their signs.
+  for (const dimension of thinned.positive) assert.equal(full.valueAt(dimension), 1);
+  for (const dimension of thinned.negative) assert.equal(full.valueAt(dimension), -1);
+  // Consistent: the same dimensions survive in a larger input that contains this one.
+  const larger = new Uint8Array(large.length + 4096);
+  larger.set(large);
+  larger.set(seededBytes(4096, 99), large.length);
+  const thinnedLarger = contentFingerprint(larger, { maxNonZero: 2 * CHUNK_FINGERPRINT_MAX_NON_ZERO });
+  assert.ok(cosine(thinned, thinnedLarger) > 0.5);
+});
+
+test('contentFingerprint refuses misuse with TypeError and RangeError', () => {
+  assert.throws(() => contentFingerprint('text' as unknown as Uint8Array), TypeError);
+  assert.throws(() => contentFingerprint(new Uint8Array(1), { maxNonZero: -1 }), RangeError);
+});
+
+test('fileFingerprint is the sign of the sum of its chunk fingerprints', () => {
+  const a = new SparseVector(FINGERPRINT_DIMENSION, Uint32Array.of(1, 2, 3), Uint32Array.of(4));
+  const b = new SparseVector(FINGERPRINT_DIMENSION, Uint32Array.of(1, 5), Uint32Array.of(2, 4));
+  const c = new SparseVector(FINGERPRINT_DIMENSION, Uint32Array.of(2), Uint32Array.of(9));
+  const bundle = fileFingerprint([a, b, c]);
+  // sums: 1:+2, 2:+1, 3:+1, 4:-2, 5:+1, 9:-1
+  assert.deepEqual([...bundle.positive], [1, 2, 3, 5]);
+  assert.deepEqual([...bundle.negative], [4, 9]);
+  assert.equal(fileFingerprint([]).nonZeroCount, 0);
+  assert.throws(() => fileFingerprint([new SparseVector(16, Uint32Array.of(1), new Uint32Array(0))]), RangeError);
+});

@@ -1,0 +1,222 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { EmbrError } from '../errors.js';
+import { SparseVector } from '../vsa/sparse.js';
+import { FINGERPRINT_DIMENSION, chunkFingerprint } from './fingerprint.js';
+import { SLOTS_PER_POSTING_BLOCK, SimilarityIndex, type IndexedChunk } from './similarity-index.js';
+import { MemoryIndexStorage } from './storage.js';
+
+function seededBytes(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed | 1;
+  for (let index = 0; index < length; index += 1) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[index] = state & 0xff;
+  }
+  return bytes;
+}
+
+/** Every (dimension, slot, sign) posted in the index, as sorted strings. */
+function allPostings(index: SimilarityIndex): string[] {
+  const postings: string[] = [];
+  for (let dimension = 0; dimension < FINGERPRINT_DIMENSION; dimension += 1) {
+    for (let block = 0; block < index.postingBlockCount; block += 1) {
+      for (const entry of index.postings(dimension, block)) {
+        postings.push(`${dimension}:${block * SLOTS_PER_POSTING_BLOCK + (entry >>> 1)}:${entry & 1 ? '-' : '+'}`);
+      }
+    }
+  }
+  return postings.sort();
+}
+
+/** The postings a set of live files must produce. */
+function expectedPostings(index: SimilarityIndex): string[] {
+  const postings: string[] = [];
+  index.forEachFile((file) => {
+    file.fingerprints.forEach((fingerprint, chunkIndex) => {
+      for (const dimension of fingerprint.positive) postings.push(`${dimension}:${file.firstSlot + chunkIndex}:+`);
+      for (const dimension of fingerprint.negative) postings.push(`${dimension}:${file.firstSlot + chunkIndex}:-`);
+    });
+  });
+  return postings.sort();
+}
+
+test('addFile indexes every chunk fingerprint under its slot and in the root bundle', () => {
+  const index = new SimilarityIndex(new MemoryIndexStorage());
+  const bytes = seededBytes(10_000, 1);
+  index.addFileBytes('/dir/a.bin', bytes, 4096);
+  const file = index.fileByPath('/dir/a.bin');
+  assert.ok(file !== undefined);
+  assert.deepEqual(file.chunkLengths, [4096, 4096, 1808]);
+  assert.deepEqual(file.chunkOffsets, [0, 4096, 8192]);
+  assert.equal(file.byteLength, 10_000);
+  assert.ok(file.fingerprints[0].equals(chunkFingerprint(bytes.subarray(0, 4096))));
+  assert.equal(index.liveSlotCount, 3);
+  assert.equal(index.liveFileCount, 1);
+  assert.deepEqual(allPostings(index), expectedPostings(index));
+  const root = index.root('/');
+  assert.equal(root.vectorCount, 3);
+  const sum = new Int32Array(FINGERPRINT_DIMENSION);
+  for (const fingerprint of file.fingerprints) {
+    for (const dimension of fingerprint.positive) sum[dimension] += 1;
+    for (const dimension of fingerprint.negative) sum[dimension] -= 1;
+  }
+  assert.deepEqual(root.counts, sum);
+  assert.deepEqual(index.root('/dir').counts, sum);
+});
+
+test('removeFile removes its postings, slots and root share, and returns false for an unknown path', () => {
+  const index = new SimilarityIndex(new MemoryIndexStorage());
+  index.addFileBytes('/a', seededBytes(9000, 2));
+  const before = index.root('/').counts.slice();
+  const postingsBefore = allPostings(index);
+  index.addFileBytes('/b', seededBytes(5000, 3));
+  assert.equal(index.removeFile('/b'), true);
+  assert.equal(index.removeFile('/b'), false);
+  assert.equal(index.fileByPath('/b'), undefined);
+  assert.deepEqual(index.root('/').counts, before);
+  assert.deepEqual(allPostings(index).map((posting) => posting), postingsBefore);
+  assert.equal(index.liveFileCount, 1);
+  assert.equal(index.liveSlotCount, 3);
+});
+
+test('adding then removing everything leaves an all-zero root and only the meta row', () => {
+  const storage = new MemoryIndexStorage();
+  const index = new SimilarityIndex(storage, { rootDepth: 2 });
+  const paths = ['/a/b/one', '/a/two', '/three', '/a/b/c/four'];
+  paths.forEach((path, position) => index.addFileBytes(path, seededBytes(3000 + position * 5000, position + 10)));
+  index.flush();
+  assert.ok(storage.keys().includes('root:/a/b'));
+  for (const path of [...paths].reverse()) assert.equal(index.removeFile(path), true);
+  index.flush();
+  assert.deepEqual(storage.keys(), ['meta']);
+  for (const directory of ['/', '/a', '/a/b']) {
+    const root = index.root(directory);
+    assert.equal(root.vectorCount, 0);
+    assert.ok(root.counts.every((count) => count === 0), `root ${directory} is all zero`);
+  }
+  const reopened = new SimilarityIndex(storage);
+  assert.equal(reopened.liveSlotCount, 0);
+  assert.ok(reopened.root('/').counts.every((count) => count === 0));
+});
+
+test('a reopened index reads back exactly what was flushed', () => {
+  const storage = new MemoryIndexStorage();
+  const index = new SimilarityIndex(storage);
+  for (let file = 0; file < 12; file += 1) index.addFileBytes(`/d${file % 3}/f${file}`, seededBytes(1000 + file * 3000, file + 20));
+  index.removeFile('/d1/f4');
+  index.flush();
+  const reopened = new SimilarityIndex(storage);
+  assert.equal(reopened.liveSlotCount, index.liveSlotCount);
+  assert.equal(reopened.liveFileCount, 11);
+  assert.equal(reopened.nextSlot, index.nextSlot);
+  assert.deepEqual(allPostings(reopened), allPostings(index));
+  assert.deepEqual(reopened.root('/').counts, index.root('/').counts);
+  assert.deepEqual(reopened.root('/d2').counts, index.root('/d2').counts);
+  const original = index.fileByPath('/d2/f11');
+  const read = reopened.fileByPath('/d2/f11');
+  assert.ok(original !== undefined && read !== undefined);
+  assert.deepEqual(read.chunkLengths, original.chunkLengths);
+  assert.ok(read.fingerprints.every((fingerprint, position) => fingerprint.equals(original.fingerprints[position])));
+  assert.equal(reopened.fileByPath('/d1/f4'), undefined);
+});
+
+test('addFile over an indexed path replaces the old content', () => {
+  const index = new SimilarityIndex(new MemoryIndexStorage());
+  index.addFileBytes('/f', seededBytes(8192, 30));
+  index.addFileBytes('/f', seededBytes(4096, 31));
+  assert.equal(index.liveFileCount, 1);
+  assert.equal(index.liveSlotCount, 1);
+  assert.deepEqual(allPostings(index), expectedPostings(index));
+  assert.equal(index.root('/').vectorCount, 1);
+});
+
+test('discardCache drops changes that were not flushed (a rolled-back transaction)', () => {
+  const storage = new MemoryIndexStorage();
+  const index = new SimilarityIndex(storage);
+  index.addFileBytes('/kept', seededBytes(5000, 40));
+  index.flush();
+  const keysBefore = storage.keys();
+  index.addFileBytes('/dropped', seededBytes(5000, 41));
+  index.removeFile('/kept');
+  index.discardCache();
+  assert.deepEqual(storage.keys(), keysBefore);
+  assert.ok(index.fileByPath('/kept') !== undefined);
+  assert.equal(index.fileByPath('/dropped'), undefined);
+  assert.equal(index.liveFileCount, 1);
+  assert.deepEqual(allPostings(index), expectedPostings(index));
+});
+
+test('random adds and removes keep postings and roots equal to a model of the live files', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ remove: fc.boolean(), file: fc.integer({ min: 0, max: 5 }), length: fc.integer({ min: 0, max: 12_000 }), seed: fc.integer({ min: 1, max: 1e6 }) }), { maxLength: 25 }),
+      fc.boolean(),
+      (operations, flushEach) => {
+        const storage = new MemoryIndexStorage();
+        let index = new SimilarityIndex(storage);
+        const live = new Map<string, Uint8Array>();
+        for (const operation of operations) {
+          const path = `/dir${operation.file % 2}/file${operation.file}`;
+          if (operation.remove) {
+            assert.equal(index.removeFile(path), live.delete(path));
+          } else {
+            const bytes = seededBytes(operation.length, operation.seed);
+            index.addFileBytes(path, bytes, 2048);
+            live.set(path, bytes);
+          }
+          if (flushEach) {
+            index.flush();
+            index = new SimilarityIndex(storage);
+          }
+        }
+        assert.equal(index.liveFileCount, live.size);
+        assert.deepEqual(allPostings(index), expectedPostings(index));
+        const model = new Int32Array(FINGERPRINT_DIMENSION);
+        let chunkCount = 0;
+        for (const bytes of live.values()) {
+          for (let offset = 0; offset < bytes.length; offset += 2048) {
+            const fingerprint = chunkFingerprint(bytes.subarray(offset, offset + 2048));
+            chunkCount += 1;
+            for (const dimension of fingerprint.positive) model[dimension] += 1;
+            for (const dimension of fingerprint.negative) model[dimension] -= 1;
+          }
+        }
+        assert.equal(index.liveSlotCount, chunkCount);
+        assert.deepEqual(index.root('/').counts, model);
+      },
+    ),
+    { numRuns: 30, seed: 6 },
+  );
+});
+
+test('the index refuses bad paths and bad chunks with TypeError and RangeError', () => {
+  const index = new SimilarityIndex(new MemoryIndexStorage());
+  for (const path of ['relative', '', '/trailing/', '/nul\0byte']) assert.throws(() => index.addFileBytes(path, new Uint8Array(1)), TypeError);
+  const wrongDimension: IndexedChunk = { fingerprint: SparseVector.empty(16), byteLength: 1 };
+  assert.throws(() => index.addFile('/x', [wrongDimension]), RangeError);
+  assert.throws(() => index.addFile('/x', [{ fingerprint: SparseVector.empty(FINGERPRINT_DIMENSION), byteLength: -1 }]), RangeError);
+  assert.throws(() => index.addFileBytes('/x', new Uint8Array(1), 0), RangeError);
+  assert.throws(() => new SimilarityIndex(new MemoryIndexStorage(), { rootDepth: -1 }), RangeError);
+});
+
+test('a damaged row is reported as CORRUPT, never read as wrong data', () => {
+  const storage = new MemoryIndexStorage();
+  const index = new SimilarityIndex(storage);
+  index.addFileBytes('/f', seededBytes(8000, 50));
+  index.flush();
+  const postingKey = storage.keys().find((key) => key.startsWith('post:'));
+  assert.ok(postingKey !== undefined);
+  const posting = storage.get(postingKey) as Uint8Array;
+  storage.put(postingKey, posting.subarray(0, posting.length - 1).length === 0 ? Uint8Array.of(5) : posting.subarray(0, posting.length - 1));
+  const [dimension, block] = postingKey.split(':').slice(1).map(Number);
+  assert.throws(() => new SimilarityIndex(storage).postings(dimension, block), (error: unknown) => error instanceof EmbrError && error.code === 'CORRUPT');
+  const fileKey = storage.keys().find((key) => key.startsWith('file:')) as string;
+  storage.put(fileKey, Uint8Array.of(9, 9, 9));
+  assert.throws(() => new SimilarityIndex(storage).fileByPath('/f'), (error: unknown) => error instanceof EmbrError && error.code === 'CORRUPT');
+  storage.put('meta', Uint8Array.of(2));
+  assert.throws(() => new SimilarityIndex(storage), (error: unknown) => error instanceof EmbrError && error.code === 'CORRUPT');
+});
