@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DEFAULT_DIMENSION, SparseVector, cosine, dot } from './sparse.js';
+import { DEFAULT_DIMENSION, SparseVector, cosine, dot, intersectionCount } from './sparse.js';
 
 /** A random vector of the given dimension with up to `maxNonZeroCount` non-zeros. */
 function vectorOf(dimension: number, maxNonZeroCount = 64): fc.Arbitrary<SparseVector> {
@@ -90,4 +90,37 @@ test('cosine is symmetric and within [-1, 1], 1 on itself and 0 with an empty ve
 test('dot and cosine throw RangeError when given vectors of different dimensions', () => {
   assert.throws(() => dot(SparseVector.empty(4), SparseVector.empty(5)), RangeError);
   assert.throws(() => cosine(SparseVector.empty(4), SparseVector.empty(5)), RangeError);
+});
+
+test('intersectionCount equals a set intersection when given lists of very different lengths', () => {
+  const sortedUnique = (maxLength: number) =>
+    fc.uniqueArray(fc.nat(3000), { maxLength }).map((values) => Uint32Array.from(values.sort((left, right) => left - right)));
+  fc.assert(
+    fc.property(sortedUnique(8), sortedUnique(1500), (short, long) => {
+      const longSet = new Set(long);
+      const expected = [...short].filter((value) => longSet.has(value)).length;
+      assert.equal(intersectionCount(short, long), expected);
+      assert.equal(intersectionCount(long, short), expected);
+    }),
+    { numRuns: 300 },
+  );
+  // Every value of the short list present, and the edges of the long list.
+  const long = Uint32Array.from({ length: 1000 }, (_, index) => index * 3);
+  assert.equal(intersectionCount(Uint32Array.of(0, 3, 1500, 2997), long), 4);
+  assert.equal(intersectionCount(Uint32Array.of(1, 2998, 5000), long), 0);
+});
+
+test('dot equals the dense dot product when a sparse vector meets a dense one', () => {
+  const dimension = 2000;
+  fc.assert(
+    fc.property(vectorOf(dimension, 20), vectorOf(dimension, 1800), (a, b) => {
+      const denseA = dense(a);
+      const denseB = dense(b);
+      let expected = 0;
+      for (let index = 0; index < dimension; index += 1) expected += denseA[index] * denseB[index];
+      assert.equal(dot(a, b), expected);
+      assert.equal(dot(b, a), expected);
+    }),
+    { numRuns: 100 },
+  );
 });

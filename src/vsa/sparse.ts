@@ -150,8 +150,19 @@ export function assertSameDimension(a: SparseVector, b: SparseVector): void {
   }
 }
 
-/** Number of values present in both strictly increasing lists. */
+/**
+ * Number of values present in both strictly increasing lists. A linear merge when the lengths
+ * are comparable; when one list is far longer (a query against a dense root), each value of the
+ * short list is found in the long one by galloping search, O(short * log(long / short)).
+ *
+ * @example
+ * ```ts
+ * intersectionCount(Uint32Array.of(1, 3, 5), Uint32Array.of(3, 4, 5)); // 2
+ * ```
+ */
 export function intersectionCount(left: Uint32Array, right: Uint32Array): number {
+  if (left.length * GALLOP_RATIO < right.length) return gallopingIntersectionCount(left, right);
+  if (right.length * GALLOP_RATIO < left.length) return gallopingIntersectionCount(right, left);
   let count = 0;
   let leftIndex = 0;
   let rightIndex = 0;
@@ -168,6 +179,35 @@ export function intersectionCount(left: Uint32Array, right: Uint32Array): number
       leftIndex += 1;
     } else {
       rightIndex += 1;
+    }
+  }
+  return count;
+}
+
+/** Length ratio above which {@link intersectionCount} gallops instead of merging (measured crossover region: 8-32). */
+const GALLOP_RATIO = 16;
+
+function gallopingIntersectionCount(short: Uint32Array, long: Uint32Array): number {
+  let count = 0;
+  let low = 0;
+  const longLength = long.length;
+  for (let shortIndex = 0; shortIndex < short.length && low < longLength; shortIndex += 1) {
+    const value = short[shortIndex];
+    // Gallop: double the step until long[low + step] >= value, then binary search that window.
+    let step = 1;
+    while (low + step < longLength && long[low + step] < value) step *= 2;
+    let high = Math.min(low + step, longLength - 1);
+    low += step >> 1;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (long[middle] < value) low = middle + 1;
+      else high = middle;
+    }
+    if (long[low] === value) {
+      count += 1;
+      low += 1;
+    } else if (long[low] < value) {
+      low += 1;
     }
   }
   return count;
