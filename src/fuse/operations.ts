@@ -228,10 +228,15 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     }
     const handle = file.handle;
     return this.onInode(file.ino, async (state) => {
-      // A read that reaches into (or past the start of) the pending run must see it; a read
-      // entirely before the run cannot be changed by it.
+      // A read that reaches into (or past the start of) the pending run must see it. A read
+      // entirely before the run sees stored bytes, unless it hits the stored end of file: the run
+      // may extend the file (with a hole before it), so a short read flushes and reads again.
       if (state.run !== null && offset + length > state.run.offset) await this.flushRun(state);
-      const { data } = await handle.read(offset, length);
+      let { data } = await handle.read(offset, length);
+      if (data.length < length && state.run !== null) {
+        await this.flushRun(state);
+        ({ data } = await handle.read(offset, length));
+      }
       invariant(data.length <= length, 'a read returns at most the bytes asked for');
       buffer.set(data);
       return data.length;
@@ -465,7 +470,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     const run = this.inodes.get(stat.ino)?.run;
     if (run === null || run === undefined) return stat;
     const size = Math.max(stat.size, run.offset + run.length);
-    return { ...stat, size, blocks: Math.ceil(size / 512) };
+    return { ...stat, size, blocks: allocatedBlocks(size) };
   }
 
   private anyHandle(state: InodeState): FileHandle {
@@ -518,11 +523,16 @@ export function toFuseStat(stat: Stat): FuseStat {
     size: stat.size,
     nlink: stat.nlink,
     blksize: 4096,
-    blocks: Math.ceil(stat.size / 512),
+    blocks: stat.type === 'file' ? allocatedBlocks(stat.size) : 0,
     atime: nsToMs(stat.atimeNs),
     mtime: nsToMs(stat.mtimeNs),
     ctime: nsToMs(stat.ctimeNs),
   };
+}
+
+/** 512-byte blocks as a page-granular filesystem (tmpfs, ext4) reports them, so `du` and `ls -s` agree. */
+function allocatedBlocks(sizeBytes: number): number {
+  return Math.ceil(sizeBytes / 4096) * 8;
 }
 
 function nsToMs(timeNs: bigint): number {
