@@ -17,6 +17,10 @@ export interface CodecOptions {
   chunkBytes?: number;
   /** Full SHA-256 of a byte string (32 bytes). Injected: the codec itself imports nothing from node. */
   sha256: (bytes: Uint8Array) => Uint8Array;
+  /** Holographic only: bytes bundled into one group vector (1..16, default 8). */
+  groupBytes?: number;
+  /** Holographic only: stripes of 256 dimensions per group vector (1..32, default 32). */
+  stripeCount?: number;
 }
 
 export interface EncodedChunk {
@@ -30,6 +34,8 @@ export interface EncodedChunk {
   vectorCorrectBytes: number;
   /** Bytes of the payload that belong to the correction. */
   correctionBytes: number;
+  /** Bytes of the payload that hold the serialized vector. */
+  vectorBytes: number;
 }
 
 export interface ChunkCodec {
@@ -41,4 +47,6 @@ export interface ChunkCodec {
   decode(payload: Uint8Array, sha256: Uint8Array): Uint8Array;
   /** The hypervector of a payload (for algebra and tests); throws CORRUPT on a bad payload. */
   vectorOf(payload: Uint8Array): SparseVector;
+  /** Dimension of the vectors this codec produces (positional: chunkBytes * 128). */
+  readonly dimension: number;
 }

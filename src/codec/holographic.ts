@@ -1,0 +1,600 @@
+/**
+ * The `holographic` profile: the reference project's algebra (bind each byte's basis vector to a
+ * position vector, bundle the bound terms, decode by unbinding a position and picking the
+ * best-matching byte), laid out so that it is fast and accurate.
+ *
+ * Layout (basis version 1). A chunk is cut into groups of `groupBytes` (G) bytes; each group has
+ * its own vector of D = 256 * stripeCount (K) dimensions, and the chunk vector is their
+ * concatenation (group g occupies [g*D, (g+1)*D)).
+ * - Stripe k is the dimension range [k*256, k*256+256) of a group vector.
+ * - Byte basis: byte b has exactly one non-zero per stripe, at k*256 + perm_k(b), with sign
+ *   s_k(b). perm_k is a seeded permutation, so distinct bytes have disjoint supports and the
+ *   inverse map dimension -> byte (`owner`) is exact.
+ * - Position vectors: position i of a group is a dense seeded ±1 pattern over the D dimensions.
+ *   Binding (element-wise product) flips signs and keeps the byte's support.
+ * - Bundle: the sum of the G bound terms, then its sign (ternary majority; a tie gives 0).
+ * - Decode position i: unbind (multiply by pos_i) and take the dot product with each byte whose
+ *   support is non-zero; the largest wins (ties: the lowest byte value). Because supports are
+ *   disjoint, only bytes present in the group can score, so this is at most G candidates, each a
+ *   32-bit popcount (the K signs of a byte's support packed in one word), not 256 cosines.
+ *
+ * Seeds: every table comes from a SHA-256 counter stream,
+ * block j = SHA-256(ASCII(label) || uint32le(j)), with labels
+ * `embrfs/codec/holographic/v1/permutation/<k>` (Fisher-Yates with 16-bit rejection sampling),
+ * `embrfs/codec/holographic/v1/byte-signs` (stripe k: bytes [32k, 32k+32), bit b = s_k(b) is -1) and
+ * `embrfs/codec/holographic/v1/positions` (position i, stripe k: bytes [(32i+k)*32, +32), bit o =
+ * the sign at offset o is -1). Tables for fewer stripes or positions are prefixes of the same stream.
+ *
+ * Serialized vector, in basis coordinates. Every non-zero index of a group vector is
+ * k*256 + perm_k(b) for one (stripe k, owner byte b), so the group vector is exactly the list of
+ * owners b with, per owner, which stripes are non-zero and which of those are -1. For each group:
+ * one byte `count` (0..G), then `count` entries in strictly increasing owner order, each: the owner
+ * byte, its non-zero mask and its negative mask (each ceil(K/8) bytes, little-endian, bit k =
+ * stripe k). A listed owner has a non-zero mask != 0, its negative mask is a subset of it, bits
+ * >= K are zero: so each vector has exactly one serialization. Listing the ~256 non-zeros of a
+ * group one by one (offset + sign) would take ~4x the bytes and ~4x the time for the same vector.
+ *
+ * @example
+ * ```ts
+ * const basis = createHolographicBasis(sha256, 8, 32);
+ * const core = new HolographicCore(basis);
+ * const end = core.encodeVector(chunk, payload, 10, decoded); // decoded = bytes read back from the vector
+ * ```
+ */
+import { PayloadReader, corrupt } from './format.js';
+
+/** Version of the seed scheme and layout above; stored in every holographic payload. */
+export const HOLOGRAPHIC_BASIS_VERSION = 1;
+/** Dimensions per stripe: one per byte value. */
+export const STRIPE_DIMENSIONS = 256;
+/** Stripes are packed in one 32-bit word per byte, so at most 32. */
+export const MAX_STRIPE_COUNT = 32;
+/** Largest supported group. */
+export const MAX_GROUP_BYTES = 16;
+/** Defaults: the best measured accuracy/size trade-off (docs/design/codec.md). */
+export const DEFAULT_GROUP_BYTES = 8;
+export const DEFAULT_STRIPE_COUNT = 32;
+
+const LABEL_PREFIX = 'embrfs/codec/holographic/v1/';
+
+/** The seeded tables of one (groupBytes, stripeCount) configuration. Immutable once built. */
+export interface HolographicBasis {
+  readonly groupBytes: number;
+  readonly stripeCount: number;
+  /** Dimensions of one group vector: 256 * stripeCount. */
+  readonly groupDimension: number;
+  /** perm_k(b) at [k*256 + b]. */
+  readonly permutation: Uint8Array;
+  /** The byte owning offset o of stripe k, at [k*256 + o]: the inverse of `permutation`. */
+  readonly owner: Uint8Array;
+  /** Bit k set when s_k(b) is -1, at [b]. */
+  readonly byteNegativeBits: Int32Array;
+  /** Bit k set when pos_i is -1 on byte b's support in stripe k, at [i*256 + b]. */
+  readonly positionNegativeBits: Int32Array;
+  /** Bit o&7 of byte [(i*stripeCount + k)*32 + (o>>3)] set when pos_i is -1 at k*256 + o. */
+  readonly positionPatterns: Uint8Array;
+}
+
+/**
+ * Builds the seeded tables (deterministic: the same arguments give the same tables everywhere).
+ *
+ * @example
+ * ```ts
+ * const basis = createHolographicBasis((bytes) => createHash('sha256').update(bytes).digest(), 8, 32);
+ * basis.groupDimension; // 8192
+ * ```
+ */
+export function createHolographicBasis(
+  sha256: (bytes: Uint8Array) => Uint8Array,
+  groupBytes: number,
+  stripeCount: number,
+): HolographicBasis {
+  if (!Number.isInteger(groupBytes) || groupBytes < 1 || groupBytes > MAX_GROUP_BYTES) {
+    throw new RangeError(`groupBytes must be an integer in 1..${MAX_GROUP_BYTES}, got ${groupBytes}`);
+  }
+  if (!Number.isInteger(stripeCount) || stripeCount < 1 || stripeCount > MAX_STRIPE_COUNT) {
+    throw new RangeError(`stripeCount must be an integer in 1..${MAX_STRIPE_COUNT}, got ${stripeCount}`);
+  }
+  const permutation = new Uint8Array(stripeCount * STRIPE_DIMENSIONS);
+  const owner = new Uint8Array(stripeCount * STRIPE_DIMENSIONS);
+  for (let stripe = 0; stripe < stripeCount; stripe += 1) {
+    const stream = new Sha256CounterStream(sha256, `${LABEL_PREFIX}permutation/${stripe}`);
+    const order = new Uint8Array(STRIPE_DIMENSIONS);
+    for (let value = 0; value < STRIPE_DIMENSIONS; value += 1) order[value] = value;
+    for (let last = STRIPE_DIMENSIONS - 1; last > 0; last -= 1) {
+      const choice = stream.uniformBelow(last + 1);
+      const kept = order[last];
+      order[last] = order[choice];
+      order[choice] = kept;
+    }
+    for (let byte = 0; byte < STRIPE_DIMENSIONS; byte += 1) {
+      permutation[stripe * STRIPE_DIMENSIONS + byte] = order[byte];
+      owner[stripe * STRIPE_DIMENSIONS + order[byte]] = byte;
+    }
+  }
+
+  const byteNegativeBits = new Int32Array(STRIPE_DIMENSIONS);
+  const signStream = new Sha256CounterStream(sha256, `${LABEL_PREFIX}byte-signs`);
+  for (let stripe = 0; stripe < stripeCount; stripe += 1) {
+    const bits = signStream.take(32);
+    for (let byte = 0; byte < STRIPE_DIMENSIONS; byte += 1) {
+      if ((bits[byte >>> 3] >>> (byte & 7)) & 1) byteNegativeBits[byte] |= 1 << stripe;
+    }
+  }
+
+  const positionPatterns = new Uint8Array(groupBytes * stripeCount * 32);
+  const positionStream = new Sha256CounterStream(sha256, `${LABEL_PREFIX}positions`);
+  for (let position = 0; position < groupBytes; position += 1) {
+    for (let stripe = 0; stripe < MAX_STRIPE_COUNT; stripe += 1) {
+      const bits = positionStream.take(32);
+      if (stripe < stripeCount) positionPatterns.set(bits, (position * stripeCount + stripe) * 32);
+    }
+  }
+  const positionNegativeBits = new Int32Array(groupBytes * STRIPE_DIMENSIONS);
+  for (let position = 0; position < groupBytes; position += 1) {
+    for (let byte = 0; byte < STRIPE_DIMENSIONS; byte += 1) {
+      let bits = 0;
+      for (let stripe = 0; stripe < stripeCount; stripe += 1) {
+        const offset = permutation[stripe * STRIPE_DIMENSIONS + byte];
+        const patternByte = positionPatterns[(position * stripeCount + stripe) * 32 + (offset >>> 3)];
+        if ((patternByte >>> (offset & 7)) & 1) bits |= 1 << stripe;
+      }
+      positionNegativeBits[position * STRIPE_DIMENSIONS + byte] = bits;
+    }
+  }
+  return {
+    groupBytes,
+    stripeCount,
+    groupDimension: stripeCount * STRIPE_DIMENSIONS,
+    permutation,
+    owner,
+    byteNegativeBits,
+    positionNegativeBits,
+    positionPatterns,
+  };
+}
+
+/**
+ * Encoder/decoder of holographic vectors for one basis, with scratch buffers sized once so the
+ * per-chunk loops do not allocate. Not re-entrant (one call at a time), which is how JS runs it.
+ *
+ * @example
+ * ```ts
+ * const core = new HolographicCore(basis);
+ * const vectorEnd = core.encodeVector(chunk, payload, bodyOffset, decoded);
+ * ```
+ */
+export class HolographicCore {
+  readonly basis: HolographicBasis;
+  private readonly fullMask: number;
+  /** Bytes of one stripe mask in the serialization: ceil(K/8). */
+  private readonly maskBytes: number;
+  // Per byte value: a stamp saying which group last touched it, and its slot in that group.
+  private readonly stamp = new Int32Array(STRIPE_DIMENSIONS);
+  private readonly slotOfByte = new Uint8Array(STRIPE_DIMENSIONS);
+  private currentStamp = 0;
+  // Per slot (a distinct byte of the current group): its byte, non-zero mask and negative mask.
+  private readonly slotByte = new Uint8Array(STRIPE_DIMENSIONS);
+  private readonly slotNonZero = new Int32Array(STRIPE_DIMENSIONS);
+  private readonly slotNegative = new Int32Array(STRIPE_DIMENSIONS);
+  private readonly slotOccurrences = new Uint8Array(STRIPE_DIMENSIONS);
+  private slotCount = 0;
+  // Slots in increasing byte order (the serialization order).
+  private readonly sortedSlots = new Uint8Array(STRIPE_DIMENSIONS);
+  // Per position of the group: its slot and its bound term's negative mask.
+  private readonly positionSlot: Uint8Array;
+  private readonly termNegative: Int32Array;
+  private readonly decided: Uint8Array;
+  // What decodeVector parsed, per group (G entries each, in byte order), for matchesVectorOf.
+  private parsedByte = new Uint8Array(0);
+  private parsedNonZero = new Int32Array(0);
+  private parsedNegative = new Int32Array(0);
+  private parsedCount = new Uint8Array(0);
+
+  constructor(basis: HolographicBasis) {
+    this.basis = basis;
+    this.fullMask = basis.stripeCount === 32 ? -1 : (1 << basis.stripeCount) - 1;
+    this.maskBytes = (basis.stripeCount + 7) >>> 3;
+    this.positionSlot = new Uint8Array(basis.groupBytes);
+    this.termNegative = new Int32Array(basis.groupBytes);
+    this.decided = new Uint8Array(basis.groupBytes);
+  }
+
+  /** Dimension of the vector of a chunk of `chunkBytes` bytes (whole groups). */
+  dimensionFor(chunkBytes: number): number {
+    return Math.max(1, Math.ceil(chunkBytes / this.basis.groupBytes)) * this.basis.groupDimension;
+  }
+
+  /** Upper bound of the serialized vector of `byteLength` bytes. */
+  maxVectorBytes(byteLength: number): number {
+    const { groupBytes } = this.basis;
+    return Math.ceil(byteLength / groupBytes) * (1 + groupBytes * (1 + 2 * this.maskBytes));
+  }
+
+  /**
+   * Serializes the vector of `chunk` at `offset` of `target` (room: {@link maxVectorBytes}) and
+   * writes into `decoded` the bytes that decoding this vector gives. Returns the offset after it.
+   */
+  encodeVector(chunk: Uint8Array, target: Uint8Array, offset: number, decoded: Uint8Array): number {
+    const groupBytes = this.basis.groupBytes;
+    const maskBytes = this.maskBytes;
+    const byteLength = chunk.length;
+    const slotByte = this.slotByte;
+    const slotNonZero = this.slotNonZero;
+    const slotNegative = this.slotNegative;
+    const sortedSlots = this.sortedSlots;
+    for (let groupStart = 0; groupStart < byteLength; groupStart += groupBytes) {
+      const memberCount = Math.min(groupBytes, byteLength - groupStart);
+      this.bundleGroup(chunk, groupStart, memberCount);
+      const countOffset = offset;
+      offset += 1;
+      let count = 0;
+      for (let rank = 0; rank < this.slotCount; rank += 1) {
+        const slot = sortedSlots[rank];
+        const nonZero = slotNonZero[slot];
+        if (nonZero === 0) continue; // every term of this byte cancelled: not in the vector
+        const negative = slotNegative[slot];
+        target[offset] = slotByte[slot];
+        offset += 1;
+        for (let maskByte = 0; maskByte < maskBytes; maskByte += 1) {
+          target[offset + maskByte] = nonZero >>> (8 * maskByte);
+          target[offset + maskBytes + maskByte] = negative >>> (8 * maskByte);
+        }
+        offset += 2 * maskBytes;
+        count += 1;
+      }
+      target[countOffset] = count;
+      this.decodeGroup(decoded, groupStart, memberCount);
+    }
+    return offset;
+  }
+
+  /**
+   * Parses a serialized vector for `decoded.length` bytes from `reader` and writes the decoded
+   * bytes. Checks the layout (counts, owner order, unused sign bits, bounds); throws CORRUPT.
+   * Keeps what it parsed so that {@link matchesVectorOf} can compare it with the true bytes.
+   */
+  decodeVector(reader: PayloadReader, decoded: Uint8Array): void {
+    const byteLength = decoded.length;
+    const groupBytes = this.basis.groupBytes;
+    const groupCount = Math.ceil(byteLength / groupBytes);
+    if (this.parsedByte.length < groupCount * groupBytes) {
+      this.parsedByte = new Uint8Array(groupCount * groupBytes);
+      this.parsedNonZero = new Int32Array(groupCount * groupBytes);
+      this.parsedNegative = new Int32Array(groupCount * groupBytes);
+      this.parsedCount = new Uint8Array(groupCount);
+    }
+    for (let group = 0, groupStart = 0; groupStart < byteLength; group += 1, groupStart += groupBytes) {
+      this.readGroup(reader);
+      const memberCount = Math.min(groupBytes, byteLength - groupStart);
+      // A group of m bytes bundles at most m distinct bytes; more can only come from damage.
+      if (this.slotCount > memberCount) corrupt('group vector names more bytes than the group holds', { group, slotCount: this.slotCount });
+      this.parsedCount[group] = this.slotCount;
+      for (let rank = 0; rank < this.slotCount; rank += 1) {
+        const slot = this.sortedSlots[rank];
+        this.parsedByte[group * groupBytes + rank] = this.slotByte[slot];
+        this.parsedNonZero[group * groupBytes + rank] = this.slotNonZero[slot];
+        this.parsedNegative[group * groupBytes + rank] = this.slotNegative[slot];
+      }
+      this.decodeGroup(decoded, groupStart, memberCount);
+    }
+  }
+
+  /**
+   * True when the vector last parsed by {@link decodeVector} is exactly the vector of `chunk`.
+   * Parsing is strict (one serialization per vector), so equal vectors mean equal serialized bytes.
+   */
+  matchesVectorOf(chunk: Uint8Array): boolean {
+    const groupBytes = this.basis.groupBytes;
+    for (let group = 0, groupStart = 0; groupStart < chunk.length; group += 1, groupStart += groupBytes) {
+      this.bundleGroup(chunk, groupStart, Math.min(groupBytes, chunk.length - groupStart));
+      let parsedRank = 0;
+      for (let rank = 0; rank < this.slotCount; rank += 1) {
+        const slot = this.sortedSlots[rank];
+        if (this.slotNonZero[slot] === 0) continue; // a byte whose terms all cancelled is not in the vector
+        const at = group * groupBytes + parsedRank;
+        if (
+          parsedRank >= this.parsedCount[group] ||
+          this.parsedByte[at] !== this.slotByte[slot] ||
+          this.parsedNonZero[at] !== this.slotNonZero[slot] ||
+          this.parsedNegative[at] !== this.slotNegative[slot]
+        ) {
+          return false;
+        }
+        parsedRank += 1;
+      }
+      if (parsedRank !== this.parsedCount[group]) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Parses a serialized vector for `byteLength` bytes and returns its non-zero indices, sorted.
+   *
+   * @example
+   * ```ts
+   * const { positive, negative } = core.vectorIndices(reader, 4096);
+   * ```
+   */
+  vectorIndices(reader: PayloadReader, byteLength: number): { positive: Uint32Array; negative: Uint32Array } {
+    const { groupBytes, stripeCount, groupDimension, permutation } = this.basis;
+    const positive: number[] = [];
+    const negative: number[] = [];
+    const stripeEntries: number[] = [];
+    for (let group = 0; group * groupBytes < byteLength; group += 1) {
+      this.readGroup(reader);
+      for (let stripe = 0; stripe < stripeCount; stripe += 1) {
+        stripeEntries.length = 0;
+        for (let slot = 0; slot < this.slotCount; slot += 1) {
+          if (((this.slotNonZero[slot] >>> stripe) & 1) === 0) continue;
+          const index = group * groupDimension + stripe * STRIPE_DIMENSIONS + permutation[stripe * STRIPE_DIMENSIONS + this.slotByte[slot]];
+          stripeEntries.push((this.slotNegative[slot] >>> stripe) & 1 ? -index - 1 : index);
+        }
+        // Owners come in byte order; the vector wants index order within the stripe.
+        stripeEntries.sort((left, right) => (left < 0 ? -left - 1 : left) - (right < 0 ? -right - 1 : right));
+        for (const entry of stripeEntries) {
+          if (entry < 0) negative.push(-entry - 1);
+          else positive.push(entry);
+        }
+      }
+    }
+    return { positive: Uint32Array.from(positive), negative: Uint32Array.from(negative) };
+  }
+
+  /** The bundle of one group: per distinct byte, its non-zero and negative masks over the stripes. */
+  private bundleGroup(chunk: Uint8Array, groupStart: number, memberCount: number): void {
+    const { stripeCount, byteNegativeBits, positionNegativeBits } = this.basis;
+    this.beginGroup();
+    for (let position = 0; position < memberCount; position += 1) {
+      const byte = chunk[groupStart + position];
+      const slot = this.slotFor(byte);
+      this.positionSlot[position] = slot;
+      this.termNegative[position] = byteNegativeBits[byte] ^ positionNegativeBits[position * STRIPE_DIMENSIONS + byte];
+      this.slotOccurrences[slot] += 1;
+      if (this.slotOccurrences[slot] === 1) {
+        // A byte seen once keeps its bound term as is.
+        this.slotNonZero[slot] = this.fullMask;
+        this.slotNegative[slot] = this.termNegative[position];
+      }
+    }
+    for (let slot = 0; slot < this.slotCount; slot += 1) {
+      const occurrences = this.slotOccurrences[slot];
+      if (occurrences === 1) continue;
+      // A repeated byte: per stripe, the sign of the sum of its terms (0 on a tie), computed on
+      // the packed sign words. Two terms: they agree or cancel. Three: bitwise majority.
+      let first = 0;
+      let second = 0;
+      let third = 0;
+      let found = 0;
+      for (let position = 0; position < memberCount && found < 3; position += 1) {
+        if (this.positionSlot[position] !== slot) continue;
+        if (found === 0) first = this.termNegative[position];
+        else if (found === 1) second = this.termNegative[position];
+        else third = this.termNegative[position];
+        found += 1;
+      }
+      if (occurrences === 2) {
+        this.slotNonZero[slot] = ~(first ^ second) & this.fullMask;
+        this.slotNegative[slot] = first & second;
+        continue;
+      }
+      if (occurrences === 3) {
+        this.slotNonZero[slot] = this.fullMask;
+        this.slotNegative[slot] = (first & second) | (first & third) | (second & third);
+        continue;
+      }
+      let nonZero = 0;
+      let negative = 0;
+      for (let stripe = 0; stripe < stripeCount; stripe += 1) {
+        let sum = 0;
+        for (let position = 0; position < memberCount; position += 1) {
+          if (this.positionSlot[position] === slot) sum += ((this.termNegative[position] >>> stripe) & 1) === 1 ? -1 : 1;
+        }
+        if (sum !== 0) nonZero |= 1 << stripe;
+        if (sum < 0) negative |= 1 << stripe;
+      }
+      this.slotNonZero[slot] = nonZero;
+      this.slotNegative[slot] = negative;
+    }
+    this.sortSlots();
+  }
+
+  /** Fills sortedSlots with the slots in increasing byte order (insertion sort of at most G). */
+  private sortSlots(): void {
+    const sortedSlots = this.sortedSlots;
+    const slotByte = this.slotByte;
+    for (let slot = 0; slot < this.slotCount; slot += 1) {
+      let place = slot;
+      while (place > 0 && slotByte[sortedSlots[place - 1]] > slotByte[slot]) {
+        sortedSlots[place] = sortedSlots[place - 1];
+        place -= 1;
+      }
+      sortedSlots[place] = slot;
+    }
+  }
+
+  private beginGroup(): void {
+    this.currentStamp += 1;
+    if (this.currentStamp === 0x7fffffff) {
+      this.stamp.fill(0);
+      this.currentStamp = 1;
+    }
+    this.slotCount = 0;
+  }
+
+  private slotFor(byte: number): number {
+    if (this.stamp[byte] === this.currentStamp) return this.slotOfByte[byte];
+    const slot = this.slotCount;
+    this.slotCount += 1;
+    this.stamp[byte] = this.currentStamp;
+    this.slotOfByte[byte] = slot;
+    this.slotByte[slot] = byte;
+    this.slotNonZero[slot] = 0;
+    this.slotNegative[slot] = 0;
+    this.slotOccurrences[slot] = 0;
+    return slot;
+  }
+
+  /**
+   * Unbinds each position and picks the best-scoring present byte (ties: the lowest value).
+   *
+   * Score of byte b at position i = dot(unbind(group vector, pos_i), basis(b)) =
+   * popcount(nonZero_b) - 2 * popcount(nonZero_b & (negative_b ^ s(b) ^ pos_i(b))), at most K.
+   * Fast path: a byte with all K stripes non-zero whose signs equal its bound term at position i
+   * scores exactly K, the largest possible score, so the first such byte in byte order is the
+   * answer without scoring the others (this is every byte that occurs once in its group).
+   */
+  private decodeGroup(decoded: Uint8Array, groupStart: number, memberCount: number): void {
+    const { stripeCount, byteNegativeBits, positionNegativeBits } = this.basis;
+    const slotCount = this.slotCount;
+    const sortedSlots = this.sortedSlots;
+    const decided = this.decided;
+    const fullMask = this.fullMask;
+    let undecidedCount = memberCount;
+    decided.fill(0);
+    for (let rank = 0; rank < slotCount && undecidedCount > 0; rank += 1) {
+      const slot = sortedSlots[rank];
+      if (this.slotNonZero[slot] !== fullMask) continue;
+      const byte = this.slotByte[slot];
+      const key = this.slotNegative[slot] ^ byteNegativeBits[byte];
+      for (let position = 0; position < memberCount; position += 1) {
+        if (decided[position] === 0 && positionNegativeBits[position * STRIPE_DIMENSIONS + byte] === key) {
+          decided[position] = 1;
+          decoded[groupStart + position] = byte;
+          undecidedCount -= 1;
+        }
+      }
+    }
+    if (undecidedCount === 0) return;
+    for (let position = 0; position < memberCount; position += 1) {
+      if (decided[position] === 1) continue;
+      let bestByte = 0;
+      let bestScore = -1 << 30;
+      const positionBase = position * STRIPE_DIMENSIONS;
+      for (let rank = 0; rank < slotCount; rank += 1) {
+        const slot = sortedSlots[rank];
+        const nonZero = this.slotNonZero[slot];
+        if (nonZero === 0) continue; // invisible in the serialized vector, so invisible here too
+        const byte = this.slotByte[slot];
+        const disagreeing = nonZero & (this.slotNegative[slot] ^ byteNegativeBits[byte] ^ positionNegativeBits[positionBase + byte]);
+        const score = popcount32(nonZero) - 2 * popcount32(disagreeing);
+        if (score > bestScore) {
+          // Slots go in increasing byte order, so keeping the first maximum is "ties: lowest byte".
+          bestScore = score;
+          bestByte = byte;
+          if (score === stripeCount) break;
+        }
+      }
+      decoded[groupStart + position] = bestByte;
+    }
+  }
+
+  /**
+   * Reads one group into the slots (byte, non-zero mask, negative mask), checking the layout:
+   * count <= G, owners strictly increasing, masks non-zero, negative within non-zero, no bit at
+   * or above K, no overrun. Leaves the slots sorted (they already are: owners increase).
+   */
+  private readGroup(reader: PayloadReader): void {
+    const { groupBytes } = this.basis;
+    const maskBytes = this.maskBytes;
+    const fullMask = this.fullMask;
+    const payload = reader.payload;
+    let offset = reader.offset;
+    if (offset >= payload.length) corrupt('truncated vector', { offset });
+    const count = payload[offset];
+    offset += 1;
+    if (count > groupBytes) corrupt('group lists more bytes than a group holds', { count, groupBytes, offset: offset - 1 });
+    if (offset + count * (1 + 2 * maskBytes) > payload.length) corrupt('truncated vector', { offset });
+    this.beginGroup();
+    let previous = -1;
+    for (let entry = 0; entry < count; entry += 1) {
+      const byte = payload[offset];
+      if (byte <= previous) corrupt('group entries not in increasing byte order', { offset });
+      previous = byte;
+      let nonZero = 0;
+      let negative = 0;
+      for (let maskByte = 0; maskByte < maskBytes; maskByte += 1) {
+        nonZero |= payload[offset + 1 + maskByte] << (8 * maskByte);
+        negative |= payload[offset + 1 + maskBytes + maskByte] << (8 * maskByte);
+      }
+      if (nonZero === 0 || (nonZero & ~fullMask) !== 0 || (negative & ~nonZero) !== 0) {
+        corrupt('group entry masks out of range', { offset });
+      }
+      const slot = this.slotFor(byte);
+      this.slotNonZero[slot] = nonZero;
+      this.slotNegative[slot] = negative;
+      this.sortedSlots[entry] = slot;
+      offset += 1 + 2 * maskBytes;
+    }
+    reader.offset = offset;
+  }
+}
+
+/** Number of set bits of a 32-bit integer. */
+export function popcount32(value: number): number {
+  let bits = value - ((value >>> 1) & 0x55555555);
+  bits = (bits & 0x33333333) + ((bits >>> 2) & 0x33333333);
+  return Math.imul((bits + (bits >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
+}
+
+/**
+ * The seed stream: block j = SHA-256(ASCII(label) || uint32le(j)), j = 0, 1, 2, ...
+ *
+ * @example
+ * ```ts
+ * const stream = new Sha256CounterStream(sha256, 'embrfs/codec/holographic/v1/byte-signs');
+ * stream.take(32); // the first block
+ * ```
+ */
+export class Sha256CounterStream {
+  private readonly sha256: (bytes: Uint8Array) => Uint8Array;
+  private readonly input: Uint8Array;
+  private readonly labelBytes: number;
+  private counter = 0;
+  private block: Uint8Array = new Uint8Array(0);
+  private used = 0;
+
+  constructor(sha256: (bytes: Uint8Array) => Uint8Array, label: string) {
+    this.sha256 = sha256;
+    this.labelBytes = label.length;
+    this.input = new Uint8Array(label.length + 4);
+    for (let index = 0; index < label.length; index += 1) {
+      const code = label.charCodeAt(index);
+      if (code > 0x7f) throw new RangeError('seed labels are ASCII');
+      this.input[index] = code;
+    }
+  }
+
+  /** The next byte of the stream. */
+  nextByte(): number {
+    if (this.used === this.block.length) {
+      const counter = this.counter;
+      this.input[this.labelBytes] = counter & 0xff;
+      this.input[this.labelBytes + 1] = (counter >>> 8) & 0xff;
+      this.input[this.labelBytes + 2] = (counter >>> 16) & 0xff;
+      this.input[this.labelBytes + 3] = (counter >>> 24) & 0xff;
+      this.block = this.sha256(this.input);
+      this.counter += 1;
+      this.used = 0;
+    }
+    const value = this.block[this.used];
+    this.used += 1;
+    return value;
+  }
+
+  /** The next `byteCount` bytes as a new array. */
+  take(byteCount: number): Uint8Array {
+    const bytes = new Uint8Array(byteCount);
+    for (let index = 0; index < byteCount; index += 1) bytes[index] = this.nextByte();
+    return bytes;
+  }
+
+  /** A uniform integer in [0, bound) for bound <= 65536, by rejection of 16-bit draws (unbiased). */
+  uniformBelow(bound: number): number {
+    const limit = 65536 - (65536 % bound);
+    for (;;) {
+      const draw = this.nextByte() | (this.nextByte() << 8);
+      if (draw < limit) return draw % bound;
+    }
+  }
+}
