@@ -15,13 +15,15 @@
  */
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import { createReadStream, type BigIntStats } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { DirectoryEntry, Engram, ProfileName, Transaction } from '../fs/api.js';
 import { openEngram } from '../fs/index.js';
 import { isEmbrError } from '../errors.js';
-import { TransactionBatch } from './batch.js';
+import { defaultBatchLimits, TransactionBatch } from './batch.js';
 import { CliFailure, ExitCode } from './failure.js';
 import { createProgress, type Progress } from './progress.js';
+import { FileWritePool, type FileWriteJob } from './write-pool.js';
 
 /** Files up to this size are read whole and batched; bigger ones are streamed on their own. */
 const streamThresholdBytes = 8 * 1024 * 1024;
@@ -34,6 +36,8 @@ export interface IngestOptions {
   profile?: ProfileName;
   chunkBytes?: number;
   quiet: boolean;
+  /** Worker threads writing files (default: 2, or 1 on a one-core machine). 1 writes in this thread. */
+  jobs?: number;
 }
 
 export interface IngestSummary {
@@ -170,7 +174,23 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     elapsedMs: 0,
   };
   const batch = new TransactionBatch(engram);
+  const jobs = options.jobs ?? Math.min(2, availableParallelism());
+  let pool: FileWritePool | undefined;
+  let pendingJobs: FileWriteJob[] = [];
+  let pendingBytes = 0;
+  const dispatch = async () => {
+    if (pool === undefined || pendingJobs.length === 0) return;
+    // Directories and removals the files depend on must be committed before a worker writes.
+    await batch.drain();
+    const files = pendingJobs;
+    pendingJobs = [];
+    pendingBytes = 0;
+    await pool.submit(files);
+  };
   try {
+    if (jobs > 1) {
+      pool = await FileWritePool.start(options.engramFile, jobs, (files, bytes) => progress.advance(files, bytes));
+    }
     const firstPathByInode = new Map<string, string>();
     const hardLinks: { engramPath: string; firstPath: string }[] = [];
     const directoryTimes: { engramPath: string; mtimeNs: bigint }[] = [];
@@ -196,6 +216,26 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       const writeOptions = { mode: permissionBits(entry.stats), mtimeNs: entry.stats.mtimeNs, ...ownerOptions(entry.stats) };
       if (replace === 'remove-first') {
         await batch.add((tx) => removeTree(tx, engramPath), 0);
+      }
+      if (pool !== undefined) {
+        const job: FileWriteJob = { engramPath, sourcePath: entry.sourcePath, sizeBytes, ...writeOptions };
+        if (replace === 'overwrite' && existing !== undefined) {
+          const fix: NonNullable<FileWriteJob['fixMetadata']> = {};
+          if (existing.mode !== writeOptions.mode) fix.mode = writeOptions.mode;
+          if (asRoot && (existing.uid !== Number(entry.stats.uid) || existing.gid !== Number(entry.stats.gid))) {
+            fix.uid = Number(entry.stats.uid);
+            fix.gid = Number(entry.stats.gid);
+          }
+          if (fix.mode !== undefined || fix.uid !== undefined) job.fixMetadata = fix;
+        }
+        pendingJobs.push(job);
+        pendingBytes += sizeBytes;
+        if (pendingJobs.length >= defaultBatchLimits.maxOperations || pendingBytes >= defaultBatchLimits.maxBytes || sizeBytes > streamThresholdBytes) {
+          await dispatch();
+        }
+        summary.writtenFiles += 1;
+        summary.writtenBytes += sizeBytes;
+        return;
       }
       if (sizeBytes > streamThresholdBytes) {
         // Keep commit order: everything queued before this file lands first.
@@ -340,6 +380,14 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       await syncDirectory(directory, discovered);
       for (let index = discovered.length - 1; index >= 0; index -= 1) stack.push(discovered[index]);
     }
+    await dispatch();
+    if (pool !== undefined) {
+      await pool.drain();
+      summary.commits += pool.commits;
+      const closing = pool;
+      pool = undefined;
+      await closing.close();
+    }
     await batch.drain();
 
     // Hard links: every first path exists now.
@@ -371,11 +419,12 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     await batch.drain();
   } finally {
     progress.stop();
+    if (pool !== undefined) await pool.close().catch(() => {});
     // On success everything is drained already; after a failure, queued work is dropped, not committed.
     await batch.abandon();
     await engram.close();
   }
-  summary.commits = batch.commits;
+  summary.commits += batch.commits;
   summary.elapsedMs = Date.now() - startMs;
   return summary;
 }

@@ -65,9 +65,10 @@ function buildProgram(state: RunState): Command {
     .requiredOption('-o, --output <file>', 'the engram file to create or update')
     .addOption(new Option('--profile <profile>', 'codec profile for a new engram').choices(['positional', 'holographic']))
     .option('--chunk-size <bytes>', 'chunk size in bytes for a new engram', parseCount)
+    .option('-j, --jobs <n>', 'worker threads encoding files (default 2; 1 = no workers)', parseCount)
     .option('-q, --quiet', 'no progress bar and no summary')
     .addHelpText('after', example('embrfs ingest ~/projects -o projects.engram\nembrfs ingest notes.txt photos -o mixed.engram --quiet'))
-    .action(async (sources: string[], options: { output: string; profile?: ProfileName; chunkSize?: number; quiet?: boolean }, command: Command) => {
+    .action(async (sources: string[], options: { output: string; profile?: ProfileName; chunkSize?: number; jobs?: number; quiet?: boolean }, command: Command) => {
       await run(options.output, async () => {
         const summary = await ingest({
           sources,
@@ -75,6 +76,7 @@ function buildProgram(state: RunState): Command {
           quiet: options.quiet === true,
           ...(options.profile === undefined ? {} : { profile: options.profile }),
           ...(options.chunkSize === undefined ? {} : { chunkBytes: options.chunkSize }),
+          ...(options.jobs === undefined ? {} : { jobs: Math.max(1, options.jobs) }),
         });
         if (options.quiet !== true) {
           const seconds = summary.elapsedMs / 1000;
