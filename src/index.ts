@@ -12,3 +12,4 @@
  */
 export * from './errors.js';
 export type * from './fs/api.js';
+export { openEngram, openEngramOnStore, DEFAULT_CHUNK_BYTES, DEFAULT_RETAIN_COMMITS } from './fs/index.js';

@@ -1,0 +1,139 @@
+/**
+ * The write-side pipeline before a commit: cut bytes into chunks, hash them (SHA-256), skip the
+ * ones the store already holds, encode the rest with the codec, fingerprint them for the root
+ * vector and compress them into packs. All of it is CPU work done outside any transaction.
+ *
+ * All-zero chunks become *holes*: no chunk reference at all, read back as zeros. So sparse files
+ * and truncate-to-extend cost nothing, and verify knows a missing reference means zeros.
+ *
+ * @example
+ * ```ts
+ * const pipeline = createPipeline({ profile: 'positional', chunkBytes: 4096 });
+ * const content = encodeContent(pipeline, bytes, 0, (shas) => shas.map(() => false));
+ * ```
+ */
+import { createHash } from 'node:crypto';
+import { createChunkCodec } from '../codec/index.js';
+import type { ChunkCodec, CodecProfileName } from '../codec/index.js';
+import { chunkFingerprint } from '../query/fingerprint.js';
+import type { NewChunk, PreparedPack } from '../store/api.js';
+import { preparePacks } from '../store/pack.js';
+import { serializeVector } from '../vsa/serialize.js';
+
+/** The codec and hash functions the pipeline uses. */
+export interface Pipeline {
+  readonly codec: ChunkCodec;
+  readonly chunkBytes: number;
+  sha256(bytes: Uint8Array): Uint8Array;
+}
+
+/** Chunks of a byte range, encoded and packed, ready for a commit. */
+export interface EncodedContent {
+  /** Chunk index of the first chunk. */
+  firstIndex: number;
+  /** Per chunk: its SHA-256, or null for an all-zero chunk (a hole). */
+  shas: Array<Uint8Array | null>;
+  /** Packs of the chunks the store did not hold at encode time. */
+  packs: PreparedPack[];
+  /** Total bytes covered. */
+  byteLength: number;
+}
+
+/**
+ * Builds the pipeline for an engram's profile and chunk size.
+ *
+ * @example
+ * ```ts
+ * const pipeline = createPipeline({ profile: 'positional', chunkBytes: 4096 });
+ * ```
+ */
+export function createPipeline(options: { profile: CodecProfileName; chunkBytes: number }): Pipeline {
+  const sha256 = (bytes: Uint8Array): Uint8Array => createHash('sha256').update(bytes).digest();
+  const codec = createChunkCodec({ profile: options.profile, chunkBytes: options.chunkBytes, sha256 });
+  return { codec, chunkBytes: options.chunkBytes, sha256 };
+}
+
+const ZEROS = new Uint8Array(1 << 20);
+
+/**
+ * True when every byte of `bytes` is zero (native compare against a zero buffer).
+ *
+ * @example
+ * ```ts
+ * isAllZero(new Uint8Array(10)); // true
+ * ```
+ */
+export function isAllZero(bytes: Uint8Array): boolean {
+  for (let offset = 0; offset < bytes.length; offset += ZEROS.length) {
+    const piece = bytes.subarray(offset, Math.min(bytes.length, offset + ZEROS.length));
+    if (Buffer.compare(piece, ZEROS.subarray(0, piece.length)) !== 0) return false;
+  }
+  return true;
+}
+
+/** Hex of a SHA-256, the key of a chunk in maps. */
+export function shaKey(sha: Uint8Array): string {
+  return Buffer.from(sha.buffer, sha.byteOffset, sha.byteLength).toString('hex');
+}
+
+/**
+ * Encodes `bytes` as consecutive chunks starting at chunk index `firstIndex` (each chunk is
+ * `chunkBytes` long except possibly the last). `lookupStored(shas)` says which chunks the store
+ * already holds (they are neither encoded nor packed); it is called once, with every non-hole SHA-256.
+ *
+ * @example
+ * ```ts
+ * const content = encodeContent(pipeline, bytes, 0, (shas) => shas.map(() => false));
+ * ```
+ */
+export function encodeContent(
+  pipeline: Pipeline,
+  bytes: Uint8Array,
+  firstIndex: number,
+  lookupStored: (shas: Uint8Array[]) => boolean[],
+): EncodedContent {
+  const chunkBytes = pipeline.chunkBytes;
+  const shas: Array<Uint8Array | null> = [];
+  const pieces: Uint8Array[] = [];
+  for (let offset = 0; offset < bytes.length; offset += chunkBytes) {
+    const chunk = bytes.subarray(offset, Math.min(bytes.length, offset + chunkBytes));
+    if (isAllZero(chunk)) {
+      shas.push(null);
+      continue;
+    }
+    shas.push(pipeline.sha256(chunk));
+    pieces.push(chunk);
+  }
+  const present = shas.filter((sha): sha is Uint8Array => sha !== null);
+  const stored = lookupStored(present);
+  const fresh: NewChunk[] = [];
+  const seen = new Set<string>();
+  for (let position = 0; position < present.length; position += 1) {
+    if (stored[position]) continue;
+    const key = shaKey(present[position]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    fresh.push(encodeChunk(pipeline, pieces[position]));
+  }
+  return { firstIndex, shas, packs: preparePacks(fresh), byteLength: bytes.length };
+}
+
+/**
+ * Encodes one chunk for a pack: codec payload plus serialized fingerprint.
+ *
+ * @example
+ * ```ts
+ * const chunk = encodeChunk(pipeline, bytes);
+ * ```
+ */
+export function encodeChunk(pipeline: Pipeline, chunk: Uint8Array): NewChunk {
+  const encoded = pipeline.codec.encode(chunk);
+  return {
+    sha256: encoded.sha256,
+    byteLength: encoded.byteLength,
+    payload: encoded.payload,
+    vectorCorrectBytes: encoded.vectorCorrectBytes,
+    correctionBytes: encoded.correctionBytes,
+    fingerprint: serializeVector(chunkFingerprint(chunk)),
+  };
+}

@@ -1,0 +1,918 @@
+/**
+ * VersionedEmbrFS over a {@link Store}: the live engram, its transactions, file handles,
+ * streaming, snapshots, history, compaction, verify and stats. See docs/design/store.md.
+ *
+ * @example
+ * ```ts
+ * const engram = await openEngram('data.engram', { create: true });
+ * await engram.writeFile('/a.txt', new TextEncoder().encode('hi'));
+ * await engram.close();
+ * ```
+ */
+import { createHash } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { EmbrError, isEmbrError } from '../errors.js';
+import type {
+  CompactOptions,
+  CompactReport,
+  Engram,
+  EngramStats,
+  FileHandle,
+  HistoryEntry,
+  QueryMatch,
+  QueryResult,
+  ReadOptions,
+  ReadResult,
+  SnapshotInfo,
+  Stat,
+  Transaction,
+  TransactionOptions,
+  VerifyReport,
+  WriteOptions,
+} from './api.js';
+import type { InodeRow, Store, StoreReader } from '../store/api.js';
+import { LIVE, ROOT_INO } from '../store/api.js';
+import type { Pipeline } from './encode.js';
+import { shaKey } from './encode.js';
+import type { CommitContext } from './operations.js';
+import {
+  ChunkVanishedError,
+  chunkLength,
+  createInode,
+  dataOf,
+  decodeRef,
+  destroyInode,
+  insertRefs,
+  closeRefs,
+  materialize,
+  mustResolve,
+  mustResolveFile,
+  readRange,
+  resolveParent,
+  statOf,
+  truncateTo,
+  writeAt,
+} from './operations.js';
+import { parsePath, validateName } from './path.js';
+import { RootDelta, loadRoot } from './root-vector.js';
+import type { Op, OpBuilder, SessionHost } from './session.js';
+import { Session, nowNs, pathsOverlap, replaceFile } from './session.js';
+import { BundleAccumulator } from '../vsa/accumulator.js';
+import { deserializeVector, serializeVector } from '../vsa/serialize.js';
+import { FINGERPRINT_DIMENSION } from '../query/fingerprint.js';
+
+/** History kept by `compact()` when `retainCommits` is not given: the last 100 commits. */
+export const DEFAULT_RETAIN_COMMITS = 100;
+/** Bytes per window of `createReadStream` and per staged batch of `writeFileFrom`. */
+export const STREAM_WINDOW_BYTES = 1 << 20;
+const STAGE_BATCH_BYTES = 4 << 20;
+/** Unreferenced chunks staged by a streaming write are spared by GC for this long. */
+export const STAGED_CHUNK_GRACE_NS = 3_600_000_000_000n;
+const VERIFY_BATCH_CHUNKS = 256;
+const MAX_BACKOFF_MS = 200;
+
+function snapshotCommit(reader: StoreReader, options: ReadOptions | undefined): number {
+  if (options?.snapshot === undefined) return LIVE;
+  const snapshot = reader.snapshot(options.snapshot);
+  if (snapshot === undefined) throw new EmbrError('NOT_FOUND', `no snapshot named ${options.snapshot}`, { snapshot: options.snapshot });
+  return snapshot.commit;
+}
+
+function validateSnapshotName(name: string): void {
+  if (typeof name !== 'string') throw new TypeError('snapshot name must be a string');
+  try {
+    validateName(name, name);
+  } catch (error) {
+    if (isEmbrError(error)) throw new EmbrError('INVALID_ARGUMENT', `bad snapshot name ${JSON.stringify(name)}`, { reason: 'snapshot name', name });
+    throw error;
+  }
+  if (name.includes('\0') || name.includes(':')) {
+    throw new EmbrError('INVALID_ARGUMENT', `bad snapshot name ${JSON.stringify(name)} (no NUL, '/' or ':')`, { reason: 'snapshot name', name });
+  }
+}
+
+/** What a transaction observed of a path: inode and version (0/0 = absent, -1/-1 = not resolvable). */
+interface Observation {
+  ino: number;
+  version: number;
+}
+
+function observe(reader: StoreReader, path: string): Observation {
+  try {
+    const found = mustResolve(reader, LIVE, path);
+    return { ino: found.ino, version: found.row.fromCommit };
+  } catch (error) {
+    if (isEmbrError(error, 'NOT_FOUND')) return { ino: 0, version: 0 };
+    if (isEmbrError(error, 'NOT_DIRECTORY')) return { ino: -1, version: -1 };
+    throw error;
+  }
+}
+
+class EngramImpl extends Session implements Engram, SessionHost {
+  readonly pipeline: Pipeline;
+  private closed = false;
+  /** Open handles per inode in this process. */
+  private readonly openHandles = new Map<number, number>();
+  /** Commits pinned by reads in progress (streams), spared by compaction. */
+  private readonly pins = new Map<number, number>();
+
+  constructor(
+    readonly file: string,
+    private readonly store: Store,
+    pipeline: Pipeline,
+  ) {
+    super();
+    this.pipeline = pipeline;
+  }
+
+  /** Encodes bytes as chunks from `firstIndex` (for file handles). */
+  encodeRange(bytes: Uint8Array, firstIndex: number, forceEncode: boolean): import('./encode.js').EncodedContent {
+    return this.encode(bytes, firstIndex, forceEncode);
+  }
+
+  get readOnly(): boolean {
+    return this.store.readOnly;
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new EmbrError('CLOSED', `${this.file}: the engram is closed`);
+  }
+
+  assertWritable(): void {
+    this.assertOpen();
+    if (this.store.readOnly) throw new EmbrError('READ_ONLY', `${this.file} is open read-only`, {});
+  }
+
+  lookupStored(shas: Uint8Array[]): boolean[] {
+    if (shas.length === 0) return [];
+    return this.store.read((reader) => shas.map((sha) => reader.chunkIdBySha256(sha) !== undefined));
+  }
+
+  isOpen(ino: number): boolean {
+    return (this.openHandles.get(ino) ?? 0) > 0;
+  }
+
+  // ---- the Session seams ----
+
+  protected view<T>(options: ReadOptions | undefined, _observed: string[], body: (reader: StoreReader, at: number) => T): T {
+    this.assertOpen();
+    return this.store.read((reader) => body(reader, snapshotCommit(reader, options)));
+  }
+
+  protected async submit<T>(kind: string, _touched: string[], build: OpBuilder<T>): Promise<T> {
+    this.assertWritable();
+    for (let attempt = 0; ; attempt += 1) {
+      const op = await build(attempt > 0);
+      this.assertWritable();
+      try {
+        return this.commit(kind, [op], () => undefined)[0] as T;
+      } catch (error) {
+        if (error instanceof ChunkVanishedError && attempt === 0) continue;
+        throw error;
+      }
+    }
+  }
+
+  /** Applies ops as one commit (one IMMEDIATE transaction). `validate` runs first, inside it. */
+  commit(kind: string, ops: Array<Op<unknown>>, validate: (reader: StoreReader) => void): unknown[] {
+    return this.store.write({ kind, timeNs: nowNs() }, (writer) => {
+      validate(writer);
+      const context = this.contextFor(writer);
+      const results = ops.map((op) => op.apply(context));
+      context.root.flush(writer);
+      return results;
+    });
+  }
+
+  contextFor(writer: import('../store/api.js').StoreWriter): CommitContext {
+    return {
+      writer,
+      timeNs: nowNs(),
+      root: new RootDelta(),
+      pipeline: this.pipeline,
+      isOpen: (ino) => this.isOpen(ino),
+    };
+  }
+
+  /** Applies queued ops in a commit that is rolled back, then reads (a transaction's own writes). */
+  speculate<T>(ops: Array<Op<unknown>>, body: (reader: StoreReader) => T): T {
+    return this.store.speculate({ kind: 'preview', timeNs: nowNs() }, (writer) => {
+      const context = this.contextFor(writer);
+      for (const op of ops) op.apply(context);
+      return body(writer);
+    });
+  }
+
+  readStore<T>(body: (reader: StoreReader) => T): T {
+    this.assertOpen();
+    return this.store.read(body);
+  }
+
+  // ---- transactions ----
+
+  async transaction<T>(body: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    this.assertOpen();
+    const retries = options.retries ?? 0;
+    if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`retries must be a non-negative integer, got ${retries}`);
+    let forceEncode = false;
+    for (let attempt = 0; ; attempt += 1) {
+      const tx = new TransactionImpl(this, forceEncode);
+      try {
+        const result = await body(tx);
+        await tx.commitQueued();
+        return result;
+      } catch (error) {
+        if (error instanceof ChunkVanishedError && !forceEncode) {
+          forceEncode = true;
+          attempt -= 1;
+          continue;
+        }
+        if (isEmbrError(error, 'VERSION_MISMATCH') && attempt < retries) {
+          // Jittered exponential backoff so competing writers spread out instead of colliding again.
+          const ceilingMs = Math.min(MAX_BACKOFF_MS, 2 ** attempt);
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * ceilingMs));
+          continue;
+        }
+        throw error;
+      } finally {
+        tx.finish();
+      }
+    }
+  }
+
+  // ---- handles ----
+
+  async open(
+    path: string,
+    options: { create?: boolean; exclusive?: boolean; truncate?: boolean; mode?: number; uid?: number; gid?: number } = {},
+  ): Promise<FileHandle> {
+    parsePath(path);
+    this.assertOpen();
+    const mutates = options.create === true || options.truncate === true;
+    if (mutates) this.assertWritable();
+    let ino: number;
+    if (!mutates) {
+      ino = this.store.read((reader) => mustResolveFile(reader, LIVE, path).ino);
+    } else {
+      const op: Op<number> = {
+        kind: 'open',
+        touched: [path],
+        apply: (context) => {
+          const { parentIno, name, child } = resolveParent(context.writer, LIVE, path);
+          if (child !== undefined) {
+            if (options.exclusive && options.create) throw new EmbrError('EXISTS', `${path} exists`, { path });
+            if (child.row.type === 'directory') throw new EmbrError('IS_DIRECTORY', `${path} is a directory`, { path });
+            if (options.truncate && child.row.size > 0) truncateTo(context, child.ino, child.row, 0);
+            return child.ino;
+          }
+          if (!options.create) throw new EmbrError('NOT_FOUND', `${path}: no such file`, { path });
+          return createInode(context, parentIno, name, {
+            type: 'file',
+            mode: options.mode ?? 0o644,
+            uid: options.uid ?? 0,
+            gid: options.gid ?? 0,
+            size: 0,
+            nlink: 1,
+            symlinkTarget: null,
+            contentSha256: this.pipeline.sha256(new Uint8Array(0)),
+          });
+        },
+      };
+      ino = this.commit('open', [op], () => undefined)[0] as number;
+    }
+    this.openHandles.set(ino, (this.openHandles.get(ino) ?? 0) + 1);
+    return new FileHandleImpl(this, ino, path);
+  }
+
+  async releaseHandle(ino: number): Promise<void> {
+    const count = (this.openHandles.get(ino) ?? 0) - 1;
+    if (count > 0) {
+      this.openHandles.set(ino, count);
+      return;
+    }
+    this.openHandles.delete(ino);
+    if (this.closed || this.store.readOnly) return;
+    const row = this.store.read((reader) => reader.inode(ino, LIVE));
+    if (row !== undefined && row.nlink === 0) {
+      this.commit('release', [{ kind: 'release', touched: [], apply: (context) => destroyOrphan(context, ino) }], () => undefined);
+    }
+  }
+
+  /** Cleans inodes left unlinked-but-open by a process that ended (found at open). */
+  cleanOrphans(): void {
+    if (this.store.readOnly) return;
+    const orphans = this.store.read((reader) => reader.orphanInodes());
+    if (orphans.length === 0) return;
+    const ops = orphans.map((ino) => ({ kind: 'release', touched: [], apply: (context: CommitContext) => destroyOrphan(context, ino) }));
+    this.commit('release', ops, () => undefined);
+  }
+
+  // ---- streaming ----
+
+  createReadStream(path: string, options: ReadOptions & { start?: number; end?: number } = {}): AsyncIterable<Uint8Array> {
+    parsePath(path);
+    if (options.start !== undefined && (!Number.isSafeInteger(options.start) || options.start < 0)) throw new RangeError('start must be a non-negative integer');
+    if (options.end !== undefined && (!Number.isSafeInteger(options.end) || options.end < 0)) throw new RangeError('end must be a non-negative integer');
+    const engram = this;
+    return {
+      async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+        engram.assertOpen();
+        // Pin the commit so every window reads the same version, even while others write.
+        const { at, ino, size } = engram.store.read((reader) => {
+          const pinned = options.snapshot === undefined ? reader.headCommit() : snapshotCommit(reader, options);
+          const found = mustResolveFile(reader, pinned, path);
+          return { at: pinned, ino: found.ino, size: found.row.size };
+        });
+        engram.pins.set(at, (engram.pins.get(at) ?? 0) + 1);
+        try {
+          const start = options.start ?? 0;
+          // `end` is inclusive, as in node:fs.createReadStream.
+          const end = Math.min(size, options.end === undefined ? size : options.end + 1);
+          for (let position = start; position < end; position += STREAM_WINDOW_BYTES) {
+            const length = Math.min(STREAM_WINDOW_BYTES, end - position);
+            engram.assertOpen();
+            yield engram.store.read((reader) => readRange(reader, engram.pipeline, at, ino, size, position, length));
+          }
+        } finally {
+          const count = (engram.pins.get(at) ?? 1) - 1;
+          if (count > 0) engram.pins.set(at, count);
+          else engram.pins.delete(at);
+        }
+      },
+    };
+  }
+
+  async writeFileFrom(path: string, source: AsyncIterable<Uint8Array>, options: WriteOptions = {}): Promise<number> {
+    parsePath(path);
+    this.assertWritable();
+    if (options.exclusive && (await this.exists(path))) throw new EmbrError('EXISTS', `${path} exists`, { path });
+    const chunkBytes = this.pipeline.chunkBytes;
+    const batchBytes = Math.max(chunkBytes, Math.floor(STAGE_BATCH_BYTES / chunkBytes) * chunkBytes);
+    const ids: Array<number | null> = [];
+    const dedupHits = new Set<number>();
+    const hash = createHash('sha256');
+    let size = 0;
+    let pending = new Uint8Array(batchBytes);
+    let pendingBytes = 0;
+    const stage = (bytes: Uint8Array): void => {
+      const content = this.encode(bytes, ids.length, false);
+      const staged = new Set<string>();
+      for (const pack of content.packs) for (const chunk of pack.chunks) staged.add(shaKey(chunk.sha256));
+      const batchIds = this.store.write({ kind: 'stage', timeNs: nowNs() }, (writer) => {
+        const context = this.contextFor(writer);
+        return materialize(context, content);
+      });
+      content.shas.forEach((sha, position) => {
+        const id = batchIds[position];
+        if (sha !== null && id !== null && !staged.has(shaKey(sha))) dedupHits.add(id);
+      });
+      ids.push(...batchIds);
+    };
+    for await (const piece of source) {
+      if (!(piece instanceof Uint8Array)) throw new TypeError('writeFileFrom: the source must yield Uint8Array pieces');
+      hash.update(piece);
+      size += piece.length;
+      let offset = 0;
+      while (offset < piece.length) {
+        const take = Math.min(piece.length - offset, batchBytes - pendingBytes);
+        pending.set(piece.subarray(offset, offset + take), pendingBytes);
+        pendingBytes += take;
+        offset += take;
+        if (pendingBytes === batchBytes) {
+          stage(pending);
+          pending = new Uint8Array(batchBytes);
+          pendingBytes = 0;
+        }
+      }
+      this.assertWritable();
+    }
+    if (pendingBytes > 0) stage(pending.subarray(0, pendingBytes));
+    const contentSha256 = new Uint8Array(hash.digest());
+    const op: Op<number> = {
+      kind: 'write',
+      touched: [path],
+      apply: (context) => {
+        // Chunks found already stored (not staged by us) may have been freed meanwhile.
+        for (const id of dedupHits) if (context.writer.chunkInfo(id) === undefined) throw new EmbrError('BUSY', `${path}: a chunk was compacted away during the upload; retry`, { file: this.file });
+        return replaceFile(context, path, { firstIndex: 0, shas: [], packs: [], byteLength: size }, size, contentSha256, options, ids);
+      },
+    };
+    return this.commit('write', [op], () => undefined)[0] as number;
+  }
+
+  // ---- snapshots ----
+
+  async createSnapshot(name: string): Promise<SnapshotInfo> {
+    validateSnapshotName(name);
+    this.assertWritable();
+    const timeNs = nowNs();
+    return this.store.write({ kind: 'snapshot', timeNs }, (writer) => {
+      if (writer.snapshot(name) !== undefined) throw new EmbrError('EXISTS', `snapshot ${name} exists`, { snapshot: name });
+      const info = { name, commit: writer.commit, createdNs: timeNs };
+      writer.putSnapshot(info);
+      return info;
+    });
+  }
+
+  async listSnapshots(): Promise<SnapshotInfo[]> {
+    return this.readStore((reader) => reader.snapshots());
+  }
+
+  async deleteSnapshot(name: string): Promise<void> {
+    if (typeof name !== 'string') throw new TypeError('snapshot name must be a string');
+    this.assertWritable();
+    this.store.write({ kind: 'snapshot-delete', timeNs: nowNs() }, (writer) => {
+      if (writer.snapshot(name) === undefined) throw new EmbrError('NOT_FOUND', `no snapshot named ${name}`, { snapshot: name });
+      writer.removeSnapshot(name);
+    });
+  }
+
+  async restoreSnapshot(name: string): Promise<number> {
+    if (typeof name !== 'string') throw new TypeError('snapshot name must be a string');
+    this.assertWritable();
+    const op: Op<number> = { kind: 'restore', touched: ['/'], apply: (context) => restoreTree(context, name) };
+    return this.commit('restore', [op], () => undefined)[0] as number;
+  }
+
+  // ---- history ----
+
+  async history(path: string): Promise<HistoryEntry[]> {
+    parsePath(path);
+    return this.readStore((reader) => {
+      if (path === '/') return inodeHistory(reader, this.pipeline, ROOT_INO, 1, null);
+      const { parentIno, name } = resolveParent(reader, LIVE, path);
+      const entries: HistoryEntry[] = [];
+      for (const dentry of reader.dentryHistory(parentIno, name)) {
+        entries.push(...inodeHistory(reader, this.pipeline, dentry.childIno, dentry.fromCommit, dentry.toCommit));
+        if (dentry.toCommit !== null) {
+          const elsewhere = reader
+            .dentriesOf(dentry.childIno, dentry.toCommit)
+            .some((other) => other.parentIno !== parentIno || other.name !== name);
+          entries.push({
+            commit: dentry.toCommit,
+            version: dentry.toCommit,
+            timeNs: reader.commitInfo(dentry.toCommit)?.timeNs ?? 0n,
+            kind: elsewhere ? 'rename-out' : 'delete',
+            size: 0,
+            sha256: null,
+          });
+        }
+      }
+      if (entries.length === 0) throw new EmbrError('NOT_FOUND', `${path}: no history`, { path });
+      return entries.sort((left, right) => left.commit - right.commit);
+    });
+  }
+
+  // ---- maintenance ----
+
+  async compact(options: CompactOptions = {}): Promise<CompactReport> {
+    const retain = options.retainCommits ?? DEFAULT_RETAIN_COMMITS;
+    if (!Number.isSafeInteger(retain) || retain < 0) throw new RangeError(`retainCommits must be a non-negative integer, got ${retain}`);
+    this.assertWritable();
+    const head = this.store.read((reader) => reader.headCommit());
+    return this.store.collectGarbage({
+      pinnedCommits: [...this.pins.keys()],
+      retainAfterCommit: head - retain,
+      stagedGraceAfterNs: nowNs() - STAGED_CHUNK_GRACE_NS,
+    });
+  }
+
+  async verify(options: { onProgress?: (checkedBytes: number) => void } = {}): Promise<VerifyReport> {
+    this.assertOpen();
+    const problems: string[] = [];
+    const damagedChunks = new Set<number>();
+    let checkedChunks = 0;
+    let checkedBytes = 0;
+    const guarded = (what: string, body: () => void): boolean => {
+      try {
+        body();
+        return true;
+      } catch (error) {
+        if (!isEmbrError(error)) throw error;
+        problems.push(`${what}: ${error.message}`);
+        return false;
+      }
+    };
+    let chunkIds: number[] = [];
+    guarded('chunk list', () => {
+      chunkIds = this.store.read((reader) => reader.allChunkIds());
+    });
+    for (let start = 0; start < chunkIds.length; start += VERIFY_BATCH_CHUNKS) {
+      const batch = chunkIds.slice(start, start + VERIFY_BATCH_CHUNKS);
+      guarded(`chunks ${batch[0]}..${batch.at(-1)}`, () =>
+        this.store.read((reader) => {
+          for (const chunkId of batch) {
+            const info = reader.chunkInfo(chunkId);
+            if (info === undefined) continue; // freed by a concurrent compaction
+            const ok = guarded(`chunk ${chunkId}`, () => {
+              decodeRef(reader, this.pipeline, info, chunkId, info.byteLength);
+              if (reader.chunkFingerprint(chunkId) === undefined) throw new EmbrError('CORRUPT', 'no fingerprint', { what: 'chunk', chunkId });
+            });
+            if (!ok) damagedChunks.add(chunkId);
+            checkedChunks += 1;
+            checkedBytes += info.byteLength;
+          }
+        }),
+      );
+      options.onProgress?.(checkedBytes);
+      await yieldToEventLoop();
+    }
+    const damagedPaths = new Set<string>();
+    let checkedFiles = 0;
+    guarded('tree', () =>
+      this.store.read((reader) => {
+        const head = reader.headCommit();
+        const views: Array<{ prefix: string; at: number }> = [{ prefix: '', at: LIVE }];
+        for (const snapshot of reader.snapshots()) views.push({ prefix: `${snapshot.name}:`, at: snapshot.commit });
+        const liveRoot = new BundleAccumulator(FINGERPRINT_DIMENSION);
+        for (const view of views) {
+          const linkCounts = new Map<number, number>();
+          const visited = new Map<number, InodeRow>();
+          const walk = (ino: number, path: string, row: InodeRow): void => {
+            if (row.fromCommit > head || (row.toCommit !== null && row.toCommit <= row.fromCommit)) {
+              problems.push(`${view.prefix}${path}: inode ${ino} has an impossible version interval`);
+              damagedPaths.add(view.prefix + path);
+            }
+            const firstVisit = !visited.has(ino);
+            visited.set(ino, row);
+            if (row.type === 'directory') {
+              let subdirectories = 0;
+              for (const { name, childIno } of reader.listDirectory(ino, view.at)) {
+                const childPath = path === '/' ? `/${name}` : `${path}/${name}`;
+                const childRow = reader.inode(childIno, view.at);
+                if (childRow === undefined) {
+                  problems.push(`${view.prefix}${childPath}: entry names missing inode ${childIno}`);
+                  damagedPaths.add(view.prefix + childPath);
+                  continue;
+                }
+                linkCounts.set(childIno, (linkCounts.get(childIno) ?? 0) + 1);
+                if (childRow.type === 'directory') subdirectories += 1;
+                walk(childIno, childPath, childRow);
+              }
+              if (row.nlink !== 2 + subdirectories) problems.push(`${view.prefix}${path}: directory nlink ${row.nlink}, expected ${2 + subdirectories}`);
+              return;
+            }
+            if (row.type === 'symlink') {
+              if (row.symlinkTarget === null || Buffer.byteLength(row.symlinkTarget) !== row.size) {
+                problems.push(`${view.prefix}${path}: symlink size does not match its target`);
+                damagedPaths.add(view.prefix + path);
+              }
+              return;
+            }
+            checkedFiles += 1;
+            if (!firstVisit) return;
+            const chunkBytes = this.pipeline.chunkBytes;
+            const chunkCount = Math.ceil(row.size / chunkBytes);
+            for (const ref of reader.chunkRefs(ino, view.at, 0, Number.MAX_SAFE_INTEGER)) {
+              let bad: string | undefined;
+              if (ref.chunk === undefined) bad = `chunk ${ref.chunkId} is missing`;
+              else if (damagedChunks.has(ref.chunkId)) bad = `chunk ${ref.chunkId} is damaged`;
+              else if (ref.chunkIndex >= chunkCount) bad = `chunk index ${ref.chunkIndex} lies past the end (${row.size} bytes)`;
+              else if (ref.chunk.byteLength !== chunkLength(row.size, chunkBytes, ref.chunkIndex)) bad = `chunk ${ref.chunkId} has the wrong length`;
+              if (bad !== undefined) {
+                problems.push(`${view.prefix}${path}: ${bad}`);
+                damagedPaths.add(view.prefix + path);
+              }
+              if (view.at === LIVE && ref.chunk !== undefined) {
+                const fingerprint = reader.chunkFingerprint(ref.chunkId);
+                if (fingerprint !== undefined) liveRoot.add(deserializeVector(fingerprint));
+              }
+            }
+          };
+          const rootRow = reader.inode(ROOT_INO, view.at);
+          if (rootRow === undefined) {
+            problems.push(`${view.prefix}/: the root directory is missing`);
+            continue;
+          }
+          walk(ROOT_INO, '/', rootRow);
+          if (view.at === LIVE) {
+            for (const [ino, count] of linkCounts) {
+              const row = visited.get(ino) as InodeRow;
+              if (row.type !== 'directory' && row.nlink !== count) problems.push(`inode ${ino}: nlink ${row.nlink}, but ${count} entries name it`);
+            }
+            for (const orphan of reader.orphanInodes()) {
+              for (const ref of reader.chunkRefs(orphan, LIVE, 0, Number.MAX_SAFE_INTEGER)) {
+                const fingerprint = reader.chunkFingerprint(ref.chunkId);
+                if (fingerprint !== undefined) liveRoot.add(deserializeVector(fingerprint));
+              }
+            }
+          }
+        }
+        const stored = loadRoot(reader);
+        if (Buffer.compare(Buffer.from(stored.counts.buffer, stored.counts.byteOffset, stored.counts.byteLength), Buffer.from(liveRoot.counts.buffer)) !== 0) {
+          problems.push('the root vector differs from the bundle of the live content');
+        }
+      }),
+    );
+    return {
+      ok: problems.length === 0,
+      damagedPaths: [...damagedPaths].sort(),
+      problems,
+      checkedChunks,
+      checkedFiles,
+      checkedBytes,
+    };
+  }
+
+  async stats(): Promise<EngramStats> {
+    return this.readStore((reader) => {
+      const totals = reader.totals();
+      const root = loadRoot(reader).toVector();
+      return {
+        files: totals.files,
+        directories: totals.directories,
+        symlinks: totals.symlinks,
+        logicalBytes: totals.logicalBytes,
+        storedBytes: totals.storedBytes,
+        uniqueChunkBytes: totals.uniqueChunkBytes,
+        dedupRatio: totals.uniqueChunkBytes === 0 ? 1 : totals.logicalBytes / totals.uniqueChunkBytes,
+        correctionBytes: totals.correctionBytes,
+        vectorByteFraction: totals.uniqueChunkBytes === 0 ? 0 : totals.vectorCorrectBytes / totals.uniqueChunkBytes,
+        chunks: totals.chunks,
+        snapshots: totals.snapshots,
+        commits: totals.commits,
+        profile: reader.info.profile,
+        chunkBytes: reader.info.chunkBytes,
+        rootVector: { nonZeroCount: root.nonZeroCount, bytes: serializeVector(root).length },
+      };
+    });
+  }
+
+  async query(_input: Uint8Array | string, _options?: ReadOptions & { k?: number; path?: string }): Promise<QueryResult> {
+    throw new EmbrError('NOT_SUPPORTED', 'similarity query is not wired into the engram yet (issue 6)', { reason: 'not implemented' });
+  }
+
+  async similar(_path: string, _options?: ReadOptions & { k?: number }): Promise<QueryMatch[]> {
+    throw new EmbrError('NOT_SUPPORTED', 'similarity search is not wired into the engram yet (issue 6)', { reason: 'not implemented' });
+  }
+
+  async currentCommit(): Promise<number> {
+    return this.readStore((reader) => reader.headCommit());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.store.close();
+  }
+}
+
+/** Destroys an inode left with nlink 0 (its last handle closed, or its process ended). */
+function destroyOrphan(context: CommitContext, ino: number): void {
+  const row = context.writer.inode(ino, LIVE);
+  if (row !== undefined && row.nlink === 0) destroyInode(context, ino);
+}
+
+/** The history entries of one inode while it was named by an entry [fromCommit, toCommit). */
+function inodeHistory(reader: StoreReader, pipeline: Pipeline, ino: number, fromCommit: number, toCommit: number | null): HistoryEntry[] {
+  const entries: HistoryEntry[] = [];
+  for (const version of reader.inodeVersions(ino)) {
+    const start = Math.max(version.fromCommit, fromCommit);
+    const stop = Math.min(version.toCommit ?? Number.MAX_SAFE_INTEGER, toCommit ?? Number.MAX_SAFE_INTEGER);
+    if (start >= stop) continue;
+    let kind: HistoryEntry['kind'];
+    if (version.fromCommit < fromCommit || (version.change === 'rename' && version.fromCommit === fromCommit)) kind = 'rename-in';
+    else if (version.change === 'create' || version.change === 'write') kind = 'write';
+    else kind = 'metadata';
+    entries.push({
+      commit: start,
+      version: start,
+      timeNs: reader.commitInfo(start)?.timeNs ?? 0n,
+      kind,
+      size: version.size,
+      sha256: contentHash(reader, pipeline, ino, version, start),
+    });
+  }
+  return entries;
+}
+
+function contentHash(reader: StoreReader, pipeline: Pipeline, ino: number, version: InodeRow, at: number): string | null {
+  if (version.type === 'directory') return null;
+  if (version.type === 'symlink') return createHash('sha256').update(version.symlinkTarget ?? '').digest('hex');
+  if (version.contentSha256 !== null) return Buffer.from(version.contentSha256).toString('hex');
+  try {
+    const hash = createHash('sha256');
+    for (let offset = 0; offset < version.size; offset += STREAM_WINDOW_BYTES) {
+      hash.update(readRange(reader, pipeline, at, ino, version.size, offset, STREAM_WINDOW_BYTES));
+    }
+    return hash.digest('hex');
+  } catch (error) {
+    if (isEmbrError(error)) return null;
+    throw error;
+  }
+}
+
+/** Makes the live tree equal to the snapshot's inside one commit (see docs/design/store.md). */
+function restoreTree(context: CommitContext, name: string): number {
+  const writer = context.writer;
+  const snapshot = writer.snapshot(name);
+  if (snapshot === undefined) throw new EmbrError('NOT_FOUND', `no snapshot named ${name}`, { snapshot: name });
+  const at = snapshot.commit;
+  const collect = (commit: number): Map<number, InodeRow> => {
+    const found = new Map<number, InodeRow>();
+    const queue = [ROOT_INO];
+    while (queue.length > 0) {
+      const ino = queue.pop() as number;
+      if (found.has(ino)) continue;
+      const row = writer.inode(ino, commit);
+      if (row === undefined) continue;
+      found.set(ino, row);
+      if (row.type === 'directory') for (const entry of writer.listDirectory(ino, commit)) queue.push(entry.childIno);
+    }
+    return found;
+  };
+  const before = collect(at);
+  const live = collect(LIVE);
+  // Directory entries: end the ones the snapshot does not have, put back the ones it has.
+  for (const [ino, row] of live) {
+    if (row.type !== 'directory') continue;
+    const wanted = new Map<string, number>();
+    if (before.get(ino)?.type === 'directory') for (const entry of writer.listDirectory(ino, at)) wanted.set(entry.name, entry.childIno);
+    for (const entry of writer.listDirectory(ino, LIVE)) {
+      if (wanted.get(entry.name) !== entry.childIno) writer.removeDentry(ino, entry.name);
+    }
+  }
+  for (const [ino, row] of before) {
+    if (row.type !== 'directory') continue;
+    for (const entry of writer.listDirectory(ino, at)) {
+      if (writer.lookup(ino, entry.name, LIVE) !== entry.childIno) writer.putDentry(ino, entry.name, entry.childIno);
+    }
+  }
+  // Inodes: unchanged since the snapshot means the live row is the snapshot's row.
+  for (const [ino, row] of before) {
+    const liveRow = writer.inode(ino, LIVE);
+    if (liveRow !== undefined && liveRow.fromCommit <= at) continue;
+    writer.putInode(ino, { ...dataOf(row), ctimeNs: context.timeNs, change: 'write' });
+    closeRefs(context, ino, 0, Number.MAX_SAFE_INTEGER);
+    const refs = writer.chunkRefs(ino, at, 0, Number.MAX_SAFE_INTEGER);
+    for (const ref of refs) {
+      if (ref.chunk === undefined) throw new EmbrError('CORRUPT', `snapshot ${name} references missing chunk ${ref.chunkId}`, { what: 'chunk', chunkId: ref.chunkId });
+      insertRefs(context, ino, ref.chunkIndex, [ref.chunkId]);
+    }
+    for (const xattrName of writer.xattrNames(ino, LIVE)) writer.removeXattr(ino, xattrName);
+    for (const xattrName of writer.xattrNames(ino, at)) writer.setXattr(ino, xattrName, writer.xattr(ino, xattrName, at) as Uint8Array);
+  }
+  for (const [ino, row] of live) {
+    if (before.has(ino)) continue;
+    if (row.type !== 'directory' && context.isOpen(ino)) {
+      writer.putInode(ino, { ...dataOf(row), nlink: 0, ctimeNs: context.timeNs, change: 'unlink' });
+    } else {
+      destroyInode(context, ino);
+    }
+  }
+  return writer.commit;
+}
+
+/** A transaction: reads are recorded and validated at commit; writes are queued and applied in one commit. */
+class TransactionImpl extends Session implements Transaction {
+  private readonly ops: Array<Op<unknown>> = [];
+  private readonly observations = new Map<string, Observation>();
+  private done = false;
+
+  constructor(
+    private readonly engram: EngramImpl,
+    private readonly forceEncode: boolean,
+  ) {
+    super(engram);
+  }
+
+  finish(): void {
+    this.done = true;
+  }
+
+  private assertActive(): void {
+    if (this.done) throw new EmbrError('CLOSED', 'the transaction has ended');
+    this.engram.assertOpen();
+  }
+
+  private touchedByOwnWrites(path: string): boolean {
+    return this.ops.some((op) => op.touched.some((touched) => pathsOverlap(touched, path)));
+  }
+
+  protected view<T>(options: ReadOptions | undefined, observed: string[], body: (reader: StoreReader, at: number) => T): T {
+    this.assertActive();
+    if (options?.snapshot !== undefined) return this.engram.readStore((reader) => body(reader, snapshotCommit(reader, options)));
+    const record = (reader: StoreReader): void => {
+      for (const path of observed) {
+        if (this.observations.has(path) || this.touchedByOwnWrites(path)) continue;
+        this.observations.set(path, observe(reader, path));
+      }
+    };
+    if (this.ops.length === 0) {
+      return this.engram.readStore((reader) => {
+        record(reader);
+        return body(reader, LIVE);
+      });
+    }
+    return this.engram.speculate(this.ops, (reader) => {
+      record(reader);
+      return body(reader, LIVE);
+    });
+  }
+
+  protected async submit<T>(kind: string, touched: string[], build: OpBuilder<T>): Promise<T> {
+    this.assertActive();
+    const op = await build(this.forceEncode);
+    this.assertActive();
+    this.ops.push(op as Op<unknown>);
+    // The final version is the commit number, known only at commit: this is the next one now.
+    return ((await this.engram.currentCommit()) + 1) as T;
+  }
+
+  async commitQueued(): Promise<void> {
+    this.assertActive();
+    if (this.ops.length === 0) return;
+    this.engram.commit('transaction', this.ops, (reader) => {
+      for (const [path, seen] of this.observations) {
+        const now = observe(reader, path);
+        if (now.ino !== seen.ino || now.version !== seen.version) {
+          throw new EmbrError('VERSION_MISMATCH', `${path} changed since the transaction read it (version ${seen.version} → ${now.version})`, {
+            path,
+            expected: seen.version,
+            actual: now.version,
+          });
+        }
+      }
+    });
+  }
+
+  async open(): Promise<FileHandle> {
+    throw new EmbrError('NOT_SUPPORTED', 'file handles cannot be opened inside a transaction', { reason: 'transaction' });
+  }
+}
+
+/** An open file by inode: keeps an unlinked inode alive until closed. */
+class FileHandleImpl implements FileHandle {
+  private released = false;
+
+  constructor(
+    private readonly engram: EngramImpl,
+    readonly ino: number,
+    private readonly path: string,
+  ) {}
+
+  private assertActive(): void {
+    if (this.released) throw new EmbrError('CLOSED', `handle on ${this.path} is closed`);
+  }
+
+  private liveRow(reader: StoreReader): InodeRow {
+    const row = reader.inode(this.ino, LIVE);
+    if (row === undefined) throw new EmbrError('NOT_FOUND', `${this.path}: the file was removed by another process`, { path: this.path });
+    return row;
+  }
+
+  async read(offset: number, length: number): Promise<ReadResult> {
+    this.assertActive();
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) throw new RangeError('offset and length must be non-negative integers');
+    return this.engram.readStore((reader) => {
+      const row = this.liveRow(reader);
+      return { data: readRange(reader, this.engram.pipeline, LIVE, this.ino, row.size, offset, length), version: row.fromCommit };
+    });
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<number> {
+    this.assertActive();
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be a non-negative integer');
+    if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
+    this.engram.assertWritable();
+    if (data.length === 0) return (await this.stat()).version;
+    const chunkBytes = this.engram.pipeline.chunkBytes;
+    const first = Math.ceil(offset / chunkBytes);
+    const end = Math.floor((offset + data.length) / chunkBytes);
+    for (let attempt = 0; ; attempt += 1) {
+      const interior = first < end ? this.engram.encodeRange(data.subarray(first * chunkBytes - offset, end * chunkBytes - offset), first, attempt > 0) : null;
+      const op: Op<number> = {
+        kind: 'write',
+        touched: [],
+        apply: (context) => writeAt(context, this.ino, this.liveRow(context.writer), offset, data, interior),
+      };
+      try {
+        return this.engram.commit('write', [op], () => undefined)[0] as number;
+      } catch (error) {
+        if (error instanceof ChunkVanishedError && attempt === 0) continue;
+        throw error;
+      }
+    }
+  }
+
+  async truncate(size: number): Promise<number> {
+    this.assertActive();
+    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError('size must be a non-negative integer');
+    this.engram.assertWritable();
+    const op: Op<number> = { kind: 'truncate', touched: [], apply: (context) => truncateTo(context, this.ino, this.liveRow(context.writer), size) };
+    return this.engram.commit('truncate', [op], () => undefined)[0] as number;
+  }
+
+  async stat(): Promise<Stat> {
+    this.assertActive();
+    return this.engram.readStore((reader) => statOf(this.ino, this.liveRow(reader)));
+  }
+
+  async close(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.engram.releaseHandle(this.ino);
+  }
+}
+
+export { EngramImpl };

@@ -1,0 +1,457 @@
+/**
+ * The synchronous core of VersionedEmbrFS: path resolution, reads at a commit and the mutation
+ * steps a commit applies. Everything here runs inside one store read or write (one SQLite
+ * transaction) and never awaits; `engram.ts` does the async work (encoding) around it.
+ *
+ * @example
+ * ```ts
+ * const found = store.read((reader) => resolvePath(reader, LIVE, '/a.txt'));
+ * ```
+ */
+import { EmbrError } from '../errors.js';
+import type { DirectoryEntry, Stat } from './api.js';
+import type { InodeData, InodeRow, StoreReader, StoreWriter } from '../store/api.js';
+import { LIVE, ROOT_INO } from '../store/api.js';
+import type { EncodedContent, Pipeline } from './encode.js';
+import { encodeContent, shaKey } from './encode.js';
+import { parsePath } from './path.js';
+import { RootDelta } from './root-vector.js';
+
+/** Everything a mutation step needs: the open commit, its time and its root-vector delta. */
+export interface CommitContext {
+  readonly writer: StoreWriter;
+  readonly timeNs: bigint;
+  readonly root: RootDelta;
+  readonly pipeline: Pipeline;
+  /** True when the inode has open handles in this process (an unlinked inode then stays). */
+  isOpen(ino: number): boolean;
+}
+
+/** A chunk that the encoder found stored was freed (by compaction) before the commit: re-encode. */
+export class ChunkVanishedError extends Error {
+  constructor() {
+    super('a deduplicated chunk was freed before the commit; the write is encoded again');
+    this.name = 'ChunkVanishedError';
+  }
+}
+
+export interface Resolved {
+  ino: number;
+  row: InodeRow;
+}
+
+export interface ResolvedParent {
+  parentIno: number;
+  parentRow: InodeRow;
+  name: string;
+  /** The entry's inode if it exists. */
+  child: Resolved | undefined;
+}
+
+/**
+ * Resolves a path at commit `at` without following symlinks; undefined when a component is
+ * missing, NOT_DIRECTORY when a non-final component is not a directory.
+ *
+ * @example
+ * ```ts
+ * resolvePath(reader, LIVE, '/docs/a.txt')?.ino;
+ * ```
+ */
+export function resolvePath(reader: StoreReader, at: number, path: string): Resolved | undefined {
+  const components = parsePath(path);
+  let ino = ROOT_INO;
+  let row = reader.inode(ROOT_INO, at);
+  if (row === undefined) throw new EmbrError('CORRUPT', 'the root directory is missing', { what: 'inode', ino: ROOT_INO });
+  for (let position = 0; position < components.length; position += 1) {
+    if (row.type !== 'directory') {
+      throw new EmbrError('NOT_DIRECTORY', `${'/' + components.slice(0, position).join('/')} is not a directory`, { path });
+    }
+    const child = reader.lookup(ino, components[position], at);
+    if (child === undefined) return undefined;
+    const childRow: InodeRow | undefined = reader.inode(child, at);
+    if (childRow === undefined) {
+      throw new EmbrError('CORRUPT', `directory entry ${path} names missing inode ${child}`, { what: 'dentry', path, ino: child });
+    }
+    ino = child;
+    row = childRow;
+  }
+  return { ino, row };
+}
+
+/**
+ * Resolves the parent directory of a path (which must exist and be a directory) and its entry.
+ * The root itself has no parent: callers handle `/` first.
+ *
+ * @example
+ * ```ts
+ * const { parentIno, name, child } = resolveParent(reader, LIVE, '/a/b');
+ * ```
+ */
+export function resolveParent(reader: StoreReader, at: number, path: string): ResolvedParent {
+  const components = parsePath(path);
+  if (components.length === 0) throw new EmbrError('INVALID_ARGUMENT', 'the root directory has no parent', { reason: 'root', path });
+  const parentPath = '/' + components.slice(0, -1).join('/');
+  const parent = resolvePath(reader, at, parentPath);
+  if (parent === undefined) throw new EmbrError('NOT_FOUND', `${parentPath}: no such directory`, { path });
+  if (parent.row.type !== 'directory') throw new EmbrError('NOT_DIRECTORY', `${parentPath} is not a directory`, { path });
+  const name = components[components.length - 1];
+  const childIno = reader.lookup(parent.ino, name, at);
+  let child: Resolved | undefined;
+  if (childIno !== undefined) {
+    const row = reader.inode(childIno, at);
+    if (row === undefined) throw new EmbrError('CORRUPT', `directory entry ${path} names missing inode ${childIno}`, { what: 'dentry', path });
+    child = { ino: childIno, row };
+  }
+  return { parentIno: parent.ino, parentRow: parent.row, name, child };
+}
+
+/** Resolves or throws NOT_FOUND. */
+export function mustResolve(reader: StoreReader, at: number, path: string): Resolved {
+  const found = resolvePath(reader, at, path);
+  if (found === undefined) throw new EmbrError('NOT_FOUND', `${path}: no such file or directory`, { path });
+  return found;
+}
+
+/** Resolves a regular file or throws NOT_FOUND / IS_DIRECTORY / NOT_SUPPORTED (symlink). */
+export function mustResolveFile(reader: StoreReader, at: number, path: string): Resolved {
+  const found = mustResolve(reader, at, path);
+  assertFile(found.row, path);
+  return found;
+}
+
+export function assertFile(row: InodeRow, path: string): void {
+  if (row.type === 'directory') throw new EmbrError('IS_DIRECTORY', `${path} is a directory`, { path });
+  if (row.type === 'symlink') {
+    throw new EmbrError('NOT_SUPPORTED', `${path} is a symlink (the API does not follow links)`, { path, reason: 'symlink' });
+  }
+}
+
+/** Throws VERSION_MISMATCH when `expected` is given and differs from the inode's version (0 = absent). */
+export function checkVersion(path: string, expected: number | undefined, row: InodeRow | undefined): void {
+  if (expected === undefined) return;
+  const actual = row === undefined ? 0 : row.fromCommit;
+  if (actual !== expected) {
+    throw new EmbrError('VERSION_MISMATCH', `${path}: expected version ${expected}, found ${actual}`, { path, expected, actual });
+  }
+}
+
+/** The inode fields of a row without its interval. */
+export function dataOf(row: InodeRow): InodeData {
+  return {
+    type: row.type,
+    mode: row.mode,
+    uid: row.uid,
+    gid: row.gid,
+    size: row.size,
+    nlink: row.nlink,
+    atimeNs: row.atimeNs,
+    mtimeNs: row.mtimeNs,
+    ctimeNs: row.ctimeNs,
+    birthtimeNs: row.birthtimeNs,
+    symlinkTarget: row.symlinkTarget,
+    contentSha256: row.contentSha256,
+    change: row.change,
+  };
+}
+
+export function statOf(ino: number, row: InodeRow): Stat {
+  return {
+    ino,
+    type: row.type,
+    mode: row.mode,
+    uid: row.uid,
+    gid: row.gid,
+    size: row.size,
+    nlink: row.nlink,
+    version: row.fromCommit,
+    atimeNs: row.atimeNs,
+    mtimeNs: row.mtimeNs,
+    ctimeNs: row.ctimeNs,
+    birthtimeNs: row.birthtimeNs,
+  };
+}
+
+export function listEntries(reader: StoreReader, at: number, ino: number): DirectoryEntry[] {
+  return reader.listDirectory(ino, at).map(({ name, childIno }) => {
+    const row = reader.inode(childIno, at);
+    if (row === undefined) throw new EmbrError('CORRUPT', `entry ${name} names missing inode ${childIno}`, { what: 'dentry', ino: childIno });
+    return { name, type: row.type, ino: childIno };
+  });
+}
+
+// ---- chunk reads ----
+
+/** Expected byte length of chunk `index` of a file of `size` bytes. */
+export function chunkLength(size: number, chunkBytes: number, index: number): number {
+  return Math.max(0, Math.min(chunkBytes, size - index * chunkBytes));
+}
+
+/**
+ * Reads `length` bytes at `offset` of inode `ino` (of `size` bytes) as of `at`: holes read as zeros,
+ * every chunk decoded and checked against its SHA-256 by the codec.
+ */
+export function readRange(reader: StoreReader, pipeline: Pipeline, at: number, ino: number, size: number, offset: number, length: number): Uint8Array {
+  const end = Math.min(size, offset + length);
+  if (end <= offset) return new Uint8Array(0);
+  const chunkBytes = pipeline.chunkBytes;
+  const out = new Uint8Array(end - offset);
+  const firstIndex = Math.floor(offset / chunkBytes);
+  const endIndex = Math.ceil(end / chunkBytes);
+  for (const ref of reader.chunkRefs(ino, at, firstIndex, endIndex)) {
+    const bytes = decodeRef(reader, pipeline, ref.chunk, ref.chunkId, chunkLength(size, chunkBytes, ref.chunkIndex));
+    const chunkStart = ref.chunkIndex * chunkBytes;
+    const from = Math.max(offset, chunkStart);
+    const to = Math.min(end, chunkStart + bytes.length);
+    out.set(bytes.subarray(from - chunkStart, to - chunkStart), from - offset);
+  }
+  return out;
+}
+
+/** Decodes one referenced chunk and checks its length; CORRUPT on any mismatch. */
+export function decodeRef(
+  reader: StoreReader,
+  pipeline: Pipeline,
+  chunk: import('../store/api.js').ChunkInfo | undefined,
+  chunkId: number,
+  expectedLength: number,
+): Uint8Array {
+  if (chunk === undefined) throw new EmbrError('CORRUPT', `chunk ${chunkId} is referenced but missing`, { what: 'chunk', chunkId });
+  const bytes = pipeline.codec.decode(reader.chunkPayload(chunk), chunk.sha256);
+  if (bytes.length !== expectedLength || chunk.byteLength !== expectedLength) {
+    throw new EmbrError('CORRUPT', `chunk ${chunkId} holds ${bytes.length} bytes where the file needs ${expectedLength}`, {
+      what: 'chunk',
+      chunkId,
+    });
+  }
+  return bytes;
+}
+
+// ---- mutation steps ----
+
+/** Stores the packs of `content` and returns one chunk id per chunk (null for holes). */
+export function materialize(context: CommitContext, content: EncodedContent): Array<number | null> {
+  const writer = context.writer;
+  const byKey = new Map<string, number>();
+  for (const pack of content.packs) {
+    const ids = writer.putPack(pack);
+    pack.chunks.forEach((chunk, position) => {
+      byKey.set(shaKey(chunk.sha256), ids[position]);
+      context.root.knownFingerprints.set(ids[position], chunk.fingerprint);
+    });
+  }
+  return content.shas.map((sha) => {
+    if (sha === null) return null;
+    const key = shaKey(sha);
+    let id = byKey.get(key);
+    if (id === undefined) {
+      id = writer.chunkIdBySha256(sha);
+      if (id === undefined) throw new ChunkVanishedError();
+      byKey.set(key, id);
+    }
+    return id;
+  });
+}
+
+/** Ends the live refs of `ino` in [firstIndex, endIndex) and takes them out of the root vector. */
+export function closeRefs(context: CommitContext, ino: number, firstIndex: number, endIndex: number): void {
+  for (const id of context.writer.closeChunkRefs(ino, firstIndex, endIndex)) context.root.add(id, -1);
+}
+
+/** Adds refs `ids[i]` at `firstIndex + i` (skipping holes) and bundles them into the root vector. */
+export function insertRefs(context: CommitContext, ino: number, firstIndex: number, ids: Array<number | null>): void {
+  let runStart = -1;
+  const flush = (endPosition: number): void => {
+    if (runStart < 0) return;
+    const run = ids.slice(runStart, endPosition) as number[];
+    context.writer.insertChunkRefs(ino, firstIndex + runStart, run);
+    for (const id of run) context.root.add(id, 1);
+    runStart = -1;
+  };
+  for (let position = 0; position < ids.length; position += 1) {
+    if (ids[position] === null) flush(position);
+    else if (runStart < 0) runStart = position;
+  }
+  flush(ids.length);
+}
+
+/** Encodes chunks inside the commit (small edits: the edge chunks of a partial write, truncation). */
+export function encodeInCommit(context: CommitContext, bytes: Uint8Array, firstIndex: number): Array<number | null> {
+  const writer = context.writer;
+  const content = encodeContent(context.pipeline, bytes, firstIndex, (shas) => shas.map((sha) => writer.chunkIdBySha256(sha) !== undefined));
+  return materialize(context, content);
+}
+
+/** Bumps a directory's mtime/ctime (its version) after an entry changed. */
+export function touchDirectory(context: CommitContext, ino: number): void {
+  const row = context.writer.inode(ino, LIVE);
+  if (row === undefined) throw new EmbrError('CORRUPT', `directory inode ${ino} is missing`, { what: 'inode', ino });
+  context.writer.putInode(ino, { ...dataOf(row), mtimeNs: context.timeNs, ctimeNs: context.timeNs, change: 'metadata' });
+}
+
+/** Ends an inode for good: its chunk refs leave the root vector. */
+export function destroyInode(context: CommitContext, ino: number): void {
+  closeRefs(context, ino, 0, Number.MAX_SAFE_INTEGER);
+  context.writer.removeInode(ino);
+}
+
+/**
+ * Drops one link of an inode: a file or symlink loses a link and is destroyed at zero unless open
+ * in this process (then it stays with nlink 0 until its last handle closes); a directory is
+ * destroyed (callers check it is empty).
+ */
+export function unlinkInode(context: CommitContext, ino: number, row: InodeRow): void {
+  if (row.type === 'directory') {
+    destroyInode(context, ino);
+    return;
+  }
+  const nlink = row.nlink - 1;
+  if (nlink > 0 || context.isOpen(ino)) {
+    context.writer.putInode(ino, { ...dataOf(row), nlink: Math.max(0, nlink), ctimeNs: context.timeNs, change: 'unlink' });
+  } else {
+    destroyInode(context, ino);
+  }
+}
+
+/** Adjusts a directory's nlink by `delta` (subdirectory added/removed) and bumps its version. */
+export function adjustDirectoryLinks(context: CommitContext, ino: number, delta: number): void {
+  const row = context.writer.inode(ino, LIVE);
+  if (row === undefined) throw new EmbrError('CORRUPT', `directory inode ${ino} is missing`, { what: 'inode', ino });
+  context.writer.putInode(ino, {
+    ...dataOf(row),
+    nlink: row.nlink + delta,
+    mtimeNs: context.timeNs,
+    ctimeNs: context.timeNs,
+    change: 'metadata',
+  });
+}
+
+/** Reads one chunk's current bytes (zeros for a hole), padded or cut to `length`. */
+export function chunkBytesAt(reader: StoreReader, pipeline: Pipeline, ino: number, size: number, index: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  const stored = chunkLength(size, pipeline.chunkBytes, index);
+  if (stored === 0) return out;
+  const [ref] = reader.chunkRefs(ino, LIVE, index, index + 1);
+  if (ref === undefined) return out;
+  const bytes = decodeRef(reader, pipeline, ref.chunk, ref.chunkId, stored);
+  out.set(bytes.subarray(0, Math.min(length, bytes.length)));
+  return out;
+}
+
+/**
+ * Writes `data` at `offset` of a file inside the commit. `interior` holds the pre-encoded chunks
+ * fully covered by `data` (indices [interiorFirst, interiorEnd)); the at most two edge chunks
+ * and a zero-padded old last chunk are read, merged and encoded here. Only touched chunks change.
+ */
+export function writeAt(
+  context: CommitContext,
+  ino: number,
+  row: InodeRow,
+  offset: number,
+  data: Uint8Array,
+  interior: EncodedContent | null,
+): number {
+  const pipeline = context.pipeline;
+  const chunkBytes = pipeline.chunkBytes;
+  const writer = context.writer;
+  const size = row.size;
+  const end = offset + data.length;
+  const newSize = Math.max(size, end);
+  const firstTouched = Math.floor(offset / chunkBytes);
+  const lastTouched = Math.floor((end - 1) / chunkBytes);
+  // Growing past a short last chunk: that chunk gets zero-padded (the gap between is holes).
+  if (offset > size && size % chunkBytes !== 0) {
+    const lastOld = Math.floor(size / chunkBytes);
+    if (lastOld < firstTouched) {
+      const padded = chunkBytesAt(writer, pipeline, ino, size, lastOld, chunkLength(newSize, chunkBytes, lastOld));
+      const ids = encodeInCommit(context, padded, lastOld);
+      closeRefs(context, ino, lastOld, lastOld + 1);
+      insertRefs(context, ino, lastOld, ids);
+    }
+  }
+  const interiorFirst = interior?.firstIndex ?? Number.MAX_SAFE_INTEGER;
+  const interiorEnd = interior === null ? Number.MAX_SAFE_INTEGER : interior.firstIndex + interior.shas.length;
+  for (let index = firstTouched; index <= lastTouched; index += 1) {
+    if (interior !== null && index >= interiorFirst && index < interiorEnd) continue;
+    const chunkStart = index * chunkBytes;
+    const merged = chunkBytesAt(writer, pipeline, ino, size, index, chunkLength(newSize, chunkBytes, index));
+    const from = Math.max(offset, chunkStart);
+    const to = Math.min(end, chunkStart + merged.length);
+    merged.set(data.subarray(from - offset, to - offset), from - chunkStart);
+    const ids = encodeInCommit(context, merged, index);
+    closeRefs(context, ino, index, index + 1);
+    insertRefs(context, ino, index, ids);
+  }
+  if (interior !== null && interior.shas.length > 0) {
+    const ids = materialize(context, interior);
+    closeRefs(context, ino, interiorFirst, interiorEnd);
+    insertRefs(context, ino, interiorFirst, ids);
+  }
+  writer.putInode(ino, {
+    ...dataOf(row),
+    size: newSize,
+    mtimeNs: context.timeNs,
+    ctimeNs: context.timeNs,
+    contentSha256: null,
+    change: 'write',
+  });
+  return writer.commit;
+}
+
+/** Sets a file's size inside the commit, re-encoding at most the one chunk the new end cuts or pads. */
+export function truncateTo(context: CommitContext, ino: number, row: InodeRow, newSize: number): number {
+  const pipeline = context.pipeline;
+  const chunkBytes = pipeline.chunkBytes;
+  const writer = context.writer;
+  const size = row.size;
+  if (newSize < size) {
+    const keepChunks = Math.ceil(newSize / chunkBytes);
+    if (newSize % chunkBytes !== 0) {
+      const index = keepChunks - 1;
+      const cut = chunkBytesAt(writer, pipeline, ino, size, index, newSize - index * chunkBytes);
+      const ids = encodeInCommit(context, cut, index);
+      closeRefs(context, ino, index, Number.MAX_SAFE_INTEGER);
+      insertRefs(context, ino, index, ids);
+    } else {
+      closeRefs(context, ino, keepChunks, Number.MAX_SAFE_INTEGER);
+    }
+  } else if (newSize > size && size % chunkBytes !== 0) {
+    const index = Math.floor(size / chunkBytes);
+    const padded = chunkBytesAt(writer, pipeline, ino, size, index, chunkLength(newSize, chunkBytes, index));
+    const ids = encodeInCommit(context, padded, index);
+    closeRefs(context, ino, index, index + 1);
+    insertRefs(context, ino, index, ids);
+  }
+  writer.putInode(ino, {
+    ...dataOf(row),
+    size: newSize,
+    mtimeNs: context.timeNs,
+    ctimeNs: context.timeNs,
+    contentSha256: newSize === 0 ? pipeline.sha256(new Uint8Array(0)) : newSize === size ? row.contentSha256 : null,
+    change: 'write',
+  });
+  return writer.commit;
+}
+
+/** Creates a new inode with its first version and links it into `parentIno` under `name`. */
+export function createInode(
+  context: CommitContext,
+  parentIno: number,
+  name: string,
+  data: Omit<InodeData, 'atimeNs' | 'mtimeNs' | 'ctimeNs' | 'birthtimeNs' | 'change'> & { mtimeNs?: bigint },
+): number {
+  const writer = context.writer;
+  const ino = writer.allocateIno();
+  const now = context.timeNs;
+  writer.putInode(ino, {
+    ...data,
+    atimeNs: now,
+    mtimeNs: data.mtimeNs ?? now,
+    ctimeNs: now,
+    birthtimeNs: now,
+    change: 'create',
+  });
+  writer.putDentry(parentIno, name, ino);
+  if (data.type === 'directory') adjustDirectoryLinks(context, parentIno, 1);
+  else touchDirectory(context, parentIno);
+  return ino;
+}

@@ -1,0 +1,68 @@
+/**
+ * The root vector: a majority bundle (integer counts, {@link BundleAccumulator}) over the chunk
+ * fingerprints of the live content, one add per live chunk reference (a hard-linked inode counts
+ * once; holes count nothing). A commit collects +1/-1 per chunk id in a {@link RootDelta} and
+ * applies it to the stored counts at the end of the same transaction, so the root is always
+ * exactly the bundle of the live tree and deleting a file un-bundles it.
+ *
+ * @example
+ * ```ts
+ * const delta = new RootDelta();
+ * delta.add(chunkId, +1);
+ * delta.flush(writer);
+ * ```
+ */
+import { EmbrError } from '../errors.js';
+import type { StoreReader, StoreWriter } from '../store/api.js';
+import { FINGERPRINT_DIMENSION } from '../query/fingerprint.js';
+import { BundleAccumulator } from '../vsa/accumulator.js';
+import { deserializeVector } from '../vsa/serialize.js';
+
+/** Pending changes of the root vector within one commit. */
+export class RootDelta {
+  private readonly counts = new Map<number, number>();
+  /** Fingerprints of chunks written in this commit (saves a read per new chunk). */
+  readonly knownFingerprints = new Map<number, Uint8Array>();
+
+  add(chunkId: number, times: number): void {
+    const next = (this.counts.get(chunkId) ?? 0) + times;
+    if (next === 0) this.counts.delete(chunkId);
+    else this.counts.set(chunkId, next);
+  }
+
+  get size(): number {
+    return this.counts.size;
+  }
+
+  /** Applies the pending changes to the stored root counts (inside the commit's transaction). */
+  flush(writer: StoreWriter): void {
+    if (this.counts.size === 0) return;
+    const root = loadRoot(writer);
+    for (const [chunkId, times] of this.counts) {
+      const serialized = this.knownFingerprints.get(chunkId) ?? writer.chunkFingerprint(chunkId);
+      if (serialized === undefined) {
+        throw new EmbrError('CORRUPT', `chunk ${chunkId} has no fingerprint`, { what: 'chunk', chunkId });
+      }
+      const fingerprint = deserializeVector(serialized);
+      for (let step = 0; step < Math.abs(times); step += 1) {
+        if (times > 0) root.add(fingerprint);
+        else root.subtract(fingerprint);
+      }
+    }
+    writer.setRootCounts(root.serialize());
+    this.counts.clear();
+  }
+}
+
+/**
+ * The stored root accumulator, or an empty one before any content.
+ *
+ * @example
+ * ```ts
+ * loadRoot(reader).toVector().nonZeroCount;
+ * ```
+ */
+export function loadRoot(reader: StoreReader): BundleAccumulator {
+  const stored = reader.rootCounts();
+  return stored === undefined ? new BundleAccumulator(FINGERPRINT_DIMENSION) : BundleAccumulator.deserialize(stored);
+}

@@ -1,0 +1,580 @@
+/**
+ * The read and write operations shared by the live engram and a transaction. A subclass decides
+ * how a read sees the store (`view`) and what happens to a prepared mutation (`submit`: commit it
+ * at once, or queue it in a transaction).
+ *
+ * A mutation is prepared in two halves: async work outside any transaction (encoding chunks),
+ * then a synchronous {@link Op} that a commit applies inside one IMMEDIATE transaction, where all
+ * version checks happen, so several processes can never lose an update.
+ *
+ * @example
+ * ```ts
+ * class Live extends Session { ... }
+ * ```
+ */
+import { EmbrError } from '../errors.js';
+import type {
+  DirectoryEntry,
+  MkdirOptions,
+  ReadApi,
+  ReadOptions,
+  ReadResult,
+  RenameOptions,
+  Stat,
+  WriteApi,
+  WriteOptions,
+  XattrOptions,
+} from './api.js';
+import type { StoreReader } from '../store/api.js';
+import { LIVE } from '../store/api.js';
+import type { EncodedContent, Pipeline } from './encode.js';
+import { encodeContent } from './encode.js';
+import type { CommitContext } from './operations.js';
+import {
+  adjustDirectoryLinks,
+  assertFile,
+  checkVersion,
+  closeRefs,
+  createInode,
+  dataOf,
+  insertRefs,
+  listEntries,
+  materialize,
+  mustResolve,
+  mustResolveFile,
+  readRange,
+  resolveParent,
+  statOf,
+  touchDirectory,
+  truncateTo,
+  unlinkInode,
+  writeAt,
+} from './operations.js';
+import { parsePath } from './path.js';
+
+/** The synchronous half of a mutation, applied inside a commit. */
+export interface Op<T> {
+  readonly kind: string;
+  /** Paths whose state the op changes (a transaction's own reads of these are not validated). */
+  readonly touched: string[];
+  apply(context: CommitContext): T;
+}
+
+/** Builds an op; `forceEncode` re-encodes chunks the store claimed to hold (see ChunkVanishedError). */
+export type OpBuilder<T> = (forceEncode: boolean) => Op<T> | Promise<Op<T>>;
+
+const XATTR_NAME_MAX_BYTES = 255;
+const XATTR_VALUE_MAX_BYTES = 64 * 1024;
+const SYMLINK_TARGET_MAX_BYTES = 4096;
+const encoder = new TextEncoder();
+
+/** Wall-clock time in nanoseconds (microsecond resolution: what performance.now gives). */
+export function nowNs(): bigint {
+  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+}
+
+function assertBytes(value: unknown, what: string): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array`);
+}
+
+function assertNonNegativeInteger(value: unknown, what: string): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`${what} must be a non-negative safe integer, got ${String(value)}`);
+  }
+}
+
+function assertOptionalVersion(value: unknown): void {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)) {
+    throw new RangeError(`expectedVersion must be a non-negative integer, got ${String(value)}`);
+  }
+}
+
+function assertMode(mode: unknown): asserts mode is number {
+  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
+    throw new RangeError(`mode must be an integer in 0..0o7777, got ${String(mode)}`);
+  }
+}
+
+function assertId(value: unknown, what: string): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
+    throw new RangeError(`${what} must be an integer in 0..2^32-1, got ${String(value)}`);
+  }
+}
+
+function validateXattrName(path: string, name: string): void {
+  if (typeof name !== 'string') throw new TypeError('xattr name must be a string');
+  const bytes = encoder.encode(name).length;
+  if (bytes === 0 || bytes > XATTR_NAME_MAX_BYTES || name.includes('\0')) {
+    throw new EmbrError('INVALID_ARGUMENT', `bad extended attribute name ${JSON.stringify(name)}`, { reason: 'xattr name', path, name });
+  }
+}
+
+/** True when `a` and `b` are the same path or one contains the other. */
+export function pathsOverlap(a: string, b: string): boolean {
+  if (a === b || a === '/' || b === '/') return true;
+  return a.startsWith(b + '/') || b.startsWith(a + '/');
+}
+
+/** The engram-wide services a session uses. */
+export interface SessionHost {
+  readonly pipeline: Pipeline;
+  /** Chunk SHA-256s the store already holds (one read). */
+  lookupStored(shas: Uint8Array[]): boolean[];
+  assertWritable(): void;
+}
+
+export abstract class Session implements ReadApi, WriteApi {
+  protected readonly host: SessionHost;
+
+  /** Without `host` the session is its own host (the live engram). */
+  constructor(host?: SessionHost) {
+    this.host = host ?? (this as unknown as SessionHost);
+  }
+
+  /** Runs a synchronous read; `observed` are the paths whose state the read depends on. */
+  protected abstract view<T>(options: ReadOptions | undefined, observed: string[], body: (reader: StoreReader, at: number) => T): T;
+
+  /** Applies (or queues) a mutation and resolves to its result. */
+  protected abstract submit<T>(kind: string, touched: string[], build: OpBuilder<T>): Promise<T>;
+
+  protected encode(bytes: Uint8Array, firstIndex: number, forceEncode: boolean): EncodedContent {
+    return encodeContent(this.host.pipeline, bytes, firstIndex, (shas) => (forceEncode ? shas.map(() => false) : this.host.lookupStored(shas)));
+  }
+
+  // ---- reads ----
+
+  async readFile(path: string, options?: ReadOptions): Promise<ReadResult> {
+    return this.view(options, [path], (reader, at) => {
+      const { ino, row } = mustResolveFile(reader, at, path);
+      return { data: readRange(reader, this.host.pipeline, at, ino, row.size, 0, row.size), version: row.fromCommit };
+    });
+  }
+
+  async read(path: string, offset: number, length: number, options?: ReadOptions): Promise<ReadResult> {
+    assertNonNegativeInteger(offset, 'offset');
+    assertNonNegativeInteger(length, 'length');
+    return this.view(options, [path], (reader, at) => {
+      const { ino, row } = mustResolveFile(reader, at, path);
+      return { data: readRange(reader, this.host.pipeline, at, ino, row.size, offset, length), version: row.fromCommit };
+    });
+  }
+
+  async stat(path: string, options?: ReadOptions): Promise<Stat> {
+    return this.view(options, [path], (reader, at) => {
+      const { ino, row } = mustResolve(reader, at, path);
+      return statOf(ino, row);
+    });
+  }
+
+  async exists(path: string, options?: ReadOptions): Promise<boolean> {
+    parsePath(path);
+    return this.view(options, [path], (reader, at) => {
+      try {
+        return mustResolve(reader, at, path) !== undefined;
+      } catch (error) {
+        if (error instanceof EmbrError && (error.code === 'NOT_FOUND' || error.code === 'NOT_DIRECTORY')) return false;
+        throw error;
+      }
+    });
+  }
+
+  async readdir(path: string, options?: ReadOptions): Promise<DirectoryEntry[]> {
+    return this.view(options, [path], (reader, at) => {
+      const { ino, row } = mustResolve(reader, at, path);
+      if (row.type !== 'directory') throw new EmbrError('NOT_DIRECTORY', `${path} is not a directory`, { path });
+      return listEntries(reader, at, ino);
+    });
+  }
+
+  async readlink(path: string, options?: ReadOptions): Promise<string> {
+    return this.view(options, [path], (reader, at) => {
+      const { row } = mustResolve(reader, at, path);
+      if (row.type !== 'symlink' || row.symlinkTarget === null) {
+        throw new EmbrError('INVALID_ARGUMENT', `${path} is not a symlink`, { path, reason: 'not a symlink' });
+      }
+      return row.symlinkTarget;
+    });
+  }
+
+  async getxattr(path: string, name: string, options?: ReadOptions): Promise<Uint8Array> {
+    validateXattrName(path, name);
+    return this.view(options, [path], (reader, at) => {
+      const { ino } = mustResolve(reader, at, path);
+      const value = reader.xattr(ino, name, at);
+      if (value === undefined) throw new EmbrError('NO_ATTRIBUTE', `${path} has no attribute ${name}`, { path, name });
+      return value;
+    });
+  }
+
+  async listxattr(path: string, options?: ReadOptions): Promise<string[]> {
+    return this.view(options, [path], (reader, at) => {
+      const { ino } = mustResolve(reader, at, path);
+      return reader.xattrNames(ino, at);
+    });
+  }
+
+  // ---- writes ----
+
+  async writeFile(path: string, data: Uint8Array, options: WriteOptions = {}): Promise<number> {
+    parsePath(path);
+    assertBytes(data, 'data');
+    assertOptionalVersion(options.expectedVersion);
+    if (options.mode !== undefined) assertMode(options.mode);
+    if (options.uid !== undefined) assertId(options.uid, 'uid');
+    if (options.gid !== undefined) assertId(options.gid, 'gid');
+    this.host.assertWritable();
+    const pipeline = this.host.pipeline;
+    return this.submit('write', [path], (forceEncode) => {
+      const content = this.encode(data, 0, forceEncode);
+      const contentSha256 = pipeline.sha256(data);
+      return {
+        kind: 'write',
+        touched: [path],
+        apply: (context) => replaceFile(context, path, content, data.length, contentSha256, options),
+      };
+    });
+  }
+
+  async write(path: string, offset: number, data: Uint8Array, options: { expectedVersion?: number } = {}): Promise<number> {
+    parsePath(path);
+    assertNonNegativeInteger(offset, 'offset');
+    assertBytes(data, 'data');
+    assertOptionalVersion(options.expectedVersion);
+    this.host.assertWritable();
+    return this.submit('write', [path], (forceEncode) => {
+      const interior = this.encodeInterior(offset, data, forceEncode);
+      return {
+        kind: 'write',
+        touched: [path],
+        apply: (context) => {
+          const { ino, row } = mustResolveFile(context.writer, LIVE, path);
+          checkVersion(path, options.expectedVersion, row);
+          if (data.length === 0) return row.fromCommit;
+          return writeAt(context, ino, row, offset, data, interior);
+        },
+      };
+    });
+  }
+
+  /** Pre-encodes the chunks that `data` at `offset` covers completely. */
+  protected encodeInterior(offset: number, data: Uint8Array, forceEncode: boolean): EncodedContent | null {
+    const chunkBytes = this.host.pipeline.chunkBytes;
+    const first = Math.ceil(offset / chunkBytes);
+    const end = Math.floor((offset + data.length) / chunkBytes);
+    if (first >= end) return null;
+    return this.encode(data.subarray(first * chunkBytes - offset, end * chunkBytes - offset), first, forceEncode);
+  }
+
+  async truncate(path: string, size: number, options: { expectedVersion?: number } = {}): Promise<number> {
+    parsePath(path);
+    assertNonNegativeInteger(size, 'size');
+    assertOptionalVersion(options.expectedVersion);
+    this.host.assertWritable();
+    return this.submit('truncate', [path], () => ({
+      kind: 'truncate',
+      touched: [path],
+      apply: (context) => {
+        const { ino, row } = mustResolveFile(context.writer, LIVE, path);
+        checkVersion(path, options.expectedVersion, row);
+        return truncateTo(context, ino, row, size);
+      },
+    }));
+  }
+
+  async deleteFile(path: string, options: { expectedVersion?: number } = {}): Promise<void> {
+    parsePath(path);
+    assertOptionalVersion(options.expectedVersion);
+    this.host.assertWritable();
+    return this.submit('delete', [path], () => ({
+      kind: 'delete',
+      touched: [path],
+      apply: (context) => {
+        const { parentIno, child } = resolveParent(context.writer, LIVE, path);
+        if (child === undefined) throw new EmbrError('NOT_FOUND', `${path}: no such file`, { path });
+        if (child.row.type === 'directory') throw new EmbrError('IS_DIRECTORY', `${path} is a directory (use rmdir)`, { path });
+        checkVersion(path, options.expectedVersion, child.row);
+        context.writer.removeDentry(parentIno, parsePath(path).at(-1) as string);
+        unlinkInode(context, child.ino, child.row);
+        touchDirectory(context, parentIno);
+      },
+    }));
+  }
+
+  async mkdir(path: string, options: MkdirOptions = {}): Promise<number> {
+    const components = parsePath(path);
+    if (options.mode !== undefined) assertMode(options.mode);
+    if (options.uid !== undefined) assertId(options.uid, 'uid');
+    if (options.gid !== undefined) assertId(options.gid, 'gid');
+    this.host.assertWritable();
+    return this.submit('mkdir', [path], () => ({
+      kind: 'mkdir',
+      touched: [path],
+      apply: (context) => {
+        const targets = options.parents ? components.map((_, position) => '/' + components.slice(0, position + 1).join('/')) : [path];
+        if (components.length === 0) {
+          if (options.parents) return (context.writer.inode(1, LIVE) as NonNullable<ReturnType<typeof context.writer.inode>>).fromCommit;
+          throw new EmbrError('EXISTS', '/ exists', { path });
+        }
+        let version = 0;
+        for (const target of targets) {
+          const { parentIno, name, child } = resolveParent(context.writer, LIVE, target);
+          if (child !== undefined) {
+            if (options.parents && child.row.type === 'directory') {
+              version = child.row.fromCommit;
+              continue;
+            }
+            if (options.parents && child.row.type !== 'directory') throw new EmbrError('NOT_DIRECTORY', `${target} is not a directory`, { path: target });
+            throw new EmbrError('EXISTS', `${target} exists`, { path: target });
+          }
+          createInode(context, parentIno, name, {
+            type: 'directory',
+            mode: options.mode ?? 0o755,
+            uid: options.uid ?? 0,
+            gid: options.gid ?? 0,
+            size: 0,
+            nlink: 2,
+            symlinkTarget: null,
+            contentSha256: null,
+            mtimeNs: options.mtimeNs,
+          });
+          version = context.writer.commit;
+        }
+        return version;
+      },
+    }));
+  }
+
+  async rmdir(path: string): Promise<void> {
+    parsePath(path);
+    this.host.assertWritable();
+    return this.submit('rmdir', [path], () => ({
+      kind: 'rmdir',
+      touched: [path],
+      apply: (context) => {
+        if (path === '/') throw new EmbrError('NOT_SUPPORTED', 'the root directory cannot be removed', { path, reason: 'root' });
+        const { parentIno, name, child } = resolveParent(context.writer, LIVE, path);
+        if (child === undefined) throw new EmbrError('NOT_FOUND', `${path}: no such directory`, { path });
+        if (child.row.type !== 'directory') throw new EmbrError('NOT_DIRECTORY', `${path} is not a directory`, { path });
+        if (context.writer.listDirectory(child.ino, LIVE).length > 0) throw new EmbrError('NOT_EMPTY', `${path} is not empty`, { path });
+        context.writer.removeDentry(parentIno, name);
+        unlinkInode(context, child.ino, child.row);
+        adjustDirectoryLinks(context, parentIno, -1);
+      },
+    }));
+  }
+
+  async rename(from: string, to: string, options: RenameOptions = {}): Promise<void> {
+    const fromComponents = parsePath(from);
+    const toComponents = parsePath(to);
+    this.host.assertWritable();
+    return this.submit('rename', [from, to], () => ({
+      kind: 'rename',
+      touched: [from, to],
+      apply: (context) => {
+        const writer = context.writer;
+        if (fromComponents.length === 0 || toComponents.length === 0) {
+          throw new EmbrError('INVALID_ARGUMENT', 'the root directory cannot be renamed', { reason: 'root' });
+        }
+        const source = resolveParent(writer, LIVE, from);
+        if (source.child === undefined) throw new EmbrError('NOT_FOUND', `${from}: no such file or directory`, { path: from });
+        const target = resolveParent(writer, LIVE, to);
+        if (from === to) return;
+        const moving = source.child;
+        if (moving.row.type === 'directory' && to.startsWith(from + '/')) {
+          throw new EmbrError('INVALID_ARGUMENT', `cannot move ${from} into itself`, { reason: 'into itself', path: to });
+        }
+        if (target.child !== undefined) {
+          if (options.noReplace) throw new EmbrError('EXISTS', `${to} exists`, { path: to });
+          if (target.child.ino === moving.ino) return;
+          const replaced = target.child;
+          if (replaced.row.type === 'directory') {
+            if (moving.row.type !== 'directory') throw new EmbrError('IS_DIRECTORY', `${to} is a directory`, { path: to });
+            if (writer.listDirectory(replaced.ino, LIVE).length > 0) throw new EmbrError('NOT_EMPTY', `${to} is not empty`, { path: to });
+          } else if (moving.row.type === 'directory') {
+            throw new EmbrError('NOT_DIRECTORY', `${to} is not a directory`, { path: to });
+          }
+          writer.removeDentry(target.parentIno, target.name);
+          unlinkInode(context, replaced.ino, replaced.row);
+          if (replaced.row.type === 'directory') adjustDirectoryLinks(context, target.parentIno, -1);
+        }
+        writer.removeDentry(source.parentIno, source.name);
+        writer.putDentry(target.parentIno, target.name, moving.ino);
+        const movingRow = writer.inode(moving.ino, LIVE);
+        if (movingRow !== undefined) writer.putInode(moving.ino, { ...dataOf(movingRow), ctimeNs: context.timeNs, change: 'rename' });
+        if (moving.row.type === 'directory' && source.parentIno !== target.parentIno) {
+          adjustDirectoryLinks(context, source.parentIno, -1);
+          adjustDirectoryLinks(context, target.parentIno, 1);
+        } else {
+          touchDirectory(context, source.parentIno);
+          if (target.parentIno !== source.parentIno) touchDirectory(context, target.parentIno);
+        }
+      },
+    }));
+  }
+
+  async symlink(target: string, path: string, options: { uid?: number; gid?: number; mtimeNs?: bigint } = {}): Promise<number> {
+    parsePath(path);
+    if (typeof target !== 'string') throw new TypeError('symlink target must be a string');
+    const targetBytes = encoder.encode(target).length;
+    if (targetBytes === 0 || targetBytes > SYMLINK_TARGET_MAX_BYTES || target.includes('\0')) {
+      throw new EmbrError('INVALID_PATH', `bad symlink target ${JSON.stringify(target.slice(0, 100))}`, { path: target, reason: 'symlink target' });
+    }
+    if (options.uid !== undefined) assertId(options.uid, 'uid');
+    if (options.gid !== undefined) assertId(options.gid, 'gid');
+    this.host.assertWritable();
+    return this.submit('symlink', [path], () => ({
+      kind: 'symlink',
+      touched: [path],
+      apply: (context) => {
+        const { parentIno, name, child } = resolveParent(context.writer, LIVE, path);
+        if (child !== undefined) throw new EmbrError('EXISTS', `${path} exists`, { path });
+        createInode(context, parentIno, name, {
+          type: 'symlink',
+          mode: 0o777,
+          uid: options.uid ?? 0,
+          gid: options.gid ?? 0,
+          size: targetBytes,
+          nlink: 1,
+          symlinkTarget: target,
+          contentSha256: null,
+          mtimeNs: options.mtimeNs,
+        });
+        return context.writer.commit;
+      },
+    }));
+  }
+
+  async link(existingPath: string, newPath: string): Promise<number> {
+    parsePath(existingPath);
+    parsePath(newPath);
+    this.host.assertWritable();
+    return this.submit('link', [existingPath, newPath], () => ({
+      kind: 'link',
+      touched: [existingPath, newPath],
+      apply: (context) => {
+        const writer = context.writer;
+        const existing = mustResolve(writer, LIVE, existingPath);
+        if (existing.row.type === 'directory') {
+          throw new EmbrError('NOT_SUPPORTED', `${existingPath}: hard links to directories are not allowed`, { reason: 'directory link', path: existingPath });
+        }
+        const { parentIno, name, child } = resolveParent(writer, LIVE, newPath);
+        if (child !== undefined) throw new EmbrError('EXISTS', `${newPath} exists`, { path: newPath });
+        writer.putDentry(parentIno, name, existing.ino);
+        writer.putInode(existing.ino, { ...dataOf(existing.row), nlink: existing.row.nlink + 1, ctimeNs: context.timeNs, change: 'link' });
+        touchDirectory(context, parentIno);
+        return writer.commit;
+      },
+    }));
+  }
+
+  async chmod(path: string, mode: number): Promise<number> {
+    assertMode(mode);
+    return this.changeMetadata('chmod', path, (row) => ({ mode }));
+  }
+
+  async chown(path: string, uid: number, gid: number): Promise<number> {
+    assertId(uid, 'uid');
+    assertId(gid, 'gid');
+    return this.changeMetadata('chown', path, () => ({ uid, gid }));
+  }
+
+  async utimes(path: string, atimeNs: bigint | null, mtimeNs: bigint | null): Promise<number> {
+    for (const [value, what] of [[atimeNs, 'atimeNs'], [mtimeNs, 'mtimeNs']] as const) {
+      if (value !== null && typeof value !== 'bigint') throw new TypeError(`${what} must be a bigint or null`);
+    }
+    return this.changeMetadata('utimes', path, (row) => ({ atimeNs: atimeNs ?? row.atimeNs, mtimeNs: mtimeNs ?? row.mtimeNs }));
+  }
+
+  async setxattr(path: string, name: string, value: Uint8Array, options: XattrOptions = {}): Promise<number> {
+    validateXattrName(path, name);
+    assertBytes(value, 'value');
+    if (value.length > XATTR_VALUE_MAX_BYTES) {
+      throw new EmbrError('INVALID_ARGUMENT', `extended attribute value over ${XATTR_VALUE_MAX_BYTES} bytes`, { reason: 'xattr value', path, name });
+    }
+    const copy = new Uint8Array(value);
+    return this.changeMetadata('setxattr', path, (row, ino, context) => {
+      const present = context.writer.xattr(ino, name, LIVE) !== undefined;
+      if (options.flag === 'create' && present) throw new EmbrError('EXISTS', `${path} already has attribute ${name}`, { path, name });
+      if (options.flag === 'replace' && !present) throw new EmbrError('NO_ATTRIBUTE', `${path} has no attribute ${name}`, { path, name });
+      context.writer.setXattr(ino, name, copy);
+      return {};
+    });
+  }
+
+  async removexattr(path: string, name: string): Promise<number> {
+    validateXattrName(path, name);
+    return this.changeMetadata('removexattr', path, (row, ino, context) => {
+      if (context.writer.xattr(ino, name, LIVE) === undefined) throw new EmbrError('NO_ATTRIBUTE', `${path} has no attribute ${name}`, { path, name });
+      context.writer.removeXattr(ino, name);
+      return {};
+    });
+  }
+
+  /** A metadata-only change: `change` returns the fields to set; ctime and the version move. */
+  private changeMetadata(
+    kind: string,
+    path: string,
+    change: (row: import('../store/api.js').InodeRow, ino: number, context: CommitContext) => Partial<import('../store/api.js').InodeData>,
+  ): Promise<number> {
+    parsePath(path);
+    this.host.assertWritable();
+    return this.submit(kind, [path], () => ({
+      kind,
+      touched: [path],
+      apply: (context) => {
+        const { ino, row } = mustResolve(context.writer, LIVE, path);
+        const fields = change(row, ino, context);
+        context.writer.putInode(ino, { ...dataOf(row), ...fields, ctimeNs: context.timeNs, change: 'metadata' });
+        return context.writer.commit;
+      },
+    }));
+  }
+}
+
+/** The commit half of writeFile: create or replace a whole file. */
+export function replaceFile(
+  context: CommitContext,
+  path: string,
+  content: EncodedContent,
+  size: number,
+  contentSha256: Uint8Array,
+  options: WriteOptions,
+  stagedIds?: Array<number | null>,
+): number {
+  const writer = context.writer;
+  const { parentIno, name, child } = resolveParent(writer, LIVE, path);
+  let ino: number;
+  if (child !== undefined) {
+    if (options.exclusive) throw new EmbrError('EXISTS', `${path} exists`, { path });
+    assertFile(child.row, path);
+    checkVersion(path, options.expectedVersion, child.row);
+    ino = child.ino;
+    const ids = stagedIds ?? materialize(context, content);
+    closeRefs(context, ino, 0, Number.MAX_SAFE_INTEGER);
+    insertRefs(context, ino, 0, ids);
+    writer.putInode(ino, {
+      ...dataOf(child.row),
+      size,
+      mtimeNs: options.mtimeNs ?? context.timeNs,
+      ctimeNs: context.timeNs,
+      contentSha256,
+      change: 'write',
+    });
+  } else {
+    checkVersion(path, options.expectedVersion, undefined);
+    const ids = stagedIds ?? materialize(context, content);
+    ino = createInode(context, parentIno, name, {
+      type: 'file',
+      mode: options.mode ?? 0o644,
+      uid: options.uid ?? 0,
+      gid: options.gid ?? 0,
+      size,
+      nlink: 1,
+      symlinkTarget: null,
+      contentSha256,
+      mtimeNs: options.mtimeNs,
+    });
+    insertRefs(context, ino, 0, ids);
+  }
+  return writer.commit;
+}

@@ -1,0 +1,262 @@
+/**
+ * The store contract: the only seam between VersionedEmbrFS (`src/fs`) and where bytes live.
+ *
+ * A store keeps versioned rows in the MVCC-by-interval form of docs/design/store.md: every inode
+ * version, directory entry, chunk reference and extended attribute carries `[fromCommit,
+ * toCommit)` (toCommit `null` = live). Reading "at commit s" sees the rows with
+ * `fromCommit <= s < toCommit`. Chunks are content-addressed by full SHA-256 and stored once,
+ * grouped into compressed packs.
+ *
+ * Every read and write runs synchronously inside {@link Store.read} / {@link Store.write}, so an
+ * implementation can map each call to one database transaction that is never held across an
+ * `await`. Two implementations pass one conformance suite (`conformance.ts`): `MemoryStore`
+ * (tests) and `SqliteStore` (the embedded default). A PostgreSQL or S3-backed store would
+ * implement the same interface (rows in tables, pack payloads in objects).
+ *
+ * @example
+ * ```ts
+ * const store: Store = openSqliteStore({ file: 'a.engram', create: { profile: 'positional', chunkBytes: 4096 } });
+ * const commit = store.write({ kind: 'mkdir', timeNs: 1n }, (writer) => writer.commit);
+ * store.close();
+ * ```
+ */
+import type { CodecProfileName } from '../codec/api.js';
+
+/** The kind of an inode (same values as the fs layer's EntryType). */
+export type InodeType = 'file' | 'directory' | 'symlink';
+
+/** How hard a commit waits for the disk (the fs layer's Durability). */
+export type StoreDurability = 'full' | 'normal';
+
+/** Inode number of the root directory, created with the store. */
+export const ROOT_INO = 1;
+
+/** A commit number larger than any real one: reading "at LIVE" sees the live rows. */
+export const LIVE = Number.MAX_SAFE_INTEGER;
+
+/** What made an inode version (drives `history` kinds). */
+export type ChangeKind = 'create' | 'write' | 'metadata' | 'rename' | 'link' | 'unlink';
+
+/** Fixed facts of an engram, written at creation. */
+export interface StoreInfo {
+  profile: CodecProfileName;
+  chunkBytes: number;
+  schemaVersion: number;
+  createdNs: bigint;
+}
+
+/** The fields of one inode version (without its interval). */
+export interface InodeData {
+  type: InodeType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  birthtimeNs: bigint;
+  /** Symlink target (UTF-8 text), null otherwise. */
+  symlinkTarget: string | null;
+  /** SHA-256 of the whole content when known at write time (full writes), else null. */
+  contentSha256: Uint8Array | null;
+  change: ChangeKind;
+}
+
+/** One inode version row. */
+export interface InodeRow extends InodeData {
+  ino: number;
+  fromCommit: number;
+  toCommit: number | null;
+}
+
+/** One directory entry row (`name` is the UTF-8 text of one path component). */
+export interface DentryRow {
+  parentIno: number;
+  name: string;
+  childIno: number;
+  fromCommit: number;
+  toCommit: number | null;
+}
+
+/** A chunk reference of a file at a commit, with what is needed to read it. */
+export interface ChunkRef {
+  chunkIndex: number;
+  chunkId: number;
+  /** The chunk's metadata; undefined when the reference dangles (a corrupt store). */
+  chunk: ChunkInfo | undefined;
+}
+
+/** Metadata of a stored chunk. */
+export interface ChunkInfo {
+  chunkId: number;
+  sha256: Uint8Array;
+  byteLength: number;
+  packId: number;
+  packOffset: number;
+  payloadBytes: number;
+  vectorCorrectBytes: number;
+  correctionBytes: number;
+}
+
+/** A chunk encoded by the codec, ready to go into a pack. */
+export interface NewChunk {
+  sha256: Uint8Array;
+  byteLength: number;
+  payload: Uint8Array;
+  vectorCorrectBytes: number;
+  correctionBytes: number;
+  /** Serialized similarity fingerprint (opaque to the store). */
+  fingerprint: Uint8Array;
+}
+
+/** A pack prepared (compressed) outside any transaction by `preparePack`. */
+export interface PreparedPack {
+  /** Compressed pack bytes as stored. */
+  data: Uint8Array;
+  /** Sum of the payload lengths (the decompressed size). */
+  rawBytes: number;
+  /** The chunks in pack order; `offset` is the payload's offset in the decompressed pack. */
+  chunks: Array<Omit<NewChunk, 'payload'> & { offset: number; payloadBytes: number }>;
+}
+
+export interface SnapshotRow {
+  name: string;
+  commit: number;
+  createdNs: bigint;
+}
+
+export interface CommitRow {
+  commit: number;
+  timeNs: bigint;
+  kind: string;
+}
+
+/** Aggregates for `stats`. */
+export interface StoreTotals {
+  files: number;
+  directories: number;
+  symlinks: number;
+  logicalBytes: number;
+  storedBytes: number;
+  uniqueChunkBytes: number;
+  correctionBytes: number;
+  vectorCorrectBytes: number;
+  chunks: number;
+  snapshots: number;
+  commits: number;
+}
+
+/** What GC keeps: rows live at any of these commits, or live after `retainAfterCommit`. */
+export interface GcRule {
+  pinnedCommits: number[];
+  /** Rows whose interval ends after this commit are kept (history retention). */
+  retainAfterCommit: number;
+  /** Unreferenced chunks added by a 'stage' commit after this time are kept (a streaming write in progress). */
+  stagedGraceAfterNs: bigint;
+}
+
+export interface GcReport {
+  freedChunks: number;
+  freedVersions: number;
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+/** Read access inside one consistent read (one read transaction). */
+export interface StoreReader {
+  readonly info: StoreInfo;
+  /** The newest commit number (0 for a fresh store). */
+  headCommit(): number;
+  commitInfo(commit: number): CommitRow | undefined;
+  /** The inode version visible at `at` ({@link LIVE} for the live tree). */
+  inode(ino: number, at: number): InodeRow | undefined;
+  /** Every stored version of an inode, oldest first. */
+  inodeVersions(ino: number): InodeRow[];
+  lookup(parentIno: number, name: string, at: number): number | undefined;
+  /** Entries of a directory at `at`, sorted by name (UTF-16 code unit order). */
+  listDirectory(parentIno: number, at: number): Array<{ name: string; childIno: number }>;
+  /** Every stored (parent, name) entry row, oldest first. */
+  dentryHistory(parentIno: number, name: string): DentryRow[];
+  /** Entries naming `childIno` at `at`. */
+  dentriesOf(childIno: number, at: number): DentryRow[];
+  /** Chunk references of a file at `at` with chunkIndex in [firstIndex, endIndex), ascending. */
+  chunkRefs(ino: number, at: number, firstIndex: number, endIndex: number): ChunkRef[];
+  chunkInfo(chunkId: number): ChunkInfo | undefined;
+  chunkIdBySha256(sha256: Uint8Array): number | undefined;
+  /** The uncompressed payload of a chunk (served from a small pack cache); CORRUPT if its pack is missing or bad. */
+  chunkPayload(chunk: ChunkInfo): Uint8Array;
+  chunkFingerprint(chunkId: number): Uint8Array | undefined;
+  xattr(ino: number, name: string, at: number): Uint8Array | undefined;
+  xattrNames(ino: number, at: number): string[];
+  snapshot(name: string): SnapshotRow | undefined;
+  snapshots(): SnapshotRow[];
+  /** Live inodes with nlink 0 (unlinked while open). */
+  orphanInodes(): number[];
+  /** Serialized root vector counts (opaque), or undefined before the first content. */
+  rootCounts(): Uint8Array | undefined;
+  totals(): StoreTotals;
+  /** Every chunk id stored (for verify), ascending. */
+  allChunkIds(): number[];
+  /** A row of the similarity index (key → blob, see src/query/storage.ts), or undefined. */
+  indexRow(key: string): Uint8Array | undefined;
+}
+
+/** Write access inside one commit (one IMMEDIATE transaction). */
+export interface StoreWriter extends StoreReader {
+  /** The commit number being written. */
+  readonly commit: number;
+  allocateIno(): number;
+  /** Replaces the live version of `ino` (or creates it) with `data` from this commit on. */
+  putInode(ino: number, data: InodeData): void;
+  /** Ends the live version of `ino`, its chunk refs and xattrs at this commit. */
+  removeInode(ino: number): void;
+  putDentry(parentIno: number, name: string, childIno: number): void;
+  removeDentry(parentIno: number, name: string): void;
+  /** Stores a pack; returns the chunk ids of its chunks in order (existing ids for known SHA-256). */
+  putPack(pack: PreparedPack): number[];
+  /** Ends the live refs with index in [firstIndex, endIndex); returns their chunk ids. */
+  closeChunkRefs(ino: number, firstIndex: number, endIndex: number): number[];
+  /** Adds live refs `chunkIds[i]` at index `firstIndex + i` (those indexes must have no live ref). */
+  insertChunkRefs(ino: number, firstIndex: number, chunkIds: number[]): void;
+  setXattr(ino: number, name: string, value: Uint8Array): void;
+  removeXattr(ino: number, name: string): void;
+  setRootCounts(counts: Uint8Array): void;
+  putSnapshot(row: SnapshotRow): void;
+  removeSnapshot(name: string): void;
+  /** Inserts or replaces a similarity-index row in this commit's transaction (not versioned). */
+  putIndexRow(key: string, value: Uint8Array): void;
+  deleteIndexRow(key: string): void;
+}
+
+export interface CommitStart {
+  /** Short label of the operation (e.g. 'write', 'rename', 'transaction'). */
+  kind: string;
+  timeNs: bigint;
+}
+
+/** An open engram store. */
+export interface Store {
+  readonly info: StoreInfo;
+  readonly readOnly: boolean;
+  /** Runs `body` in one consistent read; `body` must be synchronous. */
+  read<T>(body: (reader: StoreReader) => T): T;
+  /** Runs `body` as one new commit in one IMMEDIATE transaction; rolls back if it throws. */
+  write<T>(start: CommitStart, body: (writer: StoreWriter) => T): T;
+  /** Runs `body` as a commit that is always rolled back (read-your-writes previews). */
+  speculate<T>(start: CommitStart, body: (writer: StoreWriter) => T): T;
+  /** Frees rows outside `rule` and chunks and packs nothing references, then shrinks. */
+  collectGarbage(rule: GcRule): GcReport;
+  /** Bytes the store occupies (files on disk, or payload bytes in memory). */
+  storedBytes(): number;
+  close(): void;
+}
+
+/** Options common to every store factory. */
+export interface StoreOpenOptions {
+  readOnly?: boolean;
+  durability?: StoreDurability;
+  /** Create a new store with these facts when none exists. */
+  create?: { profile: CodecProfileName; chunkBytes: number; timeNs: bigint };
+}

@@ -1,0 +1,115 @@
+/**
+ * Packs: the compression unit of the store, larger than one chunk.
+ *
+ * The payloads of the new chunks of one commit are concatenated into packs of at most
+ * {@link PACK_TARGET_BYTES} and compressed as one zstd frame (level 3), so small and similar
+ * chunks compress together. Stored pack bytes start with one format byte:
+ * - `0`: the rest is the concatenated payloads, uncompressed (used when zstd does not shrink it);
+ * - `1`: the rest is one zstd frame of the concatenated payloads.
+ * The format byte leaves room for a per-engram dictionary (a later format `2`).
+ *
+ * Preparing a pack is pure CPU work done before the write transaction (and off the event loop
+ * when the fs layer uses its worker pool).
+ *
+ * @example
+ * ```ts
+ * const [pack] = preparePacks([chunk]);
+ * unpack(pack.data).subarray(pack.chunks[0].offset, pack.chunks[0].offset + pack.chunks[0].payloadBytes);
+ * ```
+ */
+import { compress, decompress } from 'zstd-napi';
+import { EmbrError } from '../errors.js';
+import type { NewChunk, PreparedPack } from './api.js';
+
+/** Upper bound of the decompressed size of one pack (a single payload may exceed it alone). */
+export const PACK_TARGET_BYTES = 128 * 1024;
+
+const FORMAT_RAW = 0;
+const FORMAT_ZSTD = 1;
+const ZSTD_LEVEL = 3;
+
+/**
+ * Groups `chunks` (in order) into packs of at most {@link PACK_TARGET_BYTES} and compresses each.
+ *
+ * @example
+ * ```ts
+ * const packs = preparePacks(encodedChunks);
+ * ```
+ */
+export function preparePacks(chunks: NewChunk[], targetBytes: number = PACK_TARGET_BYTES): PreparedPack[] {
+  const packs: PreparedPack[] = [];
+  let group: NewChunk[] = [];
+  let groupBytes = 0;
+  for (const chunk of chunks) {
+    if (group.length > 0 && groupBytes + chunk.payload.length > targetBytes) {
+      packs.push(packGroup(group, groupBytes));
+      group = [];
+      groupBytes = 0;
+    }
+    group.push(chunk);
+    groupBytes += chunk.payload.length;
+  }
+  if (group.length > 0) packs.push(packGroup(group, groupBytes));
+  return packs;
+}
+
+function packGroup(group: NewChunk[], rawBytes: number): PreparedPack {
+  const raw = new Uint8Array(rawBytes);
+  const chunks: PreparedPack['chunks'] = [];
+  let offset = 0;
+  for (const chunk of group) {
+    raw.set(chunk.payload, offset);
+    chunks.push({
+      sha256: chunk.sha256,
+      byteLength: chunk.byteLength,
+      vectorCorrectBytes: chunk.vectorCorrectBytes,
+      correctionBytes: chunk.correctionBytes,
+      fingerprint: chunk.fingerprint,
+      offset,
+      payloadBytes: chunk.payload.length,
+    });
+    offset += chunk.payload.length;
+  }
+  return { data: encodePackBytes(raw), rawBytes, chunks };
+}
+
+/** Compresses concatenated payloads into stored pack bytes (format byte + body). */
+export function encodePackBytes(raw: Uint8Array): Uint8Array {
+  const compressed = compress(raw, { compressionLevel: ZSTD_LEVEL });
+  const useZstd = compressed.length < raw.length;
+  const body = useZstd ? compressed : raw;
+  const data = new Uint8Array(body.length + 1);
+  data[0] = useZstd ? FORMAT_ZSTD : FORMAT_RAW;
+  data.set(body, 1);
+  return data;
+}
+
+/**
+ * Decompresses stored pack bytes; throws EmbrError CORRUPT on an unknown format or a bad frame,
+ * or when the result does not have `rawBytes` bytes.
+ *
+ * @example
+ * ```ts
+ * const raw = unpack(storedBytes, 4096);
+ * ```
+ */
+export function unpack(data: Uint8Array, rawBytes: number): Uint8Array {
+  if (data.length < 1) throw new EmbrError('CORRUPT', 'pack is empty', { what: 'pack' });
+  const format = data[0];
+  let raw: Uint8Array;
+  if (format === FORMAT_RAW) {
+    raw = data.subarray(1);
+  } else if (format === FORMAT_ZSTD) {
+    try {
+      raw = decompress(data.subarray(1));
+    } catch (error) {
+      throw new EmbrError('CORRUPT', 'pack does not decompress', { what: 'pack' }, { cause: error });
+    }
+  } else {
+    throw new EmbrError('CORRUPT', `pack has unknown format ${format}`, { what: 'pack', format });
+  }
+  if (raw.length !== rawBytes) {
+    throw new EmbrError('CORRUPT', `pack holds ${raw.length} bytes, expected ${rawBytes}`, { what: 'pack' });
+  }
+  return raw;
+}

@@ -1,0 +1,771 @@
+/**
+ * The SQLite store: one engram = one SQLite database file (better-sqlite3, WAL mode).
+ *
+ * Schema, commit protocol and GC rule: docs/design/store.md. Every write is one `BEGIN
+ * IMMEDIATE` transaction run synchronously (never across an `await`); reads run in one deferred
+ * transaction so they see one consistent WAL snapshot.
+ *
+ * @example
+ * ```ts
+ * const store = openSqliteStore('a.engram', { create: { profile: 'positional', chunkBytes: 4096, timeNs: 0n } });
+ * store.write({ kind: 'mkdir', timeNs: 1n }, (writer) => writer.allocateIno());
+ * store.close();
+ * ```
+ */
+import Database from 'better-sqlite3';
+import { closeSync, existsSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { EmbrError } from '../errors.js';
+import type {
+  ChunkInfo,
+  ChunkRef,
+  CommitRow,
+  CommitStart,
+  DentryRow,
+  GcReport,
+  GcRule,
+  InodeData,
+  InodeRow,
+  PreparedPack,
+  SnapshotRow,
+  Store,
+  StoreInfo,
+  StoreOpenOptions,
+  StoreReader,
+  StoreTotals,
+  StoreWriter,
+} from './api.js';
+import { ROOT_INO } from './api.js';
+import { PackCache } from './pack-cache.js';
+import { encodePackBytes, unpack } from './pack.js';
+
+/** `PRAGMA application_id` of an engram: ASCII "Embr". */
+export const ENGRAM_APPLICATION_ID = 0x456d6272;
+/** `PRAGMA user_version`: the schema version this code writes and reads. */
+export const SCHEMA_VERSION = 1;
+/** How long a writer waits for another process's transaction before BUSY. */
+export const BUSY_TIMEOUT_MS = 15_000;
+const PACK_CACHE_BYTES = 16 << 20;
+/** A pack whose live payload share falls below this is rewritten by GC. */
+const REPACK_LIVE_SHARE = 0.5;
+
+const SQLITE_HEADER = 'SQLite format 3\0';
+
+const SCHEMA = `
+CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE commits(commit_id INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL, kind TEXT NOT NULL);
+CREATE TABLE inodes(
+  ino INTEGER NOT NULL, from_commit INTEGER NOT NULL, to_commit INTEGER,
+  type TEXT NOT NULL, mode INTEGER NOT NULL, uid INTEGER NOT NULL, gid INTEGER NOT NULL,
+  size INTEGER NOT NULL, nlink INTEGER NOT NULL,
+  atime_ns INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, birthtime_ns INTEGER NOT NULL,
+  symlink_target TEXT, content_sha256 BLOB, change TEXT NOT NULL,
+  PRIMARY KEY(ino, from_commit)) WITHOUT ROWID;
+CREATE INDEX inodes_live ON inodes(ino) WHERE to_commit IS NULL;
+CREATE TABLE dentries(
+  parent_ino INTEGER NOT NULL, name TEXT NOT NULL, from_commit INTEGER NOT NULL, to_commit INTEGER,
+  child_ino INTEGER NOT NULL,
+  PRIMARY KEY(parent_ino, name, from_commit)) WITHOUT ROWID;
+CREATE INDEX dentries_child ON dentries(child_ino);
+CREATE TABLE file_chunks(
+  ino INTEGER NOT NULL, chunk_index INTEGER NOT NULL, from_commit INTEGER NOT NULL, to_commit INTEGER,
+  chunk_id INTEGER NOT NULL,
+  PRIMARY KEY(ino, chunk_index, from_commit)) WITHOUT ROWID;
+CREATE INDEX file_chunks_chunk ON file_chunks(chunk_id);
+CREATE TABLE xattrs(
+  ino INTEGER NOT NULL, name TEXT NOT NULL, from_commit INTEGER NOT NULL, to_commit INTEGER,
+  value BLOB NOT NULL,
+  PRIMARY KEY(ino, name, from_commit)) WITHOUT ROWID;
+CREATE TABLE packs(pack_id INTEGER PRIMARY KEY AUTOINCREMENT, raw_bytes INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE chunks(
+  chunk_id INTEGER PRIMARY KEY AUTOINCREMENT, sha256 BLOB NOT NULL UNIQUE, byte_length INTEGER NOT NULL,
+  pack_id INTEGER NOT NULL, pack_offset INTEGER NOT NULL, payload_bytes INTEGER NOT NULL,
+  vector_correct_bytes INTEGER NOT NULL, correction_bytes INTEGER NOT NULL,
+  fingerprint BLOB, added_commit INTEGER NOT NULL);
+CREATE INDEX chunks_pack ON chunks(pack_id);
+CREATE TABLE snapshots(name TEXT PRIMARY KEY, commit_id INTEGER NOT NULL, created_ns INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE root_vector(id INTEGER PRIMARY KEY CHECK (id = 1), counts BLOB NOT NULL);
+CREATE TABLE index_rows(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+`;
+
+/**
+ * Maps a better-sqlite3 error to the house error type: SQLITE_FULL → NO_SPACE, SQLITE_IOERR →
+ * IO, SQLITE_BUSY/LOCKED → BUSY, SQLITE_CORRUPT → CORRUPT, SQLITE_NOTADB → NOT_ENGRAM,
+ * SQLITE_READONLY → READ_ONLY. Anything else (including EmbrError) is returned unchanged.
+ *
+ * @example
+ * ```ts
+ * try { statement.run(); } catch (error) { throw translateSqliteError(error, file); }
+ * ```
+ */
+export function translateSqliteError(error: unknown, file: string): unknown {
+  if (!(error instanceof Error) || error instanceof EmbrError) return error;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return error;
+  if (code.startsWith('SQLITE_FULL')) return new EmbrError('NO_SPACE', `${file}: the disk is full`, { file }, { cause: error });
+  if (code.startsWith('SQLITE_IOERR')) return new EmbrError('IO', `${file}: I/O error (${code})`, { file, cause: code }, { cause: error });
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new EmbrError('BUSY', `${file}: locked by another writer for longer than ${BUSY_TIMEOUT_MS} ms`, { file }, { cause: error });
+  }
+  if (code.startsWith('SQLITE_CORRUPT')) return new EmbrError('CORRUPT', `${file}: database pages are damaged (${code})`, { what: 'database', file }, { cause: error });
+  if (code.startsWith('SQLITE_NOTADB')) return new EmbrError('NOT_ENGRAM', `${file}: not an engram (not a database)`, { file, reason: 'not a database' }, { cause: error });
+  if (code.startsWith('SQLITE_READONLY')) return new EmbrError('READ_ONLY', `${file}: the engram file is read-only`, { file }, { cause: error });
+  if (code.startsWith('SQLITE_CANTOPEN')) return new EmbrError('IO', `${file}: cannot open (${code})`, { file, cause: code }, { cause: error });
+  return error;
+}
+
+function notEngram(file: string, reason: string): EmbrError {
+  return new EmbrError('NOT_ENGRAM', `${file} is not an engram: ${reason}`, { file, reason });
+}
+
+/** Reads the 100-byte SQLite header (or less) to refuse random bytes before SQLite sees them. */
+function checkHeader(file: string): void {
+  const size = statSync(file).size;
+  if (size === 0) throw notEngram(file, 'the file is empty');
+  if (size < 512) throw notEngram(file, `the file is truncated (${size} bytes)`);
+  const header = Buffer.alloc(16);
+  const descriptor = openSync(file, 'r');
+  try {
+    readSync(descriptor, header, 0, 16, 0);
+  } finally {
+    closeSync(descriptor);
+  }
+  if (header.toString('latin1') !== SQLITE_HEADER) throw notEngram(file, 'it does not start with an SQLite header');
+}
+
+/** Creates a new engram atomically: built under a temporary name, then renamed into place. */
+function createEngramFile(file: string, create: NonNullable<StoreOpenOptions['create']>): void {
+  const temporary = `${file}.creating-${process.pid}-${Date.now()}`;
+  const db = new Database(temporary);
+  try {
+    // auto_vacuum must be chosen before the first table exists.
+    db.pragma('auto_vacuum = INCREMENTAL');
+    db.pragma('journal_mode = DELETE');
+    db.pragma('synchronous = FULL');
+    db.exec('BEGIN');
+    db.exec(SCHEMA);
+    const insertMeta = db.prepare('INSERT INTO meta(key, value) VALUES (?, ?)');
+    insertMeta.run('profile', create.profile);
+    insertMeta.run('chunk_bytes', create.chunkBytes);
+    insertMeta.run('created_ns', create.timeNs);
+    insertMeta.run('next_ino', ROOT_INO + 1);
+    db.prepare('INSERT INTO commits(time_ns, kind) VALUES (?, ?)').run(create.timeNs, 'create');
+    db.prepare(
+      `INSERT INTO inodes(ino, from_commit, to_commit, type, mode, uid, gid, size, nlink, atime_ns, mtime_ns, ctime_ns, birthtime_ns, symlink_target, content_sha256, change)
+       VALUES (?, 1, NULL, 'directory', ?, 0, 0, 0, 2, ?, ?, ?, ?, NULL, NULL, 'create')`,
+    ).run(ROOT_INO, 0o755, create.timeNs, create.timeNs, create.timeNs, create.timeNs);
+    db.pragma(`application_id = ${ENGRAM_APPLICATION_ID}`);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    db.exec('COMMIT');
+    db.pragma('journal_mode = WAL');
+    db.close();
+    renameSync(temporary, file);
+  } catch (error) {
+    if (db.open) db.close();
+    rmSync(temporary, { force: true });
+    rmSync(`${temporary}-wal`, { force: true });
+    rmSync(`${temporary}-shm`, { force: true });
+    throw translateSqliteError(error, file);
+  }
+}
+
+/**
+ * Opens (or creates) the SQLite store of an engram file. Refuses a missing file (NOT_FOUND unless
+ * `create`), empty, truncated, random or foreign files (NOT_ENGRAM) and damaged pages (CORRUPT).
+ *
+ * @example
+ * ```ts
+ * const store = openSqliteStore('a.engram', { readOnly: true });
+ * ```
+ */
+export function openSqliteStore(file: string, options: StoreOpenOptions = {}): Store {
+  if (!existsSync(file)) {
+    if (options.create === undefined || options.readOnly) {
+      throw new EmbrError('NOT_FOUND', `${file}: no such engram (use create to make one)`, { path: file });
+    }
+    createEngramFile(file, options.create);
+  }
+  checkHeader(file);
+  let db: Database.Database;
+  try {
+    db = new Database(file, { readonly: options.readOnly === true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+  } catch (error) {
+    throw translateSqliteError(error, file);
+  }
+  try {
+    const applicationId = db.pragma('application_id', { simple: true });
+    if (applicationId !== ENGRAM_APPLICATION_ID) {
+      throw notEngram(file, `it is an SQLite database of another application (application_id ${String(applicationId)})`);
+    }
+    const userVersion = db.pragma('user_version', { simple: true });
+    if (typeof userVersion !== 'number' || userVersion < 1 || userVersion > SCHEMA_VERSION) {
+      throw notEngram(file, `its schema version ${String(userVersion)} is not supported (this build reads ${SCHEMA_VERSION})`);
+    }
+    const check = db.pragma('quick_check', { simple: true });
+    if (check !== 'ok') throw new EmbrError('CORRUPT', `${file}: integrity check failed: ${String(check)}`, { what: 'database', file });
+    if (!options.readOnly) db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
+    db.pragma('cache_size = -32768');
+    return new SqliteStore(db, file, options.readOnly === true);
+  } catch (error) {
+    db.close();
+    const translated = translateSqliteError(error, file);
+    if (translated instanceof EmbrError && translated.code === 'CORRUPT' && !(error instanceof EmbrError)) {
+      throw translated;
+    }
+    throw translated;
+  }
+}
+
+type Row = Record<string, unknown>;
+
+function toInodeRow(row: Row): InodeRow {
+  return {
+    ino: Number(row.ino),
+    fromCommit: Number(row.from_commit),
+    toCommit: row.to_commit === null ? null : Number(row.to_commit),
+    type: row.type as InodeRow['type'],
+    mode: Number(row.mode),
+    uid: Number(row.uid),
+    gid: Number(row.gid),
+    size: Number(row.size),
+    nlink: Number(row.nlink),
+    atimeNs: BigInt(row.atime_ns as bigint),
+    mtimeNs: BigInt(row.mtime_ns as bigint),
+    ctimeNs: BigInt(row.ctime_ns as bigint),
+    birthtimeNs: BigInt(row.birthtime_ns as bigint),
+    symlinkTarget: (row.symlink_target as string | null) ?? null,
+    contentSha256: row.content_sha256 === null ? null : new Uint8Array(row.content_sha256 as Buffer),
+    change: row.change as InodeRow['change'],
+  };
+}
+
+function toChunkInfo(row: Row): ChunkInfo {
+  return {
+    chunkId: Number(row.chunk_id),
+    sha256: new Uint8Array(row.sha256 as Buffer),
+    byteLength: Number(row.byte_length),
+    packId: Number(row.pack_id),
+    packOffset: Number(row.pack_offset),
+    payloadBytes: Number(row.payload_bytes),
+    vectorCorrectBytes: Number(row.vector_correct_bytes),
+    correctionBytes: Number(row.correction_bytes),
+  };
+}
+
+const VISIBLE = 'from_commit <= @at AND (to_commit IS NULL OR to_commit > @at)';
+
+class SqliteStore implements Store, StoreWriter {
+  readonly info: StoreInfo;
+  private readonly packCache = new PackCache(PACK_CACHE_BYTES);
+  private currentCommit = 0;
+  private closed = false;
+  private readonly statements;
+  private readonly readTransaction;
+  private readonly writeTransaction;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly file: string,
+    readonly readOnly: boolean,
+  ) {
+    const prepare = (sql: string) => db.prepare(sql);
+    const prepareBig = (sql: string) => db.prepare(sql).safeIntegers(true);
+    this.statements = {
+      meta: prepare('SELECT value FROM meta WHERE key = ?').pluck(),
+      metaBig: prepareBig('SELECT value FROM meta WHERE key = ?').pluck(),
+      setMeta: prepare('UPDATE meta SET value = ? WHERE key = ?'),
+      headCommit: prepare('SELECT max(commit_id) FROM commits').pluck(),
+      commitInfo: prepareBig('SELECT commit_id, time_ns, kind FROM commits WHERE commit_id = ?'),
+      insertCommit: prepare('INSERT INTO commits(time_ns, kind) VALUES (?, ?)'),
+      inodeAt: prepareBig(`SELECT * FROM inodes WHERE ino = @ino AND ${VISIBLE}`),
+      inodeVersions: prepareBig('SELECT * FROM inodes WHERE ino = ? ORDER BY from_commit'),
+      deleteInodeAtCommit: prepare('DELETE FROM inodes WHERE ino = ? AND from_commit = ?'),
+      closeInode: prepare('UPDATE inodes SET to_commit = ? WHERE ino = ? AND to_commit IS NULL'),
+      insertInode: prepare(
+        `INSERT INTO inodes(ino, from_commit, to_commit, type, mode, uid, gid, size, nlink, atime_ns, mtime_ns, ctime_ns, birthtime_ns, symlink_target, content_sha256, change)
+         VALUES (@ino, @commit, NULL, @type, @mode, @uid, @gid, @size, @nlink, @atimeNs, @mtimeNs, @ctimeNs, @birthtimeNs, @symlinkTarget, @contentSha256, @change)`,
+      ),
+      lookup: prepare(`SELECT child_ino FROM dentries WHERE parent_ino = @parent AND name = @name AND ${VISIBLE}`).pluck(),
+      listDirectory: prepare(`SELECT name, child_ino FROM dentries WHERE parent_ino = @parent AND ${VISIBLE} ORDER BY name`),
+      dentryHistory: prepare('SELECT * FROM dentries WHERE parent_ino = ? AND name = ? ORDER BY from_commit'),
+      dentriesOf: prepare(`SELECT * FROM dentries WHERE child_ino = @child AND ${VISIBLE}`),
+      deleteDentryAtCommit: prepare('DELETE FROM dentries WHERE parent_ino = ? AND name = ? AND from_commit = ?'),
+      closeDentry: prepare('UPDATE dentries SET to_commit = ? WHERE parent_ino = ? AND name = ? AND to_commit IS NULL'),
+      insertDentry: prepare('INSERT INTO dentries(parent_ino, name, from_commit, to_commit, child_ino) VALUES (?, ?, ?, NULL, ?)'),
+      chunkRefs: prepare(
+        `SELECT f.chunk_index, f.chunk_id, c.chunk_id AS found, c.sha256, c.byte_length, c.pack_id, c.pack_offset, c.payload_bytes, c.vector_correct_bytes, c.correction_bytes
+         FROM file_chunks f LEFT JOIN chunks c ON c.chunk_id = f.chunk_id
+         WHERE f.ino = @ino AND f.chunk_index >= @first AND f.chunk_index < @end
+           AND f.from_commit <= @at AND (f.to_commit IS NULL OR f.to_commit > @at)
+         ORDER BY f.chunk_index`,
+      ),
+      liveRefIds: prepare('SELECT chunk_id FROM file_chunks WHERE ino = ? AND chunk_index >= ? AND chunk_index < ? AND to_commit IS NULL').pluck(),
+      deleteRefsAtCommit: prepare('DELETE FROM file_chunks WHERE ino = ? AND chunk_index >= ? AND chunk_index < ? AND from_commit = ?'),
+      closeRefs: prepare('UPDATE file_chunks SET to_commit = ? WHERE ino = ? AND chunk_index >= ? AND chunk_index < ? AND to_commit IS NULL'),
+      insertRef: prepare('INSERT INTO file_chunks(ino, chunk_index, from_commit, to_commit, chunk_id) VALUES (?, ?, ?, NULL, ?)'),
+      chunkInfo: prepare('SELECT * FROM chunks WHERE chunk_id = ?'),
+      chunkIdBySha: prepare('SELECT chunk_id FROM chunks WHERE sha256 = ?').pluck(),
+      fingerprint: prepare('SELECT fingerprint FROM chunks WHERE chunk_id = ?').pluck(),
+      pack: prepare('SELECT raw_bytes, data FROM packs WHERE pack_id = ?'),
+      insertPack: prepare('INSERT INTO packs(raw_bytes, data) VALUES (?, ?)'),
+      insertChunk: prepare(
+        `INSERT OR IGNORE INTO chunks(sha256, byte_length, pack_id, pack_offset, payload_bytes, vector_correct_bytes, correction_bytes, fingerprint, added_commit)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      xattr: prepare(`SELECT value FROM xattrs WHERE ino = @ino AND name = @name AND ${VISIBLE}`).pluck(),
+      xattrNames: prepare(`SELECT name FROM xattrs WHERE ino = @ino AND ${VISIBLE} ORDER BY name`).pluck(),
+      deleteXattrAtCommit: prepare('DELETE FROM xattrs WHERE ino = ? AND name = ? AND from_commit = ?'),
+      closeXattr: prepare('UPDATE xattrs SET to_commit = ? WHERE ino = ? AND name = ? AND to_commit IS NULL'),
+      insertXattr: prepare('INSERT INTO xattrs(ino, name, from_commit, to_commit, value) VALUES (?, ?, ?, NULL, ?)'),
+      deleteAllXattrsAtCommit: prepare('DELETE FROM xattrs WHERE ino = ? AND from_commit = ?'),
+      closeAllXattrs: prepare('UPDATE xattrs SET to_commit = ? WHERE ino = ? AND to_commit IS NULL'),
+      snapshot: prepareBig('SELECT * FROM snapshots WHERE name = ?'),
+      snapshots: prepareBig('SELECT * FROM snapshots ORDER BY commit_id, name'),
+      insertSnapshot: prepare('INSERT INTO snapshots(name, commit_id, created_ns) VALUES (?, ?, ?)'),
+      deleteSnapshot: prepare('DELETE FROM snapshots WHERE name = ?'),
+      orphans: prepare('SELECT ino FROM inodes WHERE to_commit IS NULL AND nlink = 0 ORDER BY ino').pluck(),
+      rootCounts: prepare('SELECT counts FROM root_vector WHERE id = 1').pluck(),
+      setRootCounts: prepare('INSERT INTO root_vector(id, counts) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET counts = excluded.counts'),
+      typeTotals: prepare("SELECT type, count(*) AS n, coalesce(sum(size), 0) AS bytes FROM inodes WHERE to_commit IS NULL AND (nlink > 0 OR type = 'directory') GROUP BY type"),
+      chunkTotals: prepare(
+        'SELECT count(*) AS n, coalesce(sum(byte_length), 0) AS bytes, coalesce(sum(correction_bytes), 0) AS correction, coalesce(sum(vector_correct_bytes), 0) AS vector FROM chunks',
+      ),
+      snapshotCount: prepare('SELECT count(*) FROM snapshots').pluck(),
+      allChunkIds: prepare('SELECT chunk_id FROM chunks ORDER BY chunk_id').pluck(),
+      indexRow: prepare('SELECT value FROM index_rows WHERE key = ?').pluck(),
+      putIndexRow: prepare('INSERT INTO index_rows(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      deleteIndexRow: prepare('DELETE FROM index_rows WHERE key = ?'),
+    };
+    this.info = {
+      profile: this.statements.meta.get('profile') as StoreInfo['profile'],
+      chunkBytes: Number(this.statements.meta.get('chunk_bytes')),
+      schemaVersion: SCHEMA_VERSION,
+      createdNs: BigInt(this.statements.metaBig.get('created_ns') as bigint),
+    };
+    this.readTransaction = db.transaction(<T>(body: (reader: StoreReader) => T): T => body(this));
+    this.writeTransaction = db.transaction(<T>(start: CommitStart, body: (writer: StoreWriter) => T): T => {
+      this.beginCommit(start);
+      return body(this);
+    });
+  }
+
+  get commit(): number {
+    return this.currentCommit;
+  }
+
+  private guard<T>(body: () => T): T {
+    if (this.closed) throw new EmbrError('CLOSED', `${this.file}: the engram is closed`);
+    try {
+      return body();
+    } catch (error) {
+      throw translateSqliteError(error, this.file);
+    }
+  }
+
+  private beginCommit(start: CommitStart): void {
+    const result = this.statements.insertCommit.run(start.timeNs, start.kind);
+    this.currentCommit = Number(result.lastInsertRowid);
+  }
+
+  read<T>(body: (reader: StoreReader) => T): T {
+    return this.guard(() => this.readTransaction.deferred(body) as T);
+  }
+
+  write<T>(start: CommitStart, body: (writer: StoreWriter) => T): T {
+    this.assertWritable();
+    return this.guard(() => {
+      try {
+        return this.writeTransaction.immediate(start, body) as T;
+      } catch (error) {
+        // A rolled-back transaction may have cached packs whose ids SQLite will hand out again.
+        this.packCache.clear();
+        throw error;
+      } finally {
+        this.currentCommit = 0;
+      }
+    });
+  }
+
+  speculate<T>(start: CommitStart, body: (writer: StoreWriter) => T): T {
+    this.assertWritable();
+    return this.guard(() => {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        this.beginCommit(start);
+        return body(this);
+      } finally {
+        this.currentCommit = 0;
+        this.db.exec('ROLLBACK');
+        this.packCache.clear();
+      }
+    });
+  }
+
+  private assertWritable(): void {
+    if (this.readOnly) throw new EmbrError('READ_ONLY', `${this.file} is open read-only`, {});
+  }
+
+  // ---- reader ----
+
+  headCommit(): number {
+    return Number(this.statements.headCommit.get() ?? 0);
+  }
+
+  commitInfo(commit: number): CommitRow | undefined {
+    const row = this.statements.commitInfo.get(commit) as Row | undefined;
+    if (row === undefined) return undefined;
+    return { commit: Number(row.commit_id), timeNs: BigInt(row.time_ns as bigint), kind: row.kind as string };
+  }
+
+  inode(ino: number, at: number): InodeRow | undefined {
+    const row = this.statements.inodeAt.get({ ino, at }) as Row | undefined;
+    return row === undefined ? undefined : toInodeRow(row);
+  }
+
+  inodeVersions(ino: number): InodeRow[] {
+    return (this.statements.inodeVersions.all(ino) as Row[]).map(toInodeRow);
+  }
+
+  lookup(parentIno: number, name: string, at: number): number | undefined {
+    const child = this.statements.lookup.get({ parent: parentIno, name, at });
+    return child === undefined ? undefined : Number(child);
+  }
+
+  listDirectory(parentIno: number, at: number): Array<{ name: string; childIno: number }> {
+    const rows = this.statements.listDirectory.all({ parent: parentIno, at }) as Row[];
+    const entries = rows.map((row) => ({ name: row.name as string, childIno: Number(row.child_ino) }));
+    // SQLite orders by UTF-8 bytes; the contract promises UTF-16 code unit order like the memory store.
+    return entries.sort((left, right) => (left.name < right.name ? -1 : left.name > right.name ? 1 : 0));
+  }
+
+  dentryHistory(parentIno: number, name: string): DentryRow[] {
+    return (this.statements.dentryHistory.all(parentIno, name) as Row[]).map(toDentryRow);
+  }
+
+  dentriesOf(childIno: number, at: number): DentryRow[] {
+    return (this.statements.dentriesOf.all({ child: childIno, at }) as Row[]).map(toDentryRow);
+  }
+
+  chunkRefs(ino: number, at: number, firstIndex: number, endIndex: number): ChunkRef[] {
+    const rows = this.statements.chunkRefs.all({ ino, at, first: firstIndex, end: Math.min(endIndex, Number.MAX_SAFE_INTEGER) }) as Row[];
+    return rows.map((row) => ({
+      chunkIndex: Number(row.chunk_index),
+      chunkId: Number(row.chunk_id),
+      chunk: row.found === null ? undefined : toChunkInfo(row),
+    }));
+  }
+
+  chunkInfo(chunkId: number): ChunkInfo | undefined {
+    const row = this.statements.chunkInfo.get(chunkId) as Row | undefined;
+    return row === undefined ? undefined : toChunkInfo(row);
+  }
+
+  chunkIdBySha256(sha256: Uint8Array): number | undefined {
+    const id = this.statements.chunkIdBySha.get(sha256);
+    return id === undefined ? undefined : Number(id);
+  }
+
+  chunkPayload(chunk: ChunkInfo): Uint8Array {
+    let raw = this.packCache.get(chunk.packId);
+    if (raw === undefined) {
+      const row = this.statements.pack.get(chunk.packId) as Row | undefined;
+      if (row === undefined) {
+        throw new EmbrError('CORRUPT', `${this.file}: pack ${chunk.packId} of chunk ${chunk.chunkId} is missing`, { what: 'pack', chunkId: chunk.chunkId });
+      }
+      raw = this.packCache.put(chunk.packId, unpack(row.data as Buffer, Number(row.raw_bytes)));
+    }
+    if (chunk.packOffset + chunk.payloadBytes > raw.length) {
+      throw new EmbrError('CORRUPT', `${this.file}: chunk ${chunk.chunkId} lies outside its pack`, { what: 'chunk', chunkId: chunk.chunkId });
+    }
+    return raw.subarray(chunk.packOffset, chunk.packOffset + chunk.payloadBytes);
+  }
+
+  chunkFingerprint(chunkId: number): Uint8Array | undefined {
+    const value = this.statements.fingerprint.get(chunkId) as Buffer | null | undefined;
+    return value === undefined || value === null ? undefined : new Uint8Array(value);
+  }
+
+  xattr(ino: number, name: string, at: number): Uint8Array | undefined {
+    const value = this.statements.xattr.get({ ino, name, at }) as Buffer | undefined;
+    return value === undefined ? undefined : new Uint8Array(value);
+  }
+
+  xattrNames(ino: number, at: number): string[] {
+    return this.statements.xattrNames.all({ ino, at }) as string[];
+  }
+
+  snapshot(name: string): SnapshotRow | undefined {
+    const row = this.statements.snapshot.get(name) as Row | undefined;
+    return row === undefined ? undefined : toSnapshotRow(row);
+  }
+
+  snapshots(): SnapshotRow[] {
+    return (this.statements.snapshots.all() as Row[]).map(toSnapshotRow);
+  }
+
+  orphanInodes(): number[] {
+    return (this.statements.orphans.all() as unknown[]).map(Number);
+  }
+
+  rootCounts(): Uint8Array | undefined {
+    const value = this.statements.rootCounts.get() as Buffer | undefined;
+    return value === undefined ? undefined : new Uint8Array(value);
+  }
+
+  totals(): StoreTotals {
+    const totals: StoreTotals = {
+      files: 0,
+      directories: 0,
+      symlinks: 0,
+      logicalBytes: 0,
+      storedBytes: this.storedBytes(),
+      uniqueChunkBytes: 0,
+      correctionBytes: 0,
+      vectorCorrectBytes: 0,
+      chunks: 0,
+      snapshots: Number(this.statements.snapshotCount.get()),
+      commits: this.headCommit(),
+    };
+    for (const row of this.statements.typeTotals.all() as Row[]) {
+      const count = Number(row.n);
+      if (row.type === 'file') {
+        totals.files = count;
+        totals.logicalBytes = Number(row.bytes);
+      } else if (row.type === 'directory') totals.directories = count;
+      else if (row.type === 'symlink') totals.symlinks = count;
+    }
+    const chunkRow = this.statements.chunkTotals.get() as Row;
+    totals.chunks = Number(chunkRow.n);
+    totals.uniqueChunkBytes = Number(chunkRow.bytes);
+    totals.correctionBytes = Number(chunkRow.correction);
+    totals.vectorCorrectBytes = Number(chunkRow.vector);
+    return totals;
+  }
+
+  allChunkIds(): number[] {
+    return (this.statements.allChunkIds.all() as unknown[]).map(Number);
+  }
+
+  indexRow(key: string): Uint8Array | undefined {
+    const value = this.statements.indexRow.get(key) as Buffer | undefined;
+    return value === undefined ? undefined : new Uint8Array(value);
+  }
+
+  // ---- writer ----
+
+  putIndexRow(key: string, value: Uint8Array): void {
+    this.statements.putIndexRow.run(key, value);
+  }
+
+  deleteIndexRow(key: string): void {
+    this.statements.deleteIndexRow.run(key);
+  }
+
+  allocateIno(): number {
+    const next = Number(this.statements.meta.get('next_ino'));
+    this.statements.setMeta.run(next + 1, 'next_ino');
+    return next;
+  }
+
+  putInode(ino: number, data: InodeData): void {
+    const s = this.statements;
+    s.deleteInodeAtCommit.run(ino, this.commit);
+    s.closeInode.run(this.commit, ino);
+    s.insertInode.run({
+      ino,
+      commit: this.commit,
+      type: data.type,
+      mode: data.mode,
+      uid: data.uid,
+      gid: data.gid,
+      size: data.size,
+      nlink: data.nlink,
+      atimeNs: data.atimeNs,
+      mtimeNs: data.mtimeNs,
+      ctimeNs: data.ctimeNs,
+      birthtimeNs: data.birthtimeNs,
+      symlinkTarget: data.symlinkTarget,
+      contentSha256: data.contentSha256,
+      change: data.change,
+    });
+  }
+
+  removeInode(ino: number): void {
+    const s = this.statements;
+    s.deleteInodeAtCommit.run(ino, this.commit);
+    s.closeInode.run(this.commit, ino);
+    this.closeChunkRefs(ino, 0, Number.MAX_SAFE_INTEGER);
+    s.deleteAllXattrsAtCommit.run(ino, this.commit);
+    s.closeAllXattrs.run(this.commit, ino);
+  }
+
+  putDentry(parentIno: number, name: string, childIno: number): void {
+    this.removeDentry(parentIno, name);
+    this.statements.insertDentry.run(parentIno, name, this.commit, childIno);
+  }
+
+  removeDentry(parentIno: number, name: string): void {
+    this.statements.deleteDentryAtCommit.run(parentIno, name, this.commit);
+    this.statements.closeDentry.run(this.commit, parentIno, name);
+  }
+
+  putPack(pack: PreparedPack): number[] {
+    const s = this.statements;
+    const packId = Number(s.insertPack.run(pack.rawBytes, pack.data).lastInsertRowid);
+    const ids: number[] = [];
+    for (const chunk of pack.chunks) {
+      const result = s.insertChunk.run(
+        chunk.sha256,
+        chunk.byteLength,
+        packId,
+        chunk.offset,
+        chunk.payloadBytes,
+        chunk.vectorCorrectBytes,
+        chunk.correctionBytes,
+        chunk.fingerprint,
+        this.commit,
+      );
+      ids.push(result.changes === 1 ? Number(result.lastInsertRowid) : Number(s.chunkIdBySha.get(chunk.sha256)));
+    }
+    return ids;
+  }
+
+  closeChunkRefs(ino: number, firstIndex: number, endIndex: number): number[] {
+    const s = this.statements;
+    const end = Math.min(endIndex, Number.MAX_SAFE_INTEGER);
+    const ids = (s.liveRefIds.all(ino, firstIndex, end) as unknown[]).map(Number);
+    if (ids.length === 0) return ids;
+    s.deleteRefsAtCommit.run(ino, firstIndex, end, this.commit);
+    s.closeRefs.run(this.commit, ino, firstIndex, end);
+    return ids;
+  }
+
+  insertChunkRefs(ino: number, firstIndex: number, chunkIds: number[]): void {
+    const insert = this.statements.insertRef;
+    for (let position = 0; position < chunkIds.length; position += 1) {
+      insert.run(ino, firstIndex + position, this.commit, chunkIds[position]);
+    }
+  }
+
+  setXattr(ino: number, name: string, value: Uint8Array): void {
+    this.removeXattr(ino, name);
+    this.statements.insertXattr.run(ino, name, this.commit, value);
+  }
+
+  removeXattr(ino: number, name: string): void {
+    this.statements.deleteXattrAtCommit.run(ino, name, this.commit);
+    this.statements.closeXattr.run(this.commit, ino, name);
+  }
+
+  setRootCounts(counts: Uint8Array): void {
+    this.statements.setRootCounts.run(counts);
+  }
+
+  putSnapshot(row: SnapshotRow): void {
+    this.statements.insertSnapshot.run(row.name, row.commit, row.createdNs);
+  }
+
+  removeSnapshot(name: string): void {
+    this.statements.deleteSnapshot.run(name);
+  }
+
+  // ---- maintenance ----
+
+  collectGarbage(rule: GcRule): GcReport {
+    this.assertWritable();
+    return this.guard(() => {
+      const bytesBefore = this.storedBytes();
+      const db = this.db;
+      const counts = db.transaction(() => {
+        db.exec('CREATE TEMP TABLE IF NOT EXISTS gc_pins(commit_id INTEGER PRIMARY KEY)');
+        db.exec('DELETE FROM gc_pins');
+        const insertPin = db.prepare('INSERT OR IGNORE INTO gc_pins(commit_id) VALUES (?)');
+        for (const pin of rule.pinnedCommits) insertPin.run(pin);
+        // Snapshots are read inside the same transaction so one created concurrently is honoured.
+        db.exec('INSERT OR IGNORE INTO gc_pins(commit_id) SELECT commit_id FROM snapshots');
+        const dead = (table: string) =>
+          `DELETE FROM ${table} WHERE to_commit IS NOT NULL AND to_commit <= @retain
+             AND NOT EXISTS (SELECT 1 FROM gc_pins p WHERE p.commit_id >= ${table}.from_commit AND p.commit_id < ${table}.to_commit)`;
+        const freedVersions = db.prepare(dead('inodes')).run({ retain: rule.retainAfterCommit }).changes;
+        db.prepare(dead('dentries')).run({ retain: rule.retainAfterCommit });
+        db.prepare(dead('file_chunks')).run({ retain: rule.retainAfterCommit });
+        db.prepare(dead('xattrs')).run({ retain: rule.retainAfterCommit });
+        const freedChunks = db
+          .prepare(
+            `DELETE FROM chunks WHERE NOT EXISTS (SELECT 1 FROM file_chunks f WHERE f.chunk_id = chunks.chunk_id)
+               AND added_commit NOT IN (SELECT commit_id FROM commits WHERE kind = 'stage' AND time_ns > @grace)`,
+          )
+          .run({ grace: rule.stagedGraceAfterNs }).changes;
+        db.exec('DELETE FROM packs WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.pack_id = packs.pack_id)');
+        this.repack();
+        return { freedChunks, freedVersions };
+      }).immediate();
+      this.packCache.clear();
+      db.pragma('incremental_vacuum');
+      db.pragma('wal_checkpoint(TRUNCATE)');
+      return { ...counts, bytesBefore, bytesAfter: this.storedBytes() };
+    });
+  }
+
+  /** Rewrites packs whose live payloads are under half of their bytes (inside the GC transaction). */
+  private repack(): void {
+    const db = this.db;
+    const sparse = db
+      .prepare(
+        `SELECT p.pack_id, p.raw_bytes, p.data, sum(c.payload_bytes) AS live FROM packs p JOIN chunks c ON c.pack_id = p.pack_id
+         GROUP BY p.pack_id HAVING sum(c.payload_bytes) < p.raw_bytes * ${REPACK_LIVE_SHARE}`,
+      )
+      .all() as Row[];
+    const chunksOf = db.prepare('SELECT chunk_id, pack_offset, payload_bytes FROM chunks WHERE pack_id = ? ORDER BY pack_offset');
+    const move = db.prepare('UPDATE chunks SET pack_id = ?, pack_offset = ? WHERE chunk_id = ?');
+    for (const pack of sparse) {
+      const raw = unpack(pack.data as Buffer, Number(pack.raw_bytes));
+      const live = chunksOf.all(pack.pack_id) as Row[];
+      const rebuilt = new Uint8Array(Number(pack.live));
+      const moves: Array<[number, number]> = [];
+      let offset = 0;
+      for (const chunk of live) {
+        const start = Number(chunk.pack_offset);
+        const length = Number(chunk.payload_bytes);
+        rebuilt.set(raw.subarray(start, start + length), offset);
+        moves.push([Number(chunk.chunk_id), offset]);
+        offset += length;
+      }
+      const newPackId = Number(this.statements.insertPack.run(rebuilt.length, encodePackBytes(rebuilt)).lastInsertRowid);
+      for (const [chunkId, newOffset] of moves) move.run(newPackId, newOffset, chunkId);
+      db.prepare('DELETE FROM packs WHERE pack_id = ?').run(pack.pack_id);
+    }
+  }
+
+  storedBytes(): number {
+    let total = 0;
+    for (const suffix of ['', '-wal']) {
+      try {
+        total += statSync(this.file + suffix).size;
+      } catch {
+        // A missing WAL file simply holds nothing.
+      }
+    }
+    return total;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}
+
+function toDentryRow(row: Row): DentryRow {
+  return {
+    parentIno: Number(row.parent_ino),
+    name: row.name as string,
+    childIno: Number(row.child_ino),
+    fromCommit: Number(row.from_commit),
+    toCommit: row.to_commit === null ? null : Number(row.to_commit),
+  };
+}
+
+function toSnapshotRow(row: Row): SnapshotRow {
+  return { name: row.name as string, commit: Number(row.commit_id), createdNs: BigInt(row.created_ns as bigint) };
+}
