@@ -7,6 +7,9 @@ import { BundleAccumulator, majorityBundle } from './accumulator.js';
 import { thinningRank } from './algebra.js';
 import { SparseVector } from './sparse.js';
 
+/** EMBRFS_SLOW=1 runs every property 20 times as many cases (the default run stays fast). */
+const RUNS_SCALE = process.env.EMBRFS_SLOW === '1' ? 20 : 1;
+
 /** A random vector of the given dimension with up to `maxNonZeroCount` non-zeros. */
 function vectorOf(dimension: number, maxNonZeroCount = 64): fc.Arbitrary<SparseVector> {
   return fc
@@ -46,7 +49,7 @@ test('the majority bundle of k copies is the vector when given any vector and k'
       assert.ok(majorityBundle(Array.from({ length: copies }, () => v)).equals(v));
       assert.equal(accumulator.vectorCount, copies);
     }),
-    { numRuns: 200 },
+    { numRuns: 200 * RUNS_SCALE },
   );
 });
 
@@ -65,7 +68,7 @@ test('counts equal the dense sum and toVector its sign, in any order of adds', (
       for (const v of [...vectors.slice(rotation), ...vectors.slice(0, rotation)].reverse()) reordered.add(v);
       assert.deepEqual(reordered.counts, accumulator.counts);
     }),
-    { numRuns: 200 },
+    { numRuns: 200 * RUNS_SCALE },
   );
 });
 
@@ -85,7 +88,7 @@ test('subtract restores the previous counts exactly when it undoes an add', () =
       assert.ok(accumulator.counts.every((count) => count === 0));
       assert.equal(accumulator.vectorCount, 0);
     }),
-    { numRuns: 200 },
+    { numRuns: 200 * RUNS_SCALE },
   );
 });
 
@@ -106,7 +109,7 @@ test('toVector(max) keeps the largest counts, ties by thinning rank, when over t
         assert.equal(limited.valueAt(index), kept.has(index) ? Math.sign(counts[index]) : 0);
       }
     }),
-    { numRuns: 200 },
+    { numRuns: 200 * RUNS_SCALE },
   );
   assert.throws(() => new BundleAccumulator(8).toVector(-1), RangeError);
 });
@@ -147,7 +150,7 @@ test('serialize then deserialize gives the same counts when given random bundles
       assert.equal(restored.vectorCount, accumulator.vectorCount);
       assert.deepEqual(restored.serialize(), accumulator.serialize());
     }),
-    { numRuns: 200 },
+    { numRuns: 200 * RUNS_SCALE },
   );
 });
 

@@ -6,6 +6,9 @@ import { SparseScratch, bind, bindInto, bundle, bundleInto, inversePermute, mask
 import { basisVector } from './basis.js';
 import { SparseVector } from './sparse.js';
 
+/** EMBRFS_SLOW=1 runs every property 20 times as many cases (the default run stays fast). */
+const RUNS_SCALE = process.env.EMBRFS_SLOW === '1' ? 20 : 1;
+
 /** A random vector of the given dimension with up to `maxNonZeroCount` non-zeros. */
 function vectorOf(dimension: number, maxNonZeroCount = 64): fc.Arbitrary<SparseVector> {
   return fc
@@ -43,7 +46,7 @@ test('bundle equals sign(a + b) position by position when given random vectors',
       assert.ok(bundle(a, b).equals(fromDense(a.dimension, expected)));
       assert.ok(bundle(a, b).equals(bundle(b, a)));
     }),
-    { numRuns: 300 },
+    { numRuns: 300 * RUNS_SCALE },
   );
 });
 
@@ -55,7 +58,7 @@ test('bind equals the element-wise product when given random vectors', () => {
       assert.ok(bind(a, b).equals(fromDense(a.dimension, expected)));
       assert.ok(bind(a, b).equals(bind(b, a)));
     }),
-    { numRuns: 300 },
+    { numRuns: 300 * RUNS_SCALE },
   );
 });
 
@@ -71,7 +74,7 @@ test('bind is self-inverse on its support: bind(bind(a, b), b) is a restricted t
       assert.ok(bind(bind(b, a), a).equals(mask(b, a)));
       assert.ok(bind(bind(mask(a, b), b), b).equals(mask(a, b)));
     }),
-    { numRuns: 300 },
+    { numRuns: 300 * RUNS_SCALE },
   );
 });
 
@@ -80,6 +83,7 @@ test('bind is associative when given three random vectors', () => {
     fc.property(tripleOfVectors, ([a, b, c]) => {
       assert.ok(bind(bind(a, b), c).equals(bind(a, bind(b, c))));
     }),
+    { numRuns: 200 * RUNS_SCALE },
   );
 });
 
@@ -100,7 +104,7 @@ test('permute shifts cyclically and inversePermute undoes it when given any shif
         assert.ok(permute(v, shift + v.dimension).equals(shifted));
       },
     ),
-    { numRuns: 300 },
+    { numRuns: 300 * RUNS_SCALE },
   );
   assert.throws(() => permute(SparseVector.empty(8), 0.5), RangeError);
   assert.throws(() => permute(SparseVector.empty(8), Number.MAX_SAFE_INTEGER + 2), RangeError);
@@ -117,7 +121,7 @@ test('the Into kernels give the same results when one scratch is reused across c
       permuteInto(a, shift, scratch);
       assert.ok(scratch.toVector(a.dimension).equals(permute(a, shift)));
     }),
-    { numRuns: 300 },
+    { numRuns: 300 * RUNS_SCALE },
   );
 });
 
@@ -142,7 +146,7 @@ test('thin keeps the lowest-ranked non-zeros with their signs when given random 
         assert.ok(thin(v, target).equals(thinned), 'deterministic');
       },
     ),
-    { numRuns: 300 },
+    { numRuns: 300 * RUNS_SCALE },
   );
   assert.throws(() => thin(SparseVector.empty(8), -1), RangeError);
   assert.throws(() => thin(SparseVector.empty(8), 1.5), RangeError);
@@ -189,3 +193,17 @@ function dot(a: SparseVector, b: SparseVector): number {
 function cosineOf(a: SparseVector, b: SparseVector): number {
   return dot(a, b) / Math.sqrt(a.nonZeroCount * b.nonZeroCount);
 }
+
+test('SparseScratch grows only when a result needs more room and refuses a bad capacity', () => {
+  const scratch = new SparseScratch(4);
+  const positiveBuffer = scratch.positive;
+  bindInto(new SparseVector(8, Uint32Array.of(1, 2), Uint32Array.of()), new SparseVector(8, Uint32Array.of(1, 2), Uint32Array.of()), scratch);
+  assert.equal(scratch.positive, positiveBuffer, 'no reallocation when the result fits');
+  assert.deepEqual([...scratch.positive.subarray(0, scratch.positiveLength)], [1, 2]);
+  const wide = new SparseVector(100, Uint32Array.from({ length: 50 }, (_, index) => index * 2), Uint32Array.of());
+  bundleInto(wide, wide, scratch);
+  assert.ok(scratch.positive.length >= 50);
+  assert.ok(scratch.toVector(100).equals(wide));
+  assert.throws(() => new SparseScratch(-1), RangeError);
+  assert.throws(() => new SparseScratch(1.5), RangeError);
+});

@@ -70,7 +70,15 @@ export function bundle(a: SparseVector, b: SparseVector): SparseVector {
   return scratch.toVector(a.dimension);
 }
 
-/** {@link bundle} into a reusable scratch. */
+/**
+ * {@link bundle} into a reusable scratch (allocates only when the scratch must grow).
+ *
+ * @example
+ * ```ts
+ * bundleInto(a, b, scratch);
+ * const result = scratch.toVector(a.dimension);
+ * ```
+ */
 export function bundleInto(a: SparseVector, b: SparseVector, scratch: SparseScratch): void {
   assertSameDimension(a, b);
   scratch.ensureCapacity(a.nonZeroCount + b.nonZeroCount);
@@ -97,7 +105,15 @@ export function bind(a: SparseVector, b: SparseVector): SparseVector {
   return scratch.toVector(a.dimension);
 }
 
-/** {@link bind} into a reusable scratch. */
+/**
+ * {@link bind} into a reusable scratch (allocates only when the scratch must grow).
+ *
+ * @example
+ * ```ts
+ * bindInto(a, b, scratch);
+ * scratch.positiveLength; // positions where a and b agree
+ * ```
+ */
 export function bindInto(a: SparseVector, b: SparseVector, scratch: SparseScratch): void {
   assertSameDimension(a, b);
   const capacity = Math.min(a.nonZeroCount, b.nonZeroCount);
@@ -136,7 +152,15 @@ export function inversePermute(v: SparseVector, shift: number): SparseVector {
   return permute(v, -shift);
 }
 
-/** {@link permute} into a reusable scratch. */
+/**
+ * {@link permute} into a reusable scratch (allocates only when the scratch must grow).
+ *
+ * @example
+ * ```ts
+ * permuteInto(v, 3, scratch);
+ * scratch.toVector(v.dimension).equals(permute(v, 3)); // true
+ * ```
+ */
 export function permuteInto(v: SparseVector, shift: number, scratch: SparseScratch): void {
   if (!Number.isSafeInteger(shift)) throw new RangeError(`shift must be a safe integer, got ${shift}`);
   const dimension = v.dimension;
@@ -180,7 +204,15 @@ export function thin(v: SparseVector, targetNonZeroCount: number): SparseVector 
   );
 }
 
-/** Rank of a position in {@link thin} (thinning scheme 1): fmix32(index XOR 0x9e3779b9). */
+/**
+ * Rank of a position in {@link thin} (thinning scheme 1): fmix32(index XOR 0x9e3779b9), a
+ * bijection on uint32. Lower ranks survive thinning.
+ *
+ * @example
+ * ```ts
+ * thinningRank(5) !== thinningRank(6); // true for any two distinct positions
+ * ```
+ */
 export function thinningRank(index: number): number {
   let hash = (index ^ 0x9e3779b9) >>> 0;
   hash ^= hash >>> 16;

@@ -6,6 +6,9 @@ import { basisVector } from './basis.js';
 import { PackedVector, packInto, packedBindInto, packedBundleInto, packedCosine, packedDot, packedWordCount, popcount32 } from './packed.js';
 import { SparseVector, cosine, dot } from './sparse.js';
 
+/** EMBRFS_SLOW=1 runs every property 20 times as many cases (the default run stays fast). */
+const RUNS_SCALE = process.env.EMBRFS_SLOW === '1' ? 20 : 1;
+
 /** A random vector of the given dimension with up to `maxNonZeroCount` non-zeros. */
 function vectorOf(dimension: number, maxNonZeroCount = 64): fc.Arbitrary<SparseVector> {
   return fc
@@ -32,7 +35,7 @@ test('popcount32 counts the set bits when given any 32-bit word', () => {
       assert.equal(popcount32(word), expected);
       assert.equal(popcount32(word | 0), expected);
     }),
-    { numRuns: 1000 },
+    { numRuns: 1000 * RUNS_SCALE },
   );
   assert.equal(popcount32(0xffff_ffff), 32);
   assert.equal(popcount32(0), 0);
@@ -48,7 +51,7 @@ test('fromSparse then toSparse gives the same vector and the documented bit layo
       for (const index of v.positive) assert.equal((packed.positive[index >>> 5] >>> (index & 31)) & 1, 1);
       for (const index of v.negative) assert.equal((packed.negative[index >>> 5] >>> (index & 31)) & 1, 1);
     }),
-    { numRuns: 300 },
+    { numRuns: 300 * RUNS_SCALE },
   );
 });
 
@@ -61,7 +64,7 @@ test('packedDot and packedCosine equal the sparse dot and cosine when given rand
       assert.equal(packedCosine(packedA, packedB), cosine(a, b));
       assert.equal(packedDot(packedA, packedA), a.nonZeroCount);
     }),
-    { numRuns: 400 },
+    { numRuns: 400 * RUNS_SCALE },
   );
 });
 
@@ -80,7 +83,7 @@ test('packed bind and bundle equal the sparse kernels, also when the output alia
       packedBindInto(packedA, packedB, packedA);
       assert.ok(packedA.toSparse().equals(bind(a, b)));
     }),
-    { numRuns: 300 },
+    { numRuns: 300 * RUNS_SCALE },
   );
 });
 

@@ -99,7 +99,14 @@ export class PackedVector {
   }
 }
 
-/** Number of uint32 words of one bit plane for `dimension` positions. */
+/**
+ * Number of uint32 words of one bit plane for `dimension` positions.
+ *
+ * @example
+ * ```ts
+ * packedWordCount(10_000); // 313
+ * ```
+ */
 export function packedWordCount(dimension: number): number {
   return Math.ceil(dimension / 32);
 }

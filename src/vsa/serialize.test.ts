@@ -7,6 +7,9 @@ import { basisVector } from './basis.js';
 import { deserializeVector, readVector, serializeVector, serializedVectorByteLength, writeVector } from './serialize.js';
 import { SparseVector } from './sparse.js';
 
+/** EMBRFS_SLOW=1 runs every property 20 times as many cases (the default run stays fast). */
+const RUNS_SCALE = process.env.EMBRFS_SLOW === '1' ? 20 : 1;
+
 /** A random vector of the given dimension with up to `maxNonZeroCount` non-zeros. */
 function vectorOf(dimension: number, maxNonZeroCount = 64): fc.Arbitrary<SparseVector> {
   return fc
@@ -36,7 +39,7 @@ test('serializeVector then deserializeVector gives the same vector when given ra
       assert.equal(bytes.length, serializedVectorByteLength(v));
       assert.ok(deserializeVector(bytes).equals(v));
     }),
-    { numRuns: 400 },
+    { numRuns: 400 * RUNS_SCALE },
   );
 });
 
@@ -54,7 +57,7 @@ test('readVector and writeVector place a vector inside a larger payload at an of
       assert.ok(vector.equals(v));
       assert.equal(nextOffset, before.length + length);
     }),
-    { numRuns: 200 },
+    { numRuns: 200 * RUNS_SCALE },
   );
   assert.throws(() => writeVector(SparseVector.empty(8), new Uint8Array(3), 0), RangeError);
 });
@@ -115,7 +118,7 @@ test('any byte string either throws CORRUPT or decodes canonically when given ra
         assert.ok(isCorrupt(error), String(error));
       }
     }),
-    { numRuns: 2000 },
+    { numRuns: 2000 * RUNS_SCALE },
   );
 });
 

@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DEFAULT_DIMENSION, SparseVector, cosine, dot, intersectionCount } from './sparse.js';
 
+/** EMBRFS_SLOW=1 runs every property 20 times as many cases (the default run stays fast). */
+const RUNS_SCALE = process.env.EMBRFS_SLOW === '1' ? 20 : 1;
+
 /** A random vector of the given dimension with up to `maxNonZeroCount` non-zeros. */
 function vectorOf(dimension: number, maxNonZeroCount = 64): fc.Arbitrary<SparseVector> {
   return fc
@@ -54,6 +57,7 @@ test('valueAt and equals agree with the dense form when given random vectors', (
       assert.equal(a.equals(b), denseA.every((value, index) => value === denseB[index]));
       assert.equal(a.nonZeroCount, denseA.filter((value) => value !== 0).length);
     }),
+    { numRuns: 200 * RUNS_SCALE },
   );
 });
 
@@ -66,7 +70,7 @@ test('dot equals the dense dot product when given random vectors', () => {
       for (let index = 0; index < a.dimension; index += 1) expected += denseA[index] * denseB[index];
       assert.equal(dot(a, b), expected);
     }),
-    { numRuns: 300 },
+    { numRuns: 300 * RUNS_SCALE },
   );
 });
 
@@ -83,7 +87,7 @@ test('cosine is symmetric and within [-1, 1], 1 on itself and 0 with an empty ve
         assert.ok(Math.abs(similarity - dot(a, b) / Math.sqrt(a.nonZeroCount * b.nonZeroCount)) < 1e-12);
       }
     }),
-    { numRuns: 300 },
+    { numRuns: 300 * RUNS_SCALE },
   );
 });
 
@@ -102,7 +106,7 @@ test('intersectionCount equals a set intersection when given lists of very diffe
       assert.equal(intersectionCount(short, long), expected);
       assert.equal(intersectionCount(long, short), expected);
     }),
-    { numRuns: 300 },
+    { numRuns: 300 * RUNS_SCALE },
   );
   // Every value of the short list present, and the edges of the long list.
   const long = Uint32Array.from({ length: 1000 }, (_, index) => index * 3);
@@ -121,6 +125,6 @@ test('dot equals the dense dot product when a sparse vector meets a dense one', 
       assert.equal(dot(a, b), expected);
       assert.equal(dot(b, a), expected);
     }),
-    { numRuns: 100 },
+    { numRuns: 100 * RUNS_SCALE },
   );
 });

@@ -143,7 +143,14 @@ export function cosine(a: SparseVector, b: SparseVector): number {
   return similarity > 1 ? 1 : similarity < -1 ? -1 : similarity;
 }
 
-/** Throws RangeError when two vectors of different dimensions are combined (caller misuse). */
+/**
+ * Throws RangeError when two vectors of different dimensions are combined (caller misuse).
+ *
+ * @example
+ * ```ts
+ * assertSameDimension(SparseVector.empty(8), SparseVector.empty(9)); // throws RangeError
+ * ```
+ */
 export function assertSameDimension(a: SparseVector, b: SparseVector): void {
   if (a.dimension !== b.dimension) {
     throw new RangeError(`vector dimensions differ: ${a.dimension} and ${b.dimension}`);

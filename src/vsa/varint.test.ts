@@ -4,6 +4,9 @@ import fc from 'fast-check';
 import { isEmbrError } from '../errors.js';
 import { VarintReader, varintByteLength, writeVarint, zigzagDecode, zigzagEncode } from './varint.js';
 
+/** EMBRFS_SLOW=1 runs every property 20 times as many cases (the default run stays fast). */
+const RUNS_SCALE = process.env.EMBRFS_SLOW === '1' ? 20 : 1;
+
 test('varints round-trip and use the predicted length when given any uint32', () => {
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 0xffff_ffff }), (value) => {
@@ -14,7 +17,7 @@ test('varints round-trip and use the predicted length when given any uint32', ()
       assert.equal(reader.readVarint(), value);
       reader.expectEnd();
     }),
-    { numRuns: 500 },
+    { numRuns: 500 * RUNS_SCALE },
   );
   for (const [value, length] of [[0, 1], [127, 1], [128, 2], [16_383, 2], [16_384, 3], [0xffff_ffff, 5]]) {
     assert.equal(varintByteLength(value), length);
@@ -46,7 +49,7 @@ test('zigzag maps int32 to uint32 and back when given any int32', () => {
       assert.ok(encoded >= 0 && encoded <= 0xffff_ffff);
       assert.equal(zigzagDecode(encoded), value);
     }),
-    { numRuns: 500 },
+    { numRuns: 500 * RUNS_SCALE },
   );
   assert.deepEqual([0, -1, 1, -2, 2].map(zigzagEncode), [0, 1, 2, 3, 4]);
 });

@@ -65,7 +65,14 @@ export function zigzagEncode(value: number): number {
   return ((value << 1) ^ (value >> 31)) >>> 0;
 }
 
-/** The inverse of {@link zigzagEncode}. */
+/**
+ * The inverse of {@link zigzagEncode}.
+ *
+ * @example
+ * ```ts
+ * zigzagDecode(4); // 2
+ * ```
+ */
 export function zigzagDecode(encoded: number): number {
   return (encoded >>> 1) ^ -(encoded & 1);
 }
