@@ -60,6 +60,9 @@ test('readVector and writeVector place a vector inside a larger payload at an of
     { numRuns: 200 * RUNS_SCALE },
   );
   assert.throws(() => writeVector(SparseVector.empty(8), new Uint8Array(3), 0), RangeError);
+  assert.throws(() => readVector(new Uint8Array(4), -1), RangeError);
+  assert.throws(() => readVector(new Uint8Array(4), 5), RangeError);
+  assert.throws(() => readVector(new Uint8Array(4), 4), isCorrupt, 'an offset at the end is a truncated vector');
 });
 
 test('vector serialization matches the golden bytes of format version 1', () => {

@@ -103,6 +103,7 @@ export function deserializeVector(bytes: Uint8Array): SparseVector {
  * ```
  */
 export function readVector(bytes: Uint8Array, offset: number): { vector: SparseVector; nextOffset: number } {
+  if (!Number.isInteger(offset) || offset < 0 || offset > bytes.length) throw new RangeError(`offset ${offset} outside the ${bytes.length}-byte payload`);
   const reader = new VarintReader(bytes, 'vector', offset);
   const vector = readVectorFrom(reader);
   return { vector, nextOffset: reader.offset };
