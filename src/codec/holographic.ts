@@ -19,11 +19,13 @@
  *   32-bit popcount (the K signs of a byte's support packed in one word), not 256 cosines.
  *
  * Seeds: every table comes from a SHA-256 counter stream,
- * block j = SHA-256(ASCII(label) || uint32le(j)), with labels
- * `embrfs/codec/holographic/v1/permutation/<k>` (Fisher-Yates with 16-bit rejection sampling),
- * `embrfs/codec/holographic/v1/byte-signs` (stripe k: bytes [32k, 32k+32), bit b = s_k(b) is -1) and
- * `embrfs/codec/holographic/v1/positions` (position i, stripe k: bytes [(32i+k)*32, +32), bit o =
- * the sign at offset o is -1). Tables for fewer stripes or positions are prefixes of the same stream.
+ * block j = SHA-256(ASCII(label) || uint32le(j)), with P = `embrfs/codec/holographic/v1/G<G>/K<K>/`
+ * and labels `P + permutation/<k>` (Fisher-Yates from the last element down, each choice a 16-bit
+ * little-endian draw with rejection sampling), `P + byte-signs` (stripe k: bytes [32k, 32k+32),
+ * bit b set = s_k(b) is -1) and `P + positions` (position i, stripe k: bytes [(K*i+k)*32, +32),
+ * bit o set = pos_i is -1 at offset o of stripe k). G and K are part of every label so that a
+ * payload whose parameter bytes were altered decodes against a different basis and fails the
+ * canonical check instead of being accepted.
  *
  * Serialized vector, in basis coordinates. Every non-zero index of a group vector is
  * k*256 + perm_k(b) for one (stripe k, owner byte b), so the group vector is exactly the list of
@@ -55,7 +57,6 @@ export const MAX_GROUP_BYTES = 16;
 export const DEFAULT_GROUP_BYTES = 8;
 export const DEFAULT_STRIPE_COUNT = 32;
 
-const LABEL_PREFIX = 'embrfs/codec/holographic/v1/';
 
 /** The seeded tables of one (groupBytes, stripeCount) configuration. Immutable once built. */
 export interface HolographicBasis {
@@ -95,10 +96,11 @@ export function createHolographicBasis(
   if (!Number.isInteger(stripeCount) || stripeCount < 1 || stripeCount > MAX_STRIPE_COUNT) {
     throw new RangeError(`stripeCount must be an integer in 1..${MAX_STRIPE_COUNT}, got ${stripeCount}`);
   }
+  const labelPrefix = `embrfs/codec/holographic/v${HOLOGRAPHIC_BASIS_VERSION}/G${groupBytes}/K${stripeCount}/`;
   const permutation = new Uint8Array(stripeCount * STRIPE_DIMENSIONS);
   const owner = new Uint8Array(stripeCount * STRIPE_DIMENSIONS);
   for (let stripe = 0; stripe < stripeCount; stripe += 1) {
-    const stream = new Sha256CounterStream(sha256, `${LABEL_PREFIX}permutation/${stripe}`);
+    const stream = new Sha256CounterStream(sha256, `${labelPrefix}permutation/${stripe}`);
     const order = new Uint8Array(STRIPE_DIMENSIONS);
     for (let value = 0; value < STRIPE_DIMENSIONS; value += 1) order[value] = value;
     for (let last = STRIPE_DIMENSIONS - 1; last > 0; last -= 1) {
@@ -114,7 +116,7 @@ export function createHolographicBasis(
   }
 
   const byteNegativeBits = new Int32Array(STRIPE_DIMENSIONS);
-  const signStream = new Sha256CounterStream(sha256, `${LABEL_PREFIX}byte-signs`);
+  const signStream = new Sha256CounterStream(sha256, `${labelPrefix}byte-signs`);
   for (let stripe = 0; stripe < stripeCount; stripe += 1) {
     const bits = signStream.take(32);
     for (let byte = 0; byte < STRIPE_DIMENSIONS; byte += 1) {
@@ -123,11 +125,10 @@ export function createHolographicBasis(
   }
 
   const positionPatterns = new Uint8Array(groupBytes * stripeCount * 32);
-  const positionStream = new Sha256CounterStream(sha256, `${LABEL_PREFIX}positions`);
+  const positionStream = new Sha256CounterStream(sha256, `${labelPrefix}positions`);
   for (let position = 0; position < groupBytes; position += 1) {
-    for (let stripe = 0; stripe < MAX_STRIPE_COUNT; stripe += 1) {
-      const bits = positionStream.take(32);
-      if (stripe < stripeCount) positionPatterns.set(bits, (position * stripeCount + stripe) * 32);
+    for (let stripe = 0; stripe < stripeCount; stripe += 1) {
+      positionPatterns.set(positionStream.take(32), (position * stripeCount + stripe) * 32);
     }
   }
   const positionNegativeBits = new Int32Array(groupBytes * STRIPE_DIMENSIONS);
