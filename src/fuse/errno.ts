@@ -75,10 +75,25 @@ export const errnoByCode: Readonly<Record<ErrorCode, number>> = {
  */
 export function errnoOf(error: unknown): number {
   if (isEmbrError(error)) return -errnoByCode[error.code];
+  if (error instanceof FuseErrnoError) return -error.errno;
   return -Errno.EIO;
+}
+
+/**
+ * An answer the FUSE layer itself gives with a specific errno that no EmbrError code stands for
+ * (e.g. EOPNOTSUPP for an ACL the engram cannot represent). Never leaves `src/fuse`.
+ */
+export class FuseErrnoError extends Error {
+  readonly errno: number;
+
+  constructor(errno: number, message: string) {
+    super(message);
+    this.name = 'FuseErrnoError';
+    this.errno = errno;
+  }
 }
 
 /** True when `error` is an operating condition (it maps to a specific errno), false for a bug. */
 export function isExpectedError(error: unknown): boolean {
-  return isEmbrError(error);
+  return isEmbrError(error) || error instanceof FuseErrnoError;
 }

@@ -20,6 +20,8 @@ import { dirname, posix } from 'node:path';
 import { EmbrError, invariant } from '../errors.js';
 import type { Engram, EntryType, FileHandle, ReadOptions, Stat } from '../fs/api.js';
 import type { AsyncFuseOperations, FuseStat, FuseStatfs, TimeUpdate } from './binding.js';
+import { Errno, FuseErrnoError } from './errno.js';
+import { modeFromAccessAcl } from './acl.js';
 
 /** `st_mode` type bits. */
 const typeBits: Readonly<Record<EntryType, number>> = {
@@ -36,6 +38,7 @@ const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 /** chown(2)'s "leave unchanged", as the binding's uint32. */
 const UNCHANGED_ID = 0xffffffff;
+const aclNames = new Set(['system.posix_acl_access', 'system.posix_acl_default']);
 const hiddenNamePattern = /^\.fuse_hidden[0-9a-f]{16}$/;
 
 export interface EngramOperationsOptions {
@@ -173,11 +176,15 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   }
 
   async getxattr(path: string, name: string): Promise<Uint8Array> {
+    // Permissions live in the mode only, so there is never an ACL beyond it (as tmpfs answers for
+    // a file whose ACL equals its mode).
+    if (aclNames.has(name)) throw new EmbrError('NO_ATTRIBUTE', `${path} has no ACL beyond its mode`, { path, name });
     return this.engram.getxattr(this.livePath(path), name, this.readOptions);
   }
 
   async listxattr(path: string): Promise<string[]> {
-    return this.engram.listxattr(this.livePath(path), this.readOptions);
+    const names = await this.engram.listxattr(this.livePath(path), this.readOptions);
+    return names.filter((name) => !aclNames.has(name));
   }
 
   // ---- files ----
@@ -346,7 +353,8 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   }
 
   async link(existingPath: string, newPath: string): Promise<void> {
-    await this.engram.link(this.livePath(existingPath), newPath);
+    await this.flushPath(this.livePath(existingPath));
+    await this.engram.link(existingPath, newPath);
   }
 
   async symlink(target: string, path: string): Promise<void> {
@@ -362,11 +370,13 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   }
 
   async chmod(path: string, mode: number): Promise<void> {
-    await this.engram.chmod(this.livePath(path), mode & 0o7777);
+    await this.flushPath(this.livePath(path));
+    await this.engram.chmod(path, mode & 0o7777);
   }
 
   async chown(path: string, uid: number, gid: number): Promise<void> {
     const live = this.livePath(path);
+    await this.flushPath(live);
     if (uid === UNCHANGED_ID || gid === UNCHANGED_ID) {
       const stat = await this.engram.stat(live);
       await this.engram.chown(live, uid === UNCHANGED_ID ? stat.uid : uid, gid === UNCHANGED_ID ? stat.gid : gid);
@@ -381,20 +391,37 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       if (time.kind === 'now') return this.nowNs();
       return BigInt(Math.round(time.timeMs)) * 1_000_000n;
     };
-    await this.engram.utimes(this.livePath(path), toNs(atime), toNs(mtime));
+    const live = this.livePath(path);
+    // futimens() after write() must win over the write's own mtime: write pending bytes first
+    // (cp -a, tar and rsync set times on a file they have just written, before close()). The
+    // other metadata changes flush too, so the attributes they reply with stay true after close.
+    await this.flushPath(live);
+    await this.engram.utimes(live, toNs(atime), toNs(mtime));
   }
 
   async setxattr(path: string, name: string, value: Uint8Array, flags: number): Promise<void> {
     const live = this.livePath(path);
+    await this.flushPath(live);
     if ((flags & XATTR_CREATE) !== 0 && (flags & XATTR_REPLACE) !== 0) {
       throw new EmbrError('INVALID_ARGUMENT', 'XATTR_CREATE and XATTR_REPLACE together', { reason: 'flags' });
+    }
+    if (aclNames.has(name)) {
+      // cp -a, tar and rsync copy permissions as an ACL xattr. A minimal ACL is just the mode:
+      // apply it as chmod; anything richer cannot be stored, and EOPNOTSUPP makes tools fall
+      // back to chmod instead of storing an ACL that would never be enforced.
+      const permissionBits = name === 'system.posix_acl_access' ? modeFromAccessAcl(value) : null;
+      if (permissionBits === null) throw new FuseErrnoError(Errno.EOPNOTSUPP, `${path}: ACLs beyond the mode are not supported`);
+      const stat = await this.engram.stat(live);
+      await this.engram.chmod(live, (stat.mode & 0o7000) | permissionBits);
+      return;
     }
     const flag = (flags & XATTR_CREATE) !== 0 ? 'create' : (flags & XATTR_REPLACE) !== 0 ? 'replace' : undefined;
     await this.engram.setxattr(live, name, value, flag === undefined ? {} : { flag });
   }
 
   async removexattr(path: string, name: string): Promise<void> {
-    await this.engram.removexattr(this.livePath(path), name);
+    await this.flushPath(this.livePath(path));
+    await this.engram.removexattr(path, name);
   }
 
   // ---- lifecycle ----
@@ -464,6 +491,13 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     const bytes = run.parts.length === 1 ? run.parts[0] : Buffer.concat(run.parts, run.length);
     await run.handle.write(run.offset, bytes);
     if (state.openFiles.size === 0) this.inodes.delete(state.ino);
+  }
+
+  /** Flushes the pending run of the inode at `path`, if it has one. */
+  private async flushPath(path: string): Promise<void> {
+    if (this.inodes.size === 0) return;
+    const { ino } = await this.engram.stat(path);
+    if (this.inodes.get(ino)?.run) await this.onInode(ino, (state) => this.flushRun(state));
   }
 
   private withPendingSize(stat: FuseStat): FuseStat {
