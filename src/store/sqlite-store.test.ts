@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { isEmbrError } from '../errors.js';
+import { LIVE, ROOT_INO } from './api.js';
+import { runStoreConformance } from './conformance.js';
+import { openSqliteStore, translateSqliteError } from './sqlite-store.js';
+
+const root = mkdtempSync(join(tmpdir(), 'embrfs-sqlite-store-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+let counter = 0;
+const freshFile = (): string => join(root, `store-${(counter += 1)}.engram`);
+const create = { profile: 'positional' as const, chunkBytes: 4096, timeNs: 5n };
+
+runStoreConformance('sqlite', () => {
+  const file = freshFile();
+  return { store: openSqliteStore(file, { create }), cleanup: () => rmSync(file, { force: true }) };
+});
+
+function expectCode(code: string, body: () => unknown): void {
+  assert.throws(body, (error: unknown) => isEmbrError(error) && error.code === code);
+}
+
+describe('sqlite store files', () => {
+  it('refuses a missing file unless asked to create it', () => {
+    expectCode('NOT_FOUND', () => openSqliteStore(join(root, 'missing.engram')));
+  });
+
+  it('keeps commits across close and reopen', () => {
+    const file = freshFile();
+    const store = openSqliteStore(file, { create });
+    store.write({ kind: 'test', timeNs: 9n }, (writer) => writer.putDentry(ROOT_INO, 'kept', 77));
+    store.close();
+    const reopened = openSqliteStore(file);
+    reopened.read((reader) => {
+      assert.equal(reader.lookup(ROOT_INO, 'kept', LIVE), 77);
+      assert.equal(reader.headCommit(), 2);
+      assert.equal(reader.info.createdNs, 5n);
+    });
+    reopened.close();
+  });
+
+  it('refuses writes when opened read-only', () => {
+    const file = freshFile();
+    openSqliteStore(file, { create }).close();
+    const store = openSqliteStore(file, { readOnly: true });
+    expectCode('READ_ONLY', () => store.write({ kind: 'test', timeNs: 1n }, () => undefined));
+    assert.equal(store.read((reader) => reader.headCommit()), 1);
+    store.close();
+  });
+
+  it('says NOT_ENGRAM for an empty, truncated, random or foreign file', () => {
+    const empty = freshFile();
+    writeFileSync(empty, '');
+    expectCode('NOT_ENGRAM', () => openSqliteStore(empty));
+    const random = freshFile();
+    writeFileSync(random, Buffer.from(Array.from({ length: 8192 }, (_, index) => (index * 7919) & 0xff)));
+    expectCode('NOT_ENGRAM', () => openSqliteStore(random));
+    const foreign = freshFile();
+    const db = new Database(foreign);
+    db.exec('CREATE TABLE t(x); INSERT INTO t VALUES (1);');
+    db.close();
+    expectCode('NOT_ENGRAM', () => openSqliteStore(foreign));
+    const good = freshFile();
+    openSqliteStore(good, { create }).close();
+    const truncated = freshFile();
+    writeFileSync(truncated, readFileSync(good).subarray(0, 200));
+    expectCode('NOT_ENGRAM', () => openSqliteStore(truncated));
+  });
+
+  it('says NOT_ENGRAM for a newer schema version', () => {
+    const file = freshFile();
+    openSqliteStore(file, { create }).close();
+    const db = new Database(file);
+    db.pragma('user_version = 999');
+    db.close();
+    expectCode('NOT_ENGRAM', () => openSqliteStore(file));
+  });
+
+  it('says CORRUPT (never crashes) when pages are damaged', () => {
+    const file = freshFile();
+    const store = openSqliteStore(file, { create });
+    for (let index = 0; index < 200; index += 1) {
+      store.write({ kind: 'test', timeNs: 1n }, (writer) => writer.putDentry(ROOT_INO, `entry-${index}`, index + 100));
+    }
+    store.close();
+    const db = new Database(file);
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    const bytes = readFileSync(file);
+    // Zero every page after the first (the header page stays valid, so the file still looks like ours).
+    bytes.fill(0xa5, 4096);
+    writeFileSync(file, bytes);
+    if (existsSync(`${file}-wal`)) rmSync(`${file}-wal`);
+    assert.throws(
+      () => {
+        const damaged = openSqliteStore(file);
+        try {
+          damaged.read((reader) => reader.listDirectory(ROOT_INO, LIVE));
+        } finally {
+          damaged.close();
+        }
+      },
+      (error: unknown) => isEmbrError(error) && (error.code === 'CORRUPT' || error.code === 'NOT_ENGRAM'),
+    );
+  });
+
+  it('maps SQLite error codes to house error codes', () => {
+    const sqliteError = (code: string): Error => Object.assign(new Error(code), { code });
+    const codeOf = (code: string): unknown => (translateSqliteError(sqliteError(code), 'f') as { code?: string }).code;
+    assert.equal(codeOf('SQLITE_FULL'), 'NO_SPACE');
+    assert.equal(codeOf('SQLITE_IOERR_WRITE'), 'IO');
+    assert.equal(codeOf('SQLITE_BUSY'), 'BUSY');
+    assert.equal(codeOf('SQLITE_CORRUPT'), 'CORRUPT');
+    assert.equal(codeOf('SQLITE_NOTADB'), 'NOT_ENGRAM');
+    assert.equal(codeOf('SQLITE_READONLY'), 'READ_ONLY');
+    const plain = new Error('plain');
+    assert.equal(translateSqliteError(plain, 'f'), plain);
+  });
+});
