@@ -49,22 +49,24 @@ const words = [
   'hyper', 'ternary', 'sparse', 'bundle', 'bind', 'permute', 'correction', 'decode', 'encode', 'verify',
 ];
 
+const encodedWords = words.map((word) => new TextEncoder().encode(word));
+
 /** English-like ASCII text of random words, sentences and line breaks. */
 export function textBytes(seed: number, byteCount: number): Uint8Array {
   const random = new SeededRandom(seed);
   const bytes = new Uint8Array(byteCount);
-  const encoder = new TextEncoder();
   let offset = 0;
   let wordsInLine = 0;
   while (offset < byteCount) {
-    const word = encoder.encode(random.pick(words));
+    const word = encodedWords[random.nextUint32() % encodedWords.length];
     const take = Math.min(word.length, byteCount - offset);
-    bytes.set(word.subarray(0, take), offset);
+    bytes.set(take === word.length ? word : word.subarray(0, take), offset);
     offset += take;
     wordsInLine += 1;
     if (offset < byteCount) {
-      bytes[offset] = wordsInLine > 12 && random.integer(0, 3) === 0 ? 0x0a : 0x20;
-      if (bytes[offset] === 0x0a) wordsInLine = 0;
+      const lineBreak = wordsInLine > 12 && (random.nextUint32() & 3) === 0;
+      bytes[offset] = lineBreak ? 0x0a : 0x20;
+      if (lineBreak) wordsInLine = 0;
       offset += 1;
     }
   }
@@ -121,7 +123,7 @@ export function archiveLikeBytes(seed: number, byteCount: number): Uint8Array {
     const header = new Uint8Array(512);
     header.set(encoder.encode(`member-${seed}-${member}.txt`));
     header.set(encoder.encode('ustar'), 257);
-    const body = gzipSync(textBytes(seed * 1000 + member, 256 * 1024), { level: 6 });
+    const body = gzipSync(textBytes(seed * 1000 + member, 256 * 1024), { level: 1 });
     for (const part of [header, body]) {
       const take = Math.min(part.length, byteCount - offset);
       bytes.set(part.subarray(0, take), offset);

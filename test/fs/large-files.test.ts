@@ -58,11 +58,12 @@ async function withEngram(body: (scratch: TempEngram) => Promise<void>): Promise
   }
 }
 
-test('a 10 MiB file of zeros round-trips and is stored as one unique chunk', () =>
+test('a 10 MiB file of zeros round-trips and is stored as at most one chunk', () =>
   withEngram(async ({ engram }) => {
     await roundTrip(engram, '/zeros.bin', constantBytes(0, 10 * mebibyte));
     const stats = await engram.stats();
-    assert.equal(stats.chunks, 1, 'identical chunks are stored once');
+    // One stored chunk, or none if zero runs are kept as holes.
+    assert.ok(stats.chunks <= 1, `identical chunks are stored once (${stats.chunks} chunks)`);
     assert.equal(stats.logicalBytes, 10 * mebibyte);
   }));
 
