@@ -1,0 +1,191 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EngramFuseOperations } from './operations.js';
+import { createMemoryEngram } from '../../test/fuse/memory-engram.js';
+import { EmbrError } from '../errors.js';
+
+const O_RDWR = 0o2;
+const O_TRUNC = 0o1000;
+
+function setup(writeBufferBytes = 1 << 20) {
+  const engram = createMemoryEngram();
+  const operations = new EngramFuseOperations({ engram, engramFile: '/tmp/unused.engram', writeBufferBytes });
+  return { engram, operations };
+}
+
+async function readAll(operations: EngramFuseOperations, fileHandle: number, length: number, offset = 0): Promise<Buffer> {
+  const buffer = Buffer.alloc(length);
+  const bytesRead = await operations.read('/', fileHandle, buffer, length, offset);
+  return buffer.subarray(0, bytesRead);
+}
+
+test('sequential writes coalesce into one engram write when the handle is flushed', async () => {
+  const { engram, operations } = setup();
+  const fileHandle = await operations.create('/f', 0o100644);
+  for (let index = 0; index < 10; index += 1) {
+    const chunk = Buffer.alloc(4096, index);
+    assert.equal(await operations.write('/f', fileHandle, chunk, chunk.length, index * 4096), 4096);
+  }
+  assert.equal(engram.counters.writes, 0, 'nothing written before flush');
+  assert.equal((await operations.getattr('/f')).size, 40960, 'getattr counts the pending bytes');
+  await operations.flush('/f', fileHandle);
+  assert.equal(engram.counters.writes, 1);
+  assert.equal(engram.counters.writtenBytes, 40960);
+  const { data } = await engram.readFile('/f');
+  for (let index = 0; index < 10; index += 1) assert.ok(data.subarray(index * 4096, (index + 1) * 4096).every((byte) => byte === index));
+  await operations.release('/f', fileHandle);
+  assert.equal(operations.openFileCount, 0);
+});
+
+test('a write at another offset flushes the pending run first', async () => {
+  const { engram, operations } = setup();
+  const fileHandle = await operations.create('/f', 0o100644);
+  await operations.write('/f', fileHandle, Buffer.from('aaaa'), 4, 0);
+  await operations.write('/f', fileHandle, Buffer.from('bb'), 2, 1);
+  assert.equal(engram.counters.writes, 1, 'the first run was written when the second did not continue it');
+  await operations.release('/f', fileHandle);
+  assert.equal(Buffer.from((await engram.readFile('/f')).data).toString(), 'abba');
+});
+
+test('a read overlapping the pending run sees the written bytes', async () => {
+  const { operations } = setup();
+  const fileHandle = await operations.create('/f', 0o100644);
+  await operations.write('/f', fileHandle, Buffer.from('hello world'), 11, 0);
+  assert.equal((await readAll(operations, fileHandle, 5, 6)).toString(), 'world');
+  await operations.release('/f', fileHandle);
+});
+
+test('a read before a run that extends the file past a hole sees the zeros', async () => {
+  const { operations } = setup();
+  const fileHandle = await operations.create('/f', 0o100644);
+  await operations.write('/f', fileHandle, Buffer.from('abc'), 3, 0);
+  await operations.flush('/f', fileHandle);
+  await operations.write('/f', fileHandle, Buffer.from('z'), 1, 100);
+  const bytes = await readAll(operations, fileHandle, 10, 50);
+  assert.deepEqual([...bytes], new Array(10).fill(0));
+  await operations.release('/f', fileHandle);
+});
+
+test('a run reaching writeBufferBytes is written without waiting for flush', async () => {
+  const { engram, operations } = setup(8192);
+  const fileHandle = await operations.create('/f', 0o100644);
+  for (let index = 0; index < 4; index += 1) await operations.write('/f', fileHandle, Buffer.alloc(4096, 1), 4096, index * 4096);
+  assert.equal(engram.counters.writes, 2, 'two full 8 KiB runs');
+  await operations.release('/f', fileHandle);
+  assert.equal(engram.counters.writes, 2, 'nothing left to write');
+});
+
+test('the write buffer is copied, so libfuse may reuse its memory at once', async () => {
+  const { engram, operations } = setup();
+  const fileHandle = await operations.create('/f', 0o100644);
+  const reused = Buffer.from('first');
+  await operations.write('/f', fileHandle, reused, 5, 0);
+  reused.write('XXXXX');
+  await operations.release('/f', fileHandle);
+  assert.equal(Buffer.from((await engram.readFile('/f')).data).toString(), 'first');
+});
+
+test('open with O_TRUNC empties the file after writing what another handle had pending', async () => {
+  const { engram, operations } = setup();
+  const first = await operations.create('/f', 0o100644);
+  await operations.write('/f', first, Buffer.from('pending'), 7, 0);
+  const second = await operations.open('/f', O_RDWR | O_TRUNC);
+  assert.equal((await operations.getattr('/f')).size, 0);
+  await operations.release('/f', first);
+  await operations.release('/f', second);
+  assert.equal((await engram.stat('/f')).size, 0);
+});
+
+test('the hiding rename of an open file unlinks it and keeps it usable through the handle', async () => {
+  const { engram, operations } = setup();
+  await engram.mkdir('/d');
+  const fileHandle = await operations.create('/d/f', 0o100644);
+  await operations.write('/d/f', fileHandle, Buffer.from('still here'), 10, 0);
+  const hiddenName = '/d/.fuse_hidden0000000100000002';
+  await assert.rejects(operations.getattr(hiddenName), (error: unknown) => error instanceof EmbrError && error.code === 'NOT_FOUND');
+  await operations.rename('/d/f', hiddenName);
+  assert.equal(await engram.exists('/d/f'), false);
+  assert.deepEqual(await engram.readdir('/d'), [], 'no hidden file in the engram');
+  assert.equal((await operations.getattr(hiddenName)).size, 10);
+  assert.equal((await readAll(operations, fileHandle, 10)).toString(), 'still here');
+  await operations.rmdir('/d');
+  await operations.release(hiddenName, fileHandle);
+  await operations.unlink(hiddenName);
+  await assert.rejects(operations.getattr(hiddenName));
+});
+
+test('utimens writes pending bytes first so the times set last win', async () => {
+  const { engram, operations } = setup();
+  const fileHandle = await operations.create('/f', 0o100644);
+  await operations.write('/f', fileHandle, Buffer.from('data'), 4, 0);
+  await operations.utimens('/f', { kind: 'set', timeMs: 1_000_000 }, { kind: 'set', timeMs: 2_000_000 });
+  await operations.release('/f', fileHandle);
+  const stat = await engram.stat('/f');
+  assert.equal(stat.mtimeNs, 2_000_000n * 1_000_000n);
+  assert.equal(stat.atimeNs, 1_000_000n * 1_000_000n);
+  assert.equal(stat.size, 4);
+});
+
+test('utimens with omit leaves that time alone and now uses the injected clock', async () => {
+  const engram = createMemoryEngram();
+  const operations = new EngramFuseOperations({ engram, engramFile: '/tmp/unused.engram', nowNs: () => 42_000_000n });
+  await engram.writeFile('/f', new Uint8Array(1));
+  const before = await engram.stat('/f');
+  await operations.utimens('/f', { kind: 'omit' }, { kind: 'now' });
+  const after = await engram.stat('/f');
+  assert.equal(after.atimeNs, before.atimeNs);
+  assert.equal(after.mtimeNs, 42_000_000n);
+});
+
+test('chown with -1 keeps that id', async () => {
+  const { engram, operations } = setup();
+  await engram.writeFile('/f', new Uint8Array(1));
+  await operations.chown('/f', 1000, 0xffffffff);
+  await operations.chown('/f', 0xffffffff, 2000);
+  const stat = await engram.stat('/f');
+  assert.deepEqual([stat.uid, stat.gid], [1000, 2000]);
+});
+
+test('a minimal ACL xattr becomes a chmod and is never listed', async () => {
+  const { engram, operations } = setup();
+  await engram.writeFile('/f', new Uint8Array(1), { mode: 0o4600 });
+  const acl = Buffer.from([2, 0, 0, 0, 1, 0, 7, 0, 255, 255, 255, 255, 4, 0, 5, 0, 255, 255, 255, 255, 0x20, 0, 1, 0, 255, 255, 255, 255]);
+  await operations.setxattr('/f', 'system.posix_acl_access', acl, 0);
+  assert.equal((await engram.stat('/f')).mode, 0o4751);
+  assert.deepEqual(await operations.listxattr('/f'), []);
+  await assert.rejects(operations.getxattr('/f', 'system.posix_acl_access'), (error: unknown) => error instanceof EmbrError && error.code === 'NO_ATTRIBUTE');
+});
+
+test('mknod makes regular files and refuses special files', async () => {
+  const { engram, operations } = setup();
+  await operations.mknod('/regular', 0o100640, 0);
+  assert.equal((await engram.stat('/regular')).mode, 0o640);
+  await assert.rejects(operations.mknod('/fifo', 0o010644, 0), (error: unknown) => error instanceof EmbrError && error.code === 'NOT_SUPPORTED');
+});
+
+test('readdir lists dot entries and every name with its inode number', async () => {
+  const { engram, operations } = setup();
+  await engram.mkdir('/d');
+  await engram.writeFile('/d/a', new Uint8Array(1));
+  await engram.symlink('a', '/d/l');
+  const listing = await operations.readdir('/d');
+  assert.deepEqual(listing.names, ['.', '..', 'a', 'l']);
+  assert.equal(listing.stats[2].ino, (await engram.stat('/d/a')).ino);
+  assert.equal(listing.stats[3].mode & 0o170000, 0o120000);
+});
+
+test('flushAll and closeAll write every pending run and release every handle', async () => {
+  const { engram, operations } = setup();
+  const first = await operations.create('/a', 0o100644);
+  const second = await operations.create('/b', 0o100644);
+  await operations.write('/a', first, Buffer.from('A'), 1, 0);
+  await operations.write('/b', second, Buffer.from('B'), 1, 0);
+  await operations.closeAll();
+  assert.equal(operations.openFileCount, 0);
+  assert.equal(Buffer.from((await engram.readFile('/a')).data).toString(), 'A');
+  assert.equal(Buffer.from((await engram.readFile('/b')).data).toString(), 'B');
+});
+
+test('a bad writeBufferBytes is refused at construction', () => {
+  assert.throws(() => new EngramFuseOperations({ engram: createMemoryEngram(), engramFile: 'x', writeBufferBytes: 0 }), RangeError);
+});
