@@ -11,8 +11,8 @@
  *
  * @example
  * ```ts
- * import { createHash } from 'node:crypto';
- * const codec = createChunkCodec({ profile: 'positional', sha256: (bytes) => createHash('sha256').update(bytes).digest() });
+ * // sha256: e.g. (bytes) => createHash('sha256').update(bytes).digest(), from node's crypto module
+ * const codec = createChunkCodec({ profile: 'positional', sha256 });
  * const encoded = codec.encode(new TextEncoder().encode('hello'));
  * codec.decode(encoded.payload, encoded.sha256); // the 5 bytes of 'hello'
  * ```
