@@ -17,6 +17,33 @@ const damageCodes = new Set(['CORRUPT', 'NOT_ENGRAM', 'NOT_FOUND', 'NOT_DIRECTOR
 
 type Outcome = 'refused' | 'detected' | 'unharmed' | 'missing-unreported';
 
+/**
+ * Runs `checkDamaged` over many damaged copies and collects every broken promise instead of
+ * stopping at the first, so one run shows the whole picture.
+ */
+class DamageTally {
+  readonly outcomes = new Map<Outcome, number>();
+  readonly failures: string[] = [];
+
+  async check(file: string, expected: Map<string, Uint8Array>, label: string): Promise<void> {
+    try {
+      const outcome = await checkDamaged(file, expected, label);
+      this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
+    } catch (error) {
+      if (!(error instanceof assert.AssertionError)) throw error;
+      this.failures.push(error.message.split('\n')[0]);
+    } finally {
+      await removeEngram(file);
+    }
+  }
+
+  /** Logs the tally and fails with every broken promise listed. */
+  finish(title: string): void {
+    console.log(`${title}: ${JSON.stringify(Object.fromEntries(this.outcomes))}, ${this.failures.length} failures`);
+    assert.deepEqual(this.failures, [], `${title}: ${this.failures.length} damaged engrams broke the promise`);
+  }
+}
+
 /** Builds a small engram with varied files and returns its expected contents. */
 async function buildPristine(file: string): Promise<Map<string, Uint8Array>> {
   const expected = new Map<string, Uint8Array>();
@@ -142,7 +169,7 @@ test('bit flips anywhere in the engram never produce wrong bytes or an untyped e
     assert.equal(existsSync(`${pristine}-wal`) && (await stat(`${pristine}-wal`)).size > 0, false, 'close leaves no WAL to replay');
     const random = new SeededRandom(Number(process.env.EMBRFS_CORRUPT_SEED ?? 777));
     const trials = slowTier ? 300 : 40;
-    const outcomes = new Map<Outcome, number>();
+    const tally = new DamageTally();
     for (let trial = 0; trial < trials; trial += 1) {
       const damaged = original.slice();
       const flips = random.integer(1, 8);
@@ -155,11 +182,9 @@ test('bit flips anywhere in the engram never produce wrong bytes or an untyped e
       }
       const file = join(directory, `flip${trial}.engram`);
       await writeFile(file, damaged);
-      const outcome = await checkDamaged(file, expected, `bit flips at ${offsets.join(',')}`);
-      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-      await removeEngram(file);
+      await tally.check(file, expected, `bit flips at ${offsets.join(',')}`);
     }
-    console.log(`bit flips: ${JSON.stringify(Object.fromEntries(outcomes))} over ${trials} trials`);
+    tally.finish(`bit flips (${trials} trials)`);
   }));
 
 test('a byte flipped in each page of the engram, one page at a time, is never returned as data', () =>
@@ -171,19 +196,17 @@ test('a byte flipped in each page of the engram, one page at a time, is never re
     const original = new Uint8Array(await readFile(pristine));
     const pageBytes = pageSizeOf(original);
     const pageCount = Math.floor(original.length / pageBytes);
-    const outcomes = new Map<Outcome, number>();
+    const tally = new DamageTally();
     // Damage one byte in the middle of every page after the first, one page at a time.
     for (let page = 1; page < pageCount; page += 1) {
       const damaged = original.slice();
       damaged[page * pageBytes + (pageBytes >> 1)] ^= 0xff;
       const file = join(directory, `page${page}.engram`);
       await writeFile(file, damaged);
-      const outcome = await checkDamaged(file, expected, `byte flip in page ${page}`);
-      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-      await removeEngram(file);
+      await tally.check(file, expected, `byte flip in page ${page}`);
       if (!slowTier && page >= 60) break;
     }
-    console.log(`page flips: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+    tally.finish('page flips');
   }));
 
 test('truncated engrams are refused or report damage, never return wrong bytes', () =>
@@ -193,12 +216,13 @@ test('truncated engrams are refused or report damage, never return wrong bytes',
     const original = new Uint8Array(await readFile(pristine));
     const pageBytes = pageSizeOf(original);
     const lengths = [0, 50, 100, pageBytes - 1, pageBytes, pageBytes * 2 + 7, original.length >> 1, original.length - pageBytes, original.length - 1];
+    const tally = new DamageTally();
     for (const length of lengths) {
       const file = join(directory, `truncated${length}.engram`);
       await writeFile(file, original.subarray(0, length));
-      await checkDamaged(file, expected, `truncated to ${length} bytes`);
-      await removeEngram(file);
+      await tally.check(file, expected, `truncated to ${length} bytes`);
     }
+    tally.finish('truncation');
   }));
 
 test('zeroed pages (header, schema, data, last) are refused or report damage, never return wrong bytes', () =>
@@ -210,14 +234,15 @@ test('zeroed pages (header, schema, data, last) are refused or report damage, ne
     const pageCount = Math.floor(original.length / pageBytes);
     const random = new SeededRandom(99);
     const pages = [0, 1, 2, pageCount >> 1, pageCount - 1, ...Array.from({ length: slowTier ? 40 : 8 }, () => random.integer(0, pageCount - 1))];
-    for (const page of pages) {
+    const tally = new DamageTally();
+    for (const [index, page] of pages.entries()) {
       const damaged = original.slice();
       damaged.fill(0, page * pageBytes, (page + 1) * pageBytes);
-      const file = join(directory, `zeroed${page}.engram`);
+      const file = join(directory, `zeroed${index}.engram`);
       await writeFile(file, damaged);
-      await checkDamaged(file, expected, `page ${page} zeroed`);
-      await removeEngram(file);
+      await tally.check(file, expected, `page ${page} zeroed`);
     }
+    tally.finish('zeroed pages');
     // Zeroing only the 100-byte SQLite header.
     const headerless = original.slice();
     headerless.fill(0, 0, 100);
