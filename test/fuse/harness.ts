@@ -61,7 +61,12 @@ export async function startMount(options: StartOptions = {}): Promise<TestMount>
   await chmod(directory, 0o755);
   const engramFile = join(directory, 'test.engram');
   const mountpoint = join(directory, 'mnt');
-  await mkdir(mountpoint, { recursive: true });
+  try {
+    await mkdir(mountpoint, { recursive: true });
+  } catch (error) {
+    // A stale mount from a killed server: mountEngram itself must clean that up.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOTCONN') throw error;
+  }
   if (options.directory === undefined && options.memory !== true) await createEngramFile(engramFile);
   const childOptions = {
     engramFile,

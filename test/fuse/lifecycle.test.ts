@@ -1,0 +1,139 @@
+/**
+ * Mount lifecycle: SIGTERM flushes pending writes, external `fusermount -u` ends the server,
+ * a stale mount left by SIGKILL is cleaned by the next mount, read-only and snapshot mounts
+ * refuse writes, other writers' commits show up, inode numbers survive a remount.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startMount, teardown, type TestMount } from './harness.js';
+import { isMounted } from '../../src/fuse/index.js';
+
+async function openLibrary(file: string, readOnly = false) {
+  const { openEngram } = await import('../../src/fs/index.js');
+  return openEngram(file, { readOnly });
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+test('SIGTERM writes pending data, unmounts and exits 0', async (t) => {
+  let mount: TestMount | undefined;
+  t.after(() => teardown(mount));
+  mount = await startMount();
+  const descriptor = fs.openSync(join(mount.mountpoint, 'pending.bin'), 'w');
+  const bytes = Buffer.alloc(300_000, 7);
+  fs.writeSync(descriptor, bytes);
+  // No close and no fsync: the bytes sit in the adapter's write run.
+  assert.equal(await mount.stop(), 0);
+  try {
+    fs.closeSync(descriptor);
+  } catch {
+    // The mount is gone; closing the orphaned descriptor may fail, which is fine.
+  }
+  assert.equal(isMounted(mount.mountpoint), false);
+  const engram = await openLibrary(mount.engramFile, true);
+  try {
+    const { data } = await engram.readFile('/pending.bin');
+    assert.ok(Buffer.from(data).equals(bytes));
+  } finally {
+    await engram.close();
+  }
+});
+
+test('an external fusermount -u ends the mount process cleanly', async (t) => {
+  let mount: TestMount | undefined;
+  t.after(() => teardown(mount));
+  mount = await startMount();
+  fs.writeFileSync(join(mount.mountpoint, 'a'), 'a');
+  execFileSync('fusermount', ['-u', mount.mountpoint]);
+  const child = mount.child;
+  await waitFor(() => child.exitCode !== null, 10_000, 'the mount process to exit');
+  assert.equal(child.exitCode, 0);
+});
+
+test('a stale mount left by SIGKILL is cleaned up by the next mount', async (t) => {
+  let first: TestMount | undefined;
+  let second: TestMount | undefined;
+  t.after(async () => {
+    await teardown(second);
+    await teardown(first);
+  });
+  first = await startMount();
+  fs.writeFileSync(join(first.mountpoint, 'kept'), 'kept');
+  first.child.kill('SIGKILL');
+  await waitFor(() => first?.child.exitCode !== null || first?.child.signalCode !== null, 10_000, 'the kill');
+  assert.throws(() => fs.statSync(first?.mountpoint ?? ''), (error: NodeJS.ErrnoException) => error.code === 'ENOTCONN');
+  second = await startMount({ directory: first.directory });
+  assert.equal(fs.readFileSync(join(second.mountpoint, 'kept'), 'utf8'), 'kept');
+});
+
+test('inode numbers are stable across a remount and other writers show up within the attribute timeout', async (t) => {
+  let mount: TestMount | undefined;
+  let remount: TestMount | undefined;
+  t.after(async () => {
+    await teardown(remount);
+    await teardown(mount);
+  });
+  mount = await startMount();
+  fs.mkdirSync(join(mount.mountpoint, 'd'));
+  fs.writeFileSync(join(mount.mountpoint, 'd/f'), 'f');
+  const inodes = [fs.statSync(join(mount.mountpoint, 'd')).ino, fs.statSync(join(mount.mountpoint, 'd/f')).ino];
+  const engram = await openLibrary(mount.engramFile);
+  try {
+    assert.equal((await engram.stat('/d/f')).ino, inodes[1], 'the mount shows the engram inode number');
+    await engram.writeFile('/d/external.txt', Buffer.from('from the library'));
+    await engram.writeFile('/d/f', Buffer.from('changed by the library'));
+  } finally {
+    await engram.close();
+  }
+  await sleep(1200);
+  assert.equal(fs.readFileSync(join(mount.mountpoint, 'd/external.txt'), 'utf8'), 'from the library');
+  assert.equal(fs.readFileSync(join(mount.mountpoint, 'd/f'), 'utf8'), 'changed by the library');
+  await mount.stop();
+  remount = await startMount({ directory: mount.directory });
+  assert.deepEqual([fs.statSync(join(remount.mountpoint, 'd')).ino, fs.statSync(join(remount.mountpoint, 'd/f')).ino], inodes);
+});
+
+test('read-only and snapshot mounts serve reads and refuse writes with EROFS', async (t) => {
+  let live: TestMount | undefined;
+  let readOnly: TestMount | undefined;
+  let snapshot: TestMount | undefined;
+  t.after(async () => {
+    await teardown(snapshot);
+    await teardown(readOnly);
+    await teardown(live);
+  });
+  live = await startMount();
+  fs.writeFileSync(join(live.mountpoint, 'f'), 'version one');
+  await live.stop();
+  const engram = await openLibrary(live.engramFile);
+  try {
+    await engram.createSnapshot('v1');
+    await engram.writeFile('/f', Buffer.from('version two'));
+  } finally {
+    await engram.close();
+  }
+  readOnly = await startMount({ directory: live.directory, readOnly: true });
+  assert.equal(fs.readFileSync(join(readOnly.mountpoint, 'f'), 'utf8'), 'version two');
+  assert.throws(() => fs.writeFileSync(join(readOnly?.mountpoint ?? '', 'f'), 'x'), (error: NodeJS.ErrnoException) => error.code === 'EROFS');
+  assert.throws(() => fs.mkdirSync(join(readOnly?.mountpoint ?? '', 'd')), (error: NodeJS.ErrnoException) => error.code === 'EROFS');
+  await readOnly.stop();
+
+  snapshot = await startMount({ directory: live.directory, snapshot: 'v1' });
+  assert.equal(fs.readFileSync(join(snapshot.mountpoint, 'f'), 'utf8'), 'version one');
+  assert.deepEqual(fs.readdirSync(snapshot.mountpoint), ['f']);
+  assert.throws(() => fs.writeFileSync(join(snapshot?.mountpoint ?? '', 'f'), 'x'), (error: NodeJS.ErrnoException) => error.code === 'EROFS');
+  assert.throws(() => fs.unlinkSync(join(snapshot?.mountpoint ?? '', 'f')), (error: NodeJS.ErrnoException) => error.code === 'EROFS');
+  await snapshot.stop();
+
+  await assert.rejects(startMount({ directory: live.directory, snapshot: 'missing' }), /snapshot 'missing' does not exist/);
+});
