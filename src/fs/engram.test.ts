@@ -1,0 +1,641 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { isEmbrError } from '../errors.js';
+import type { Engram } from './api.js';
+import { openEngram, openEngramOnStore } from './index.js';
+import { createMemoryStore } from '../store/memory-store.js';
+
+const root = mkdtempSync(join(tmpdir(), 'embrfs-engram-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+let counter = 0;
+const freshFile = (): string => join(root, `e-${(counter += 1)}.engram`);
+const text = (value: string): Uint8Array => new TextEncoder().encode(value);
+const decode = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+const CHUNK = 256;
+
+/** Deterministic bytes that neither repeat per chunk nor compress away. */
+function pattern(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed * 2654435761 + 1;
+  for (let index = 0; index < length; index += 1) {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    bytes[index] = state >>> 24;
+  }
+  return bytes;
+}
+
+async function expectCode(code: string, promise: Promise<unknown>, data?: Record<string, unknown>): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(isEmbrError(error), `expected EmbrError ${code}, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    if (data !== undefined) for (const [key, value] of Object.entries(data)) assert.deepEqual(error.data[key], value);
+    return true;
+  });
+}
+
+type Maker = () => Promise<Engram>;
+const makers: Array<[string, Maker]> = [
+  ['sqlite', () => openEngram(freshFile(), { create: true, chunkBytes: CHUNK })],
+  ['memory', async () => openEngramOnStore('memory', createMemoryStore({ profile: 'positional', chunkBytes: CHUNK }))],
+];
+
+async function using(make: Maker, body: (engram: Engram) => Promise<void>): Promise<void> {
+  const engram = await make();
+  try {
+    await body(engram);
+  } finally {
+    await engram.close();
+  }
+}
+
+for (const [storeName, make] of makers) {
+  describe(`engram API on the ${storeName} store`, () => {
+    it('reads back what writeFile wrote, with the commit number as version', () =>
+      using(make, async (engram) => {
+        const data = pattern(1000, 1);
+        const version = await engram.writeFile('/a.bin', data);
+        assert.equal(version, await engram.currentCommit());
+        const read = await engram.readFile('/a.bin');
+        assert.deepEqual(read.data, data);
+        assert.equal(read.version, version);
+        const stat = await engram.stat('/a.bin');
+        assert.equal(stat.type, 'file');
+        assert.equal(stat.size, 1000);
+        assert.equal(stat.nlink, 1);
+        assert.equal(stat.mode, 0o644);
+        assert.equal(stat.version, version);
+        assert.equal(typeof stat.mtimeNs, 'bigint');
+        const second = await engram.writeFile('/a.bin', text('short'));
+        assert.ok(second > version);
+        assert.equal(decode((await engram.readFile('/a.bin')).data), 'short');
+        await engram.writeFile('/empty', new Uint8Array(0));
+        assert.deepEqual((await engram.readFile('/empty')).data, new Uint8Array(0));
+      }));
+
+    it('refuses a create-only write of an existing path with EXISTS, and never conflicts across paths', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/x', text('1'), { exclusive: true });
+        await expectCode('EXISTS', engram.writeFile('/x', text('2'), { exclusive: true }), { path: '/x' });
+        const versions = await Promise.all(Array.from({ length: 20 }, (_, index) => engram.writeFile(`/c${index}`, text(String(index)), { exclusive: true })));
+        assert.equal(new Set(versions).size, 20);
+        for (let index = 0; index < 20; index += 1) assert.equal(decode((await engram.readFile(`/c${index}`)).data), String(index));
+      }));
+
+    it('refuses a stale expectedVersion with VERSION_MISMATCH carrying expected and actual', () =>
+      using(make, async (engram) => {
+        const v1 = await engram.writeFile('/v', text('a'));
+        const v2 = await engram.writeFile('/v', text('b'), { expectedVersion: v1 });
+        await expectCode('VERSION_MISMATCH', engram.writeFile('/v', text('c'), { expectedVersion: v1 }), { path: '/v', expected: v1, actual: v2 });
+        await expectCode('VERSION_MISMATCH', engram.writeFile('/new', text('c'), { expectedVersion: 5 }), { expected: 5, actual: 0 });
+        await expectCode('VERSION_MISMATCH', engram.write('/v', 0, text('z'), { expectedVersion: v1 }));
+        await expectCode('VERSION_MISMATCH', engram.truncate('/v', 0, { expectedVersion: v1 }));
+        await expectCode('VERSION_MISMATCH', engram.deleteFile('/v', { expectedVersion: v1 }));
+        assert.equal(decode((await engram.readFile('/v')).data), 'b');
+      }));
+
+    it('writes at offsets like pwrite: inside, across chunks, past the end with a zero gap', () =>
+      using(make, async (engram) => {
+        let model = pattern(CHUNK * 5 + 17, 2);
+        await engram.writeFile('/p', model);
+        const edits: Array<[number, number]> = [
+          [3, 10],
+          [CHUNK - 5, 10],
+          [CHUNK * 2, CHUNK * 2],
+          [CHUNK + 1, CHUNK * 3],
+          [model.length - 3, 40],
+          [CHUNK * 9 + 100, 5],
+          [0, 1],
+        ];
+        for (const [offset, length] of edits) {
+          const data = pattern(length, offset + 7);
+          await engram.write('/p', offset, data);
+          const next = new Uint8Array(Math.max(model.length, offset + length));
+          next.set(model);
+          next.set(data, offset);
+          model = next;
+          assert.deepEqual((await engram.readFile('/p')).data, model, `after write at ${offset}+${length}`);
+        }
+        assert.equal((await engram.stat('/p')).size, model.length);
+        assert.deepEqual((await engram.read('/p', CHUNK - 3, 10)).data, model.subarray(CHUNK - 3, CHUNK + 7));
+        assert.deepEqual((await engram.read('/p', model.length - 2, 100)).data, model.subarray(model.length - 2));
+        assert.deepEqual((await engram.read('/p', model.length + 5, 100)).data, new Uint8Array(0));
+      }));
+
+    it('re-encodes only the chunks a partial write touches', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/big', pattern(CHUNK * 100, 3));
+        const before = (await engram.stats()).chunks;
+        await engram.write('/big', CHUNK * 50 + 3, Uint8Array.of(1, 2, 3));
+        assert.equal((await engram.stats()).chunks, before + 1);
+        await engram.write('/big', CHUNK * 10 - 1, Uint8Array.of(9, 9));
+        assert.equal((await engram.stats()).chunks, before + 3);
+      }));
+
+    it('truncates down and up, reading zeros past the old end', () =>
+      using(make, async (engram) => {
+        const data = pattern(CHUNK * 3 + 50, 4);
+        await engram.writeFile('/t', data);
+        await engram.truncate('/t', CHUNK + 10);
+        assert.deepEqual((await engram.readFile('/t')).data, data.subarray(0, CHUNK + 10));
+        await engram.truncate('/t', CHUNK * 4);
+        const expected = new Uint8Array(CHUNK * 4);
+        expected.set(data.subarray(0, CHUNK + 10));
+        assert.deepEqual((await engram.readFile('/t')).data, expected);
+        await engram.truncate('/t', 0);
+        assert.equal((await engram.stat('/t')).size, 0);
+        await expectCode('NOT_FOUND', engram.truncate('/none', 0));
+      }));
+
+    it('deletes files and reports NOT_FOUND and IS_DIRECTORY', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/d', text('x'));
+        await engram.deleteFile('/d');
+        assert.equal(await engram.exists('/d'), false);
+        await expectCode('NOT_FOUND', engram.readFile('/d'));
+        await expectCode('NOT_FOUND', engram.deleteFile('/d'));
+        await engram.mkdir('/dir');
+        await expectCode('IS_DIRECTORY', engram.deleteFile('/dir'));
+        await expectCode('IS_DIRECTORY', engram.readFile('/dir'));
+        await expectCode('IS_DIRECTORY', engram.writeFile('/dir', text('x')));
+        await expectCode('NOT_FOUND', engram.writeFile('/nodir/x', text('x')));
+      }));
+
+    it('makes and removes directories with EXISTS, NOT_EMPTY, NOT_DIRECTORY and parents', () =>
+      using(make, async (engram) => {
+        const v = await engram.mkdir('/a', { mode: 0o700 });
+        assert.equal((await engram.stat('/a')).mode, 0o700);
+        assert.equal((await engram.stat('/a')).version, v);
+        await expectCode('EXISTS', engram.mkdir('/a'));
+        await engram.mkdir('/a/b/c', { parents: true });
+        await engram.mkdir('/a/b/c', { parents: true });
+        assert.equal((await engram.stat('/a')).nlink, 3);
+        await expectCode('NOT_EMPTY', engram.rmdir('/a'));
+        await engram.writeFile('/f', text('x'));
+        await expectCode('NOT_DIRECTORY', engram.rmdir('/f'));
+        await expectCode('NOT_DIRECTORY', engram.mkdir('/f/g'));
+        await expectCode('NOT_DIRECTORY', engram.stat('/f/g'));
+        await expectCode('NOT_FOUND', engram.rmdir('/zzz'));
+        await engram.rmdir('/a/b/c');
+        await engram.rmdir('/a/b');
+        assert.equal((await engram.stat('/a')).nlink, 2);
+        await expectCode('NOT_SUPPORTED', engram.rmdir('/'));
+      }));
+
+    it('lists directories sorted with entry types, and bumps a directory version on change', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/b', text('x'));
+        await engram.mkdir('/a');
+        await engram.symlink('b', '/c');
+        const listed = await engram.readdir('/');
+        assert.deepEqual(
+          listed.map((entry) => [entry.name, entry.type]),
+          [
+            ['a', 'directory'],
+            ['b', 'file'],
+            ['c', 'symlink'],
+          ],
+        );
+        const before = (await engram.stat('/')).version;
+        await engram.writeFile('/a/new', text('x'));
+        assert.ok((await engram.stat('/a')).version > before);
+        await expectCode('NOT_DIRECTORY', engram.readdir('/b'));
+      }));
+
+    it('renames atomically, also over an existing file, and refuses what POSIX refuses', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/src', text('source'));
+        await engram.writeFile('/dst', text('target'));
+        const ino = (await engram.stat('/src')).ino;
+        await engram.rename('/src', '/dst');
+        assert.equal(await engram.exists('/src'), false);
+        assert.equal(decode((await engram.readFile('/dst')).data), 'source');
+        assert.equal((await engram.stat('/dst')).ino, ino);
+        await engram.writeFile('/other', text('o'));
+        await expectCode('EXISTS', engram.rename('/other', '/dst', { noReplace: true }));
+        await engram.mkdir('/d1/d2', { parents: true });
+        await expectCode('INVALID_ARGUMENT', engram.rename('/d1', '/d1/d2/d3'));
+        await engram.mkdir('/full');
+        await engram.writeFile('/full/x', text('x'));
+        await expectCode('NOT_EMPTY', engram.rename('/d1', '/full'));
+        await expectCode('IS_DIRECTORY', engram.rename('/other', '/full'));
+        await expectCode('NOT_DIRECTORY', engram.rename('/d1', '/other'));
+        await expectCode('NOT_FOUND', engram.rename('/missing', '/m2'));
+        await engram.rename('/d1', '/full/d1');
+        assert.equal((await engram.stat('/full')).nlink, 3);
+        assert.deepEqual(
+          (await engram.readdir('/full/d1')).map((entry) => entry.name),
+          ['d2'],
+        );
+        await engram.rename('/other', '/other');
+        assert.equal(decode((await engram.readFile('/other')).data), 'o');
+      }));
+
+    it('stores symlinks without following them', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/target', text('t'));
+        await engram.symlink('../outside/é', '/link');
+        assert.equal(await engram.readlink('/link'), '../outside/é');
+        const stat = await engram.stat('/link');
+        assert.equal(stat.type, 'symlink');
+        assert.equal(stat.size, Buffer.byteLength('../outside/é'));
+        await expectCode('INVALID_ARGUMENT', engram.readlink('/target'));
+        await expectCode('EXISTS', engram.symlink('x', '/target'));
+        await expectCode('NOT_SUPPORTED', engram.readFile('/link'));
+        await expectCode('INVALID_PATH', engram.symlink('', '/l2'));
+      }));
+
+    it('shares one inode and version between hard links', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/one', text('shared'));
+        const version = await engram.link('/one', '/two');
+        const [one, two] = [await engram.stat('/one'), await engram.stat('/two')];
+        assert.equal(one.ino, two.ino);
+        assert.equal(one.nlink, 2);
+        assert.equal(one.version, version);
+        await engram.write('/two', 0, text('S'));
+        assert.equal(decode((await engram.readFile('/one')).data), 'Shared');
+        await engram.deleteFile('/one');
+        assert.equal((await engram.stat('/two')).nlink, 1);
+        assert.equal(decode((await engram.readFile('/two')).data), 'Shared');
+        await engram.mkdir('/dir');
+        await expectCode('NOT_SUPPORTED', engram.link('/dir', '/dirlink'));
+        await expectCode('EXISTS', engram.link('/two', '/two'));
+      }));
+
+    it('changes mode, owner and times with a new version each', () =>
+      using(make, async (engram) => {
+        const v0 = await engram.writeFile('/m', text('x'));
+        const v1 = await engram.chmod('/m', 0o4755);
+        const v2 = await engram.chown('/m', 1000, 2000);
+        const v3 = await engram.utimes('/m', 1_000_000_000_123_456_789n, null);
+        assert.ok(v0 < v1 && v1 < v2 && v2 < v3);
+        const stat = await engram.stat('/m');
+        assert.equal(stat.mode, 0o4755);
+        assert.equal(stat.uid, 1000);
+        assert.equal(stat.gid, 2000);
+        assert.equal(stat.atimeNs, 1_000_000_000_123_456_789n);
+        const mtime = stat.mtimeNs;
+        await engram.utimes('/m', null, 5n);
+        assert.equal((await engram.stat('/m')).mtimeNs, 5n);
+        assert.notEqual(mtime, 5n);
+        await assert.rejects(engram.chmod('/m', 0o170000), RangeError);
+        await expectCode('NOT_FOUND', engram.chmod('/none', 0o644));
+      }));
+
+    it('keeps extended attributes with create and replace flags', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/x', text('x'));
+        await engram.setxattr('/x', 'user.b', Uint8Array.of(2));
+        await engram.setxattr('/x', 'user.a', Uint8Array.of(1), { flag: 'create' });
+        assert.deepEqual(await engram.listxattr('/x'), ['user.a', 'user.b']);
+        assert.deepEqual(await engram.getxattr('/x', 'user.a'), Uint8Array.of(1));
+        await expectCode('EXISTS', engram.setxattr('/x', 'user.a', Uint8Array.of(3), { flag: 'create' }));
+        await expectCode('NO_ATTRIBUTE', engram.setxattr('/x', 'user.c', Uint8Array.of(3), { flag: 'replace' }));
+        await engram.setxattr('/x', 'user.a', Uint8Array.of(4), { flag: 'replace' });
+        assert.deepEqual(await engram.getxattr('/x', 'user.a'), Uint8Array.of(4));
+        await engram.removexattr('/x', 'user.b');
+        await expectCode('NO_ATTRIBUTE', engram.getxattr('/x', 'user.b'), { path: '/x', name: 'user.b' });
+        await expectCode('NO_ATTRIBUTE', engram.removexattr('/x', 'user.b'));
+        await expectCode('INVALID_ARGUMENT', engram.setxattr('/x', '', Uint8Array.of(1)));
+      }));
+
+    it('applies a transaction atomically, with its own writes visible inside', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/acct-a', text('100'));
+        await engram.writeFile('/acct-b', text('0'));
+        await engram.transaction(async (tx) => {
+          const a = Number(decode((await tx.readFile('/acct-a')).data));
+          await tx.writeFile('/acct-a', text(String(a - 30)));
+          await tx.writeFile('/acct-b', text('30'));
+          assert.equal(decode((await tx.readFile('/acct-a')).data), '70');
+          assert.deepEqual((await tx.readdir('/')).map((entry) => entry.name), ['acct-a', 'acct-b']);
+        });
+        assert.equal(decode((await engram.readFile('/acct-a')).data), '70');
+        assert.equal(decode((await engram.readFile('/acct-b')).data), '30');
+        // A failing body applies nothing.
+        await assert.rejects(
+          engram.transaction(async (tx) => {
+            await tx.writeFile('/acct-a', text('0'));
+            throw new Error('abort');
+          }),
+          /abort/,
+        );
+        assert.equal(decode((await engram.readFile('/acct-a')).data), '70');
+      }));
+
+    it('refuses a transaction whose reads changed, applying none of its writes', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/r', text('1'));
+        await expectCode(
+          'VERSION_MISMATCH',
+          engram.transaction(async (tx) => {
+            await tx.readFile('/r');
+            await engram.writeFile('/r', text('2'));
+            await tx.writeFile('/w', text('never'));
+          }),
+          { path: '/r' },
+        );
+        assert.equal(await engram.exists('/w'), false);
+        await expectCode(
+          'VERSION_MISMATCH',
+          engram.transaction(async (tx) => {
+            assert.equal(await tx.exists('/appears'), false);
+            await engram.writeFile('/appears', text('x'));
+            await tx.writeFile('/w', text('never'));
+          }),
+        );
+        assert.equal(await engram.exists('/w'), false);
+      }));
+
+    it('counts to exactly N with concurrent retrying transactions', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/counter', text('0'));
+        const workers = 8;
+        const perWorker = 5;
+        await Promise.all(
+          Array.from({ length: workers }, async () => {
+            for (let step = 0; step < perWorker; step += 1) {
+              await engram.transaction(
+                async (tx) => {
+                  const value = Number(decode((await tx.readFile('/counter')).data));
+                  await new Promise((resolve) => setImmediate(resolve));
+                  await tx.writeFile('/counter', text(String(value + 1)));
+                },
+                { retries: 200 },
+              );
+            }
+          }),
+        );
+        assert.equal(decode((await engram.readFile('/counter')).data), String(workers * perWorker));
+      }));
+
+    it('reads any path as of a snapshot, restores it as a new commit, and deletes it', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/keep', text('v1'));
+        await engram.mkdir('/dir');
+        await engram.writeFile('/dir/inner', text('inner'));
+        await engram.setxattr('/keep', 'user.k', Uint8Array.of(1));
+        const snapshot = await engram.createSnapshot('s1');
+        assert.equal(snapshot.name, 's1');
+        await expectCode('EXISTS', engram.createSnapshot('s1'));
+        await expectCode('INVALID_ARGUMENT', engram.createSnapshot('a/b'));
+        await engram.writeFile('/keep', text('v2'));
+        await engram.removexattr('/keep', 'user.k');
+        await engram.deleteFile('/dir/inner');
+        await engram.writeFile('/added', text('new'));
+        assert.equal(decode((await engram.readFile('/keep', { snapshot: 's1' })).data), 'v1');
+        assert.deepEqual((await engram.readdir('/dir', { snapshot: 's1' })).map((entry) => entry.name), ['inner']);
+        assert.equal(await engram.exists('/added', { snapshot: 's1' }), false);
+        await expectCode('NOT_FOUND', engram.readFile('/keep', { snapshot: 'nope' }), { snapshot: 'nope' });
+        assert.deepEqual((await engram.listSnapshots()).map((info) => [info.name, info.commit]), [['s1', snapshot.commit]]);
+        const restored = await engram.restoreSnapshot('s1');
+        assert.equal(restored, await engram.currentCommit());
+        assert.equal(decode((await engram.readFile('/keep')).data), 'v1');
+        assert.equal(decode((await engram.readFile('/dir/inner')).data), 'inner');
+        assert.deepEqual(await engram.getxattr('/keep', 'user.k'), Uint8Array.of(1));
+        assert.equal(await engram.exists('/added'), false);
+        assert.ok((await engram.stat('/keep')).version === restored);
+        assert.equal((await engram.verify()).ok, true);
+        await engram.deleteSnapshot('s1');
+        await expectCode('NOT_FOUND', engram.deleteSnapshot('s1'));
+        await expectCode('NOT_FOUND', engram.restoreSnapshot('s1'));
+        assert.deepEqual(await engram.listSnapshots(), []);
+      }));
+
+    it('tells the history of a path with kinds, sizes and content hashes', () =>
+      using(make, async (engram) => {
+        const v1 = await engram.writeFile('/h', text('one'));
+        const v2 = await engram.writeFile('/h', text('three'));
+        await engram.write('/h', 0, text('T'));
+        await engram.chmod('/h', 0o600);
+        await engram.rename('/h', '/h2');
+        const entries = await engram.history('/h');
+        assert.deepEqual(
+          entries.map((entry) => entry.kind),
+          ['write', 'write', 'write', 'metadata', 'rename-out'],
+        );
+        assert.equal(entries[0].commit, v1);
+        assert.equal(entries[1].version, v2);
+        assert.equal(entries[0].sha256, createHash('sha256').update('one').digest('hex'));
+        assert.equal(entries[2].sha256, createHash('sha256').update('Three').digest('hex'));
+        assert.equal(entries[2].size, 5);
+        assert.equal(entries[4].sha256, null);
+        assert.deepEqual((await engram.history('/h2')).map((entry) => entry.kind), ['rename-in']);
+        await engram.deleteFile('/h2');
+        assert.deepEqual((await engram.history('/h2')).map((entry) => entry.kind), ['rename-in', 'delete']);
+        await expectCode('NOT_FOUND', engram.history('/never'));
+      }));
+
+    it('compacts to exactly the chunks that live files and snapshots reach', () =>
+      using(make, async (engram) => {
+        for (let round = 0; round < 5; round += 1) {
+          await engram.writeFile('/churn', pattern(CHUNK * 8, 100 + round));
+          await engram.write('/churn', CHUNK * 2, pattern(CHUNK, 200 + round));
+        }
+        await engram.writeFile('/gone', pattern(CHUNK * 4, 300));
+        await engram.deleteFile('/gone');
+        await engram.writeFile('/pinned', pattern(CHUNK * 3, 400));
+        await engram.createSnapshot('pin');
+        await engram.writeFile('/pinned', pattern(CHUNK * 3, 401));
+        const report = await engram.compact({ retainCommits: 0 });
+        assert.ok(report.freedChunks > 0);
+        assert.ok(report.freedVersions > 0);
+        // Reachable: /churn (8 distinct chunks), /pinned now (3), /pinned in the snapshot (3).
+        assert.equal((await engram.stats()).chunks, 8 + 3 + 3);
+        assert.deepEqual((await engram.readFile('/pinned', { snapshot: 'pin' })).data, pattern(CHUNK * 3, 400));
+        await engram.deleteSnapshot('pin');
+        await engram.compact({ retainCommits: 0 });
+        assert.equal((await engram.stats()).chunks, 8 + 3);
+        assert.equal((await engram.verify()).ok, true);
+        // Default retention keeps recent history.
+        await engram.writeFile('/churn', text('x'));
+        await engram.compact();
+        assert.equal((await engram.history('/churn')).some((entry) => entry.size === CHUNK * 8), true);
+      }));
+
+    it('verifies a clean engram and reports its stats', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/a', pattern(CHUNK * 3, 5));
+        await engram.writeFile('/b', pattern(CHUNK * 3, 5));
+        await engram.mkdir('/d');
+        await engram.symlink('/a', '/d/s');
+        const progress: number[] = [];
+        const report = await engram.verify({ onProgress: (bytes) => progress.push(bytes) });
+        assert.deepEqual(report.problems, []);
+        assert.equal(report.ok, true);
+        assert.equal(report.checkedChunks, 3);
+        assert.equal(report.checkedFiles, 2);
+        assert.equal(report.checkedBytes, CHUNK * 3);
+        assert.equal(progress.at(-1), CHUNK * 3);
+        const stats = await engram.stats();
+        assert.equal(stats.files, 2);
+        assert.equal(stats.directories, 2);
+        assert.equal(stats.symlinks, 1);
+        assert.equal(stats.logicalBytes, CHUNK * 6);
+        assert.equal(stats.uniqueChunkBytes, CHUNK * 3);
+        assert.equal(stats.dedupRatio, 2);
+        assert.equal(stats.chunkBytes, CHUNK);
+        assert.equal(stats.profile, 'positional');
+        assert.ok(stats.rootVector.nonZeroCount > 0);
+        assert.ok(stats.vectorByteFraction >= 0 && stats.vectorByteFraction <= 1);
+      }));
+
+    it('un-bundles deleted content from the root vector exactly', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/a', pattern(CHUNK * 4, 8));
+        const withA = (await engram.stats()).rootVector;
+        await engram.writeFile('/b', pattern(CHUNK * 4, 9));
+        await engram.write('/b', 10, pattern(CHUNK, 10));
+        await engram.deleteFile('/b');
+        assert.deepEqual((await engram.stats()).rootVector, withA);
+        await engram.deleteFile('/a');
+        assert.equal((await engram.stats()).rootVector.nonZeroCount, 0);
+        assert.equal((await engram.verify()).ok, true);
+      }));
+
+    it('streams a file out and in with chunk-sized pieces', () =>
+      using(make, async (engram) => {
+        const data = pattern(CHUNK * 40 + 7, 11);
+        async function* pieces(): AsyncGenerator<Uint8Array> {
+          for (let offset = 0; offset < data.length; offset += 999) yield data.subarray(offset, offset + 999);
+        }
+        const version = await engram.writeFileFrom('/s', pieces());
+        assert.equal((await engram.stat('/s')).version, version);
+        assert.deepEqual((await engram.readFile('/s')).data, data);
+        const out: Uint8Array[] = [];
+        for await (const piece of engram.createReadStream('/s')) out.push(piece);
+        assert.deepEqual(new Uint8Array(Buffer.concat(out)), data);
+        const ranged: Uint8Array[] = [];
+        for await (const piece of engram.createReadStream('/s', { start: 100, end: 199 })) ranged.push(piece);
+        assert.deepEqual(new Uint8Array(Buffer.concat(ranged)), data.subarray(100, 200));
+        await expectCode('EXISTS', engram.writeFileFrom('/s', pieces(), { exclusive: true }));
+        assert.equal((await engram.history('/s')).find((entry) => entry.kind === 'write')?.sha256, createHash('sha256').update(data).digest('hex'));
+        assert.equal((await engram.verify()).ok, true);
+      }));
+
+    it('keeps an unlinked file readable and writable through an open handle until it closes', () =>
+      using(make, async (engram) => {
+        const handle = await engram.open('/h', { create: true, mode: 0o600 });
+        await handle.write(0, text('hello'));
+        await handle.write(10, text('X'));
+        assert.deepEqual((await handle.read(0, 11)).data, new Uint8Array([...text('hello'), 0, 0, 0, 0, 0, ...text('X')]));
+        await engram.deleteFile('/h');
+        assert.equal(await engram.exists('/h'), false);
+        await handle.write(0, text('J'));
+        assert.equal(decode((await handle.read(0, 5)).data), 'Jello');
+        assert.equal((await handle.stat()).nlink, 0);
+        await handle.truncate(2);
+        assert.equal((await handle.stat()).size, 2);
+        await handle.close();
+        await expectCode('CLOSED', handle.read(0, 1));
+        assert.equal((await engram.stats()).files, 0);
+        assert.equal((await engram.verify()).ok, true);
+        await expectCode('NOT_FOUND', engram.open('/nope'));
+        await engram.writeFile('/e', text('abc'));
+        await expectCode('EXISTS', engram.open('/e', { create: true, exclusive: true }));
+        const truncating = await engram.open('/e', { truncate: true });
+        assert.equal((await truncating.stat()).size, 0);
+        await truncating.close();
+      }));
+
+    it('refuses hostile paths on every entry point', () =>
+      using(make, async (engram) => {
+        await expectCode('INVALID_PATH', engram.writeFile('/../etc/passwd', text('x')));
+        await expectCode('INVALID_PATH', engram.readFile('relative'));
+        await expectCode('INVALID_PATH', engram.mkdir('/a\0b'));
+        await expectCode('NAME_TOO_LONG', engram.writeFile('/' + 'n'.repeat(300), text('x')));
+        await expectCode('INVALID_PATH', engram.rename('/a', '/b/../../c'));
+        await expectCode('INVALID_PATH', engram.stat('/a//b'));
+      }));
+
+    it('fails with CLOSED after close', async () => {
+      const engram = await make();
+      await engram.close();
+      await expectCode('CLOSED', engram.readFile('/a'));
+      await expectCode('CLOSED', engram.writeFile('/a', text('x')));
+    });
+  });
+}
+
+describe('engram files', () => {
+  it('keeps content and versions across close and reopen', async () => {
+    const file = freshFile();
+    const engram = await openEngram(file, { create: true, chunkBytes: CHUNK, profile: 'positional' });
+    const version = await engram.writeFile('/p', pattern(5000, 12));
+    await engram.createSnapshot('s');
+    await engram.close();
+    const again = await openEngram(file);
+    assert.deepEqual(await again.readFile('/p'), { data: pattern(5000, 12), version });
+    assert.equal((await again.stats()).chunkBytes, CHUNK);
+    assert.equal((await again.listSnapshots()).length, 1);
+    await again.close();
+  });
+
+  it('opens read-only: reads work, every mutation is READ_ONLY', async () => {
+    const file = freshFile();
+    const engram = await openEngram(file, { create: true });
+    await engram.writeFile('/a', text('a'));
+    await engram.close();
+    const readOnly = await openEngram(file, { readOnly: true });
+    assert.equal(readOnly.readOnly, true);
+    assert.equal(decode((await readOnly.readFile('/a')).data), 'a');
+    await expectCode('READ_ONLY', readOnly.writeFile('/b', text('b')));
+    await expectCode('READ_ONLY', readOnly.mkdir('/d'));
+    await expectCode('READ_ONLY', readOnly.createSnapshot('s'));
+    await expectCode('READ_ONLY', readOnly.compact());
+    await readOnly.close();
+  });
+
+  it('refuses a missing file, a bad profile and a foreign file', async () => {
+    await expectCode('NOT_FOUND', openEngram(join(root, 'absent.engram')));
+    await expectCode('INVALID_ARGUMENT', openEngram(freshFile(), { create: true, profile: 'bogus' as 'positional' }));
+    await expectCode('INVALID_ARGUMENT', openEngram(freshFile(), { create: true, chunkBytes: 3 }));
+    const foreign = freshFile();
+    const db = new Database(foreign);
+    db.exec('CREATE TABLE t(x)');
+    db.close();
+    await expectCode('NOT_ENGRAM', openEngram(foreign));
+  });
+
+  it('cleans inodes left unlinked-but-open by a process that ended', async () => {
+    const file = freshFile();
+    const engram = await openEngram(file, { create: true, chunkBytes: CHUNK });
+    const handle = await engram.open('/orphan', { create: true });
+    await handle.write(0, pattern(CHUNK * 2, 13));
+    await engram.deleteFile('/orphan');
+    // Closing the engram without closing the handle is what a crashed process leaves behind.
+    await engram.close();
+    const again = await openEngram(file);
+    assert.equal((await again.verify()).ok, true);
+    await again.compact({ retainCommits: 0 });
+    assert.equal((await again.stats()).chunks, 0);
+    await again.close();
+  });
+
+  it('names the damaged path when a stored pack is corrupted', async () => {
+    const file = freshFile();
+    const engram = await openEngram(file, { create: true, chunkBytes: CHUNK });
+    await engram.writeFile('/good', pattern(CHUNK * 2, 14));
+    await engram.writeFile('/bad', pattern(CHUNK * 2, 15));
+    await engram.createSnapshot('snap');
+    await engram.close();
+    const db = new Database(file);
+    const packId = db.prepare("SELECT c.pack_id FROM chunks c ORDER BY c.chunk_id DESC LIMIT 1").pluck().get() as number;
+    const data = db.prepare('SELECT data FROM packs WHERE pack_id = ?').pluck().get(packId) as Buffer;
+    data[data.length - 3] ^= 0xff;
+    db.prepare('UPDATE packs SET data = ? WHERE pack_id = ?').run(data, packId);
+    db.close();
+    const damaged = await openEngram(file);
+    const report = await damaged.verify();
+    assert.equal(report.ok, false);
+    assert.deepEqual(report.damagedPaths, ['/bad', 'snap:/bad']);
+    await expectCode('CORRUPT', damaged.readFile('/bad'));
+    assert.deepEqual((await damaged.readFile('/good')).data, pattern(CHUNK * 2, 14));
+    await damaged.close();
+  });
+});
