@@ -14,7 +14,9 @@
  * - `encodeMBps`/`decodeMBps`: medians over several runs of encode (SHA-256 included) and decode
  *   (full SHA-256 check included) of every chunk; `sha256MBps` is node:crypto SHA-256 of the same
  *   chunks in the same run.
- * Extra lines: holographic vectorByteFraction on the text+code chunks, at several group sizes.
+ * Extra lines: holographic vectorByteFraction on the text+code chunks, at several group sizes
+ * (`codec-holographic-groups`), and zstd-3 of each corpus region cut into compression units of
+ * 4 KiB, 16 KiB, 64 KiB and 1 MiB against the whole region (`codec-compression-unit`).
  *
  * @example
  * ```sh
@@ -138,6 +140,18 @@ export async function run(context: BenchContext): Promise<void> {
         vectorByteFraction: round4(textCodeCorrectBytes / textCodeBytes),
       });
     }
+  }
+
+  // Why the compression unit matters: zstd-3 of each region cut into units of several sizes.
+  for (const region of regions) {
+    const record: Record<string, unknown> = { bench: 'codec-compression-unit', region: region.kind, inputBytes: region.bytes.length };
+    for (const unitBytes of [CHUNK_BYTES, 16 * 1024, PACK_BYTES, MIB]) {
+      let compressed = 0;
+      for (let offset = 0; offset < region.bytes.length; offset += unitBytes) compressed += zstd3Bytes(region.bytes.subarray(offset, offset + unitBytes));
+      record[`zstd3Unit${unitBytes / 1024}KiBBytes`] = compressed;
+    }
+    record.zstd3WholeBytes = zstd3Bytes(region.bytes);
+    context.emit(record);
   }
 
   // Holographic accuracy and size against the group size, on (up to 4 MiB of) the text+code chunks.
