@@ -216,9 +216,12 @@ async function benchContent(context: BenchContext, runs: number): Promise<void> 
 
 async function benchContention(context: BenchContext): Promise<void> {
   const incrementsPerWriter = context.size === 'small' ? 5 : 40;
+  const counterBytes = 4096;
   for (const writerCount of [2, 4, 8]) {
     await withEngram(context, `contention-${writerCount}`, async (engram) => {
-      await engram.writeFile('/counter', new TextEncoder().encode('0'));
+      // A 4 KiB counter record (the value, space-padded): one chunk per commit, as a small row would be.
+      const encodeCounter = (value: number) => new TextEncoder().encode(String(value).padStart(counterBytes, ' '));
+      await engram.writeFile('/counter', encodeCounter(0));
       let conflicts = 0;
       let commits = 0;
       const latenciesMs: number[] = [];
@@ -230,9 +233,9 @@ async function benchContention(context: BenchContext): Promise<void> {
             for (let attempt = 0; ; attempt += 1) {
               if (attempt > 10_000) throw new Error('contention bench: retry bound reached');
               const { data, version } = await engram.readFile('/counter');
-              const value = Number(new TextDecoder().decode(data)) + 1;
+              const value = Number(new TextDecoder().decode(data).trim()) + 1;
               try {
-                await engram.writeFile('/counter', new TextEncoder().encode(String(value)), { expectedVersion: version });
+                await engram.writeFile('/counter', encodeCounter(value), { expectedVersion: version });
                 commits += 1;
                 break;
               } catch (error) {
@@ -245,10 +248,10 @@ async function benchContention(context: BenchContext): Promise<void> {
         }),
       );
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const final = Number(new TextDecoder().decode((await engram.readFile('/counter')).data));
+      const final = Number(new TextDecoder().decode((await engram.readFile('/counter')).data).trim());
       if (final !== writerCount * incrementsPerWriter) throw new Error(`lost updates: ${final} != ${writerCount * incrementsPerWriter}`);
-      // The yardstick: SHA-256 over the bytes the committed writes carried (tiny: commits are small).
-      const payloads = Array.from({ length: commits }, (_, index) => new TextEncoder().encode(String(index + 1)));
+      // The yardstick: SHA-256 over the bytes the committed writes carried.
+      const payloads = Array.from({ length: commits }, (_, index) => encodeCounter(index + 1));
       const sha256MBps = await sha256MegabytesPerSecond(payloads, 3);
       const payloadBytes = payloads.reduce((sum, payload) => sum + payload.length, 0);
       const MBps = megabytesPerSecond(payloadBytes, seconds);
