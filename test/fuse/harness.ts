@@ -3,6 +3,7 @@
  * unmounted in teardown whatever happened, with `fusermount -u`, then `-uz`, as the fallback.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, mkdir, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +39,7 @@ export interface TestMount {
 }
 
 export interface StartOptions {
-  /** Reuse this directory/engram (a remount); default: a fresh scratch directory. */
+  /** Use this directory (a remount if it holds test.engram; created if missing); default: a fresh scratch directory. */
   directory?: string;
   /** Serve the in-memory test double instead of a real engram. */
   memory?: boolean;
@@ -58,6 +59,7 @@ export async function createEngramFile(engramFile: string): Promise<void> {
 /** Starts a mount in a child process and waits until it serves requests. */
 export async function startMount(options: StartOptions = {}): Promise<TestMount> {
   const directory = options.directory ?? (await mkdtemp(join(tmpdir(), 'embrfs-fuse-')));
+  await mkdir(directory, { recursive: true });
   await chmod(directory, 0o755);
   const engramFile = join(directory, 'test.engram');
   const mountpoint = join(directory, 'mnt');
@@ -67,7 +69,7 @@ export async function startMount(options: StartOptions = {}): Promise<TestMount>
     // A stale mount from a killed server: mountEngram itself must clean that up.
     if ((error as NodeJS.ErrnoException).code !== 'ENOTCONN') throw error;
   }
-  if (options.directory === undefined && options.memory !== true) await createEngramFile(engramFile);
+  if (options.memory !== true && !existsSync(engramFile)) await createEngramFile(engramFile);
   const childOptions = {
     engramFile,
     mountpoint,
