@@ -159,6 +159,9 @@ export function createHolographicBasis(
  * Encoder/decoder of holographic vectors for one basis, with scratch buffers sized once so the
  * per-chunk loops do not allocate. Not re-entrant (one call at a time), which is how JS runs it.
  *
+ * Within a group, the distinct bytes ("slots") are always held in increasing byte order: the
+ * encoder sorts the group's (byte, position) pairs, and the parser requires increasing owners.
+ *
  * @example
  * ```ts
  * const core = new HolographicCore(basis);
@@ -170,22 +173,14 @@ export class HolographicCore {
   private readonly fullMask: number;
   /** Bytes of one stripe mask in the serialization: ceil(K/8). */
   private readonly maskBytes: number;
-  // Per byte value: a stamp saying which group last touched it, and its slot in that group.
-  private readonly stamp = new Int32Array(STRIPE_DIMENSIONS);
-  private readonly slotOfByte = new Uint8Array(STRIPE_DIMENSIONS);
-  private currentStamp = 0;
-  // Per slot (a distinct byte of the current group): its byte, non-zero mask and negative mask.
-  private readonly slotByte = new Uint8Array(STRIPE_DIMENSIONS);
-  private readonly slotNonZero = new Int32Array(STRIPE_DIMENSIONS);
-  private readonly slotNegative = new Int32Array(STRIPE_DIMENSIONS);
-  private readonly slotOccurrences = new Uint8Array(STRIPE_DIMENSIONS);
+  // The current group's distinct bytes in increasing order, with their masks over the stripes.
+  private readonly slotByte: Uint8Array;
+  private readonly slotNonZero: Int32Array;
+  private readonly slotNegative: Int32Array;
   private slotCount = 0;
-  // Slots in increasing byte order (the serialization order).
-  private readonly sortedSlots = new Uint8Array(STRIPE_DIMENSIONS);
-  // Per position of the group: its slot and its bound term's negative mask.
-  private readonly positionSlot: Uint8Array;
+  // The group's (byte << 4 | position) keys, sorted, and each position's bound-term sign mask.
+  private readonly keys: Int32Array;
   private readonly termNegative: Int32Array;
-  private readonly decided: Uint8Array;
   // What decodeVector parsed, per group (G entries each, in byte order), for matchesVectorOf.
   private parsedByte = new Uint8Array(0);
   private parsedNonZero = new Int32Array(0);
@@ -196,9 +191,11 @@ export class HolographicCore {
     this.basis = basis;
     this.fullMask = basis.stripeCount === 32 ? -1 : (1 << basis.stripeCount) - 1;
     this.maskBytes = (basis.stripeCount + 7) >>> 3;
-    this.positionSlot = new Uint8Array(basis.groupBytes);
+    this.slotByte = new Uint8Array(basis.groupBytes);
+    this.slotNonZero = new Int32Array(basis.groupBytes);
+    this.slotNegative = new Int32Array(basis.groupBytes);
+    this.keys = new Int32Array(basis.groupBytes);
     this.termNegative = new Int32Array(basis.groupBytes);
-    this.decided = new Uint8Array(basis.groupBytes);
   }
 
   /** Dimension of the vector of a chunk of `chunkBytes` bytes (whole groups). */
@@ -223,28 +220,33 @@ export class HolographicCore {
     const slotByte = this.slotByte;
     const slotNonZero = this.slotNonZero;
     const slotNegative = this.slotNegative;
-    const sortedSlots = this.sortedSlots;
     for (let groupStart = 0; groupStart < byteLength; groupStart += groupBytes) {
       const memberCount = Math.min(groupBytes, byteLength - groupStart);
       this.bundleGroup(chunk, groupStart, memberCount);
-      const countOffset = offset;
+      const slotCount = this.slotCount;
+      target[offset] = slotCount;
       offset += 1;
-      let count = 0;
-      for (let rank = 0; rank < this.slotCount; rank += 1) {
-        const slot = sortedSlots[rank];
+      for (let slot = 0; slot < slotCount; slot += 1) {
         const nonZero = slotNonZero[slot];
-        if (nonZero === 0) continue; // every term of this byte cancelled: not in the vector
         const negative = slotNegative[slot];
         target[offset] = slotByte[slot];
-        offset += 1;
-        for (let maskByte = 0; maskByte < maskBytes; maskByte += 1) {
-          target[offset + maskByte] = nonZero >>> (8 * maskByte);
-          target[offset + maskBytes + maskByte] = negative >>> (8 * maskByte);
+        if (maskBytes === 4) {
+          target[offset + 1] = nonZero;
+          target[offset + 2] = nonZero >>> 8;
+          target[offset + 3] = nonZero >>> 16;
+          target[offset + 4] = nonZero >>> 24;
+          target[offset + 5] = negative;
+          target[offset + 6] = negative >>> 8;
+          target[offset + 7] = negative >>> 16;
+          target[offset + 8] = negative >>> 24;
+        } else {
+          for (let maskByte = 0; maskByte < maskBytes; maskByte += 1) {
+            target[offset + 1 + maskByte] = nonZero >>> (8 * maskByte);
+            target[offset + 1 + maskBytes + maskByte] = negative >>> (8 * maskByte);
+          }
         }
-        offset += 2 * maskBytes;
-        count += 1;
+        offset += 1 + 2 * maskBytes;
       }
-      target[countOffset] = count;
       this.decodeGroup(decoded, groupStart, memberCount);
     }
     return offset;
@@ -252,8 +254,8 @@ export class HolographicCore {
 
   /**
    * Parses a serialized vector for `decoded.length` bytes from `reader` and writes the decoded
-   * bytes. Checks the layout (counts, owner order, unused sign bits, bounds); throws CORRUPT.
-   * Keeps what it parsed so that {@link matchesVectorOf} can compare it with the true bytes.
+   * bytes. Checks the layout (counts, byte order, masks, bounds); throws CORRUPT. Keeps what it
+   * parsed so that {@link matchesVectorOf} can compare it with the true bytes.
    */
   decodeVector(reader: PayloadReader, decoded: Uint8Array): void {
     const byteLength = decoded.length;
@@ -266,16 +268,15 @@ export class HolographicCore {
       this.parsedCount = new Uint8Array(groupCount);
     }
     for (let group = 0, groupStart = 0; groupStart < byteLength; group += 1, groupStart += groupBytes) {
-      this.readGroup(reader);
       const memberCount = Math.min(groupBytes, byteLength - groupStart);
-      // A group of m bytes bundles at most m distinct bytes; more can only come from damage.
-      if (this.slotCount > memberCount) corrupt('group vector names more bytes than the group holds', { group, slotCount: this.slotCount });
-      this.parsedCount[group] = this.slotCount;
-      for (let rank = 0; rank < this.slotCount; rank += 1) {
-        const slot = this.sortedSlots[rank];
-        this.parsedByte[group * groupBytes + rank] = this.slotByte[slot];
-        this.parsedNonZero[group * groupBytes + rank] = this.slotNonZero[slot];
-        this.parsedNegative[group * groupBytes + rank] = this.slotNegative[slot];
+      this.readGroup(reader, memberCount);
+      const slotCount = this.slotCount;
+      const base = group * groupBytes;
+      this.parsedCount[group] = slotCount;
+      for (let slot = 0; slot < slotCount; slot += 1) {
+        this.parsedByte[base + slot] = this.slotByte[slot];
+        this.parsedNonZero[base + slot] = this.slotNonZero[slot];
+        this.parsedNegative[base + slot] = this.slotNegative[slot];
       }
       this.decodeGroup(decoded, groupStart, memberCount);
     }
@@ -289,22 +290,17 @@ export class HolographicCore {
     const groupBytes = this.basis.groupBytes;
     for (let group = 0, groupStart = 0; groupStart < chunk.length; group += 1, groupStart += groupBytes) {
       this.bundleGroup(chunk, groupStart, Math.min(groupBytes, chunk.length - groupStart));
-      let parsedRank = 0;
-      for (let rank = 0; rank < this.slotCount; rank += 1) {
-        const slot = this.sortedSlots[rank];
-        if (this.slotNonZero[slot] === 0) continue; // a byte whose terms all cancelled is not in the vector
-        const at = group * groupBytes + parsedRank;
+      const base = group * groupBytes;
+      if (this.slotCount !== this.parsedCount[group]) return false;
+      for (let slot = 0; slot < this.slotCount; slot += 1) {
         if (
-          parsedRank >= this.parsedCount[group] ||
-          this.parsedByte[at] !== this.slotByte[slot] ||
-          this.parsedNonZero[at] !== this.slotNonZero[slot] ||
-          this.parsedNegative[at] !== this.slotNegative[slot]
+          this.parsedByte[base + slot] !== this.slotByte[slot] ||
+          this.parsedNonZero[base + slot] !== this.slotNonZero[slot] ||
+          this.parsedNegative[base + slot] !== this.slotNegative[slot]
         ) {
           return false;
         }
-        parsedRank += 1;
       }
-      if (parsedRank !== this.parsedCount[group]) return false;
     }
     return true;
   }
@@ -322,8 +318,8 @@ export class HolographicCore {
     const positive: number[] = [];
     const negative: number[] = [];
     const stripeEntries: number[] = [];
-    for (let group = 0; group * groupBytes < byteLength; group += 1) {
-      this.readGroup(reader);
+    for (let group = 0, groupStart = 0; groupStart < byteLength; group += 1, groupStart += groupBytes) {
+      this.readGroup(reader, Math.min(groupBytes, byteLength - groupStart));
       for (let stripe = 0; stripe < stripeCount; stripe += 1) {
         stripeEntries.length = 0;
         for (let slot = 0; slot < this.slotCount; slot += 1) {
@@ -342,98 +338,71 @@ export class HolographicCore {
     return { positive: Uint32Array.from(positive), negative: Uint32Array.from(negative) };
   }
 
-  /** The bundle of one group: per distinct byte, its non-zero and negative masks over the stripes. */
+  /**
+   * The bundle of one group: per distinct byte (in increasing order), the stripes where the sum
+   * of its bound terms is non-zero and those where it is negative. Bytes whose terms cancel in
+   * every stripe are not in the vector and get no slot.
+   */
   private bundleGroup(chunk: Uint8Array, groupStart: number, memberCount: number): void {
     const { stripeCount, byteNegativeBits, positionNegativeBits } = this.basis;
-    this.beginGroup();
+    const keys = this.keys;
+    const termNegative = this.termNegative;
+    // Insertion sort of (byte, position) keys: equal bytes become adjacent runs.
     for (let position = 0; position < memberCount; position += 1) {
       const byte = chunk[groupStart + position];
-      const slot = this.slotFor(byte);
-      this.positionSlot[position] = slot;
-      this.termNegative[position] = byteNegativeBits[byte] ^ positionNegativeBits[position * STRIPE_DIMENSIONS + byte];
-      this.slotOccurrences[slot] += 1;
-      if (this.slotOccurrences[slot] === 1) {
-        // A byte seen once keeps its bound term as is.
-        this.slotNonZero[slot] = this.fullMask;
-        this.slotNegative[slot] = this.termNegative[position];
-      }
-    }
-    for (let slot = 0; slot < this.slotCount; slot += 1) {
-      const occurrences = this.slotOccurrences[slot];
-      if (occurrences === 1) continue;
-      // A repeated byte: per stripe, the sign of the sum of its terms (0 on a tie), computed on
-      // the packed sign words. Two terms: they agree or cancel. Three: bitwise majority.
-      let first = 0;
-      let second = 0;
-      let third = 0;
-      let found = 0;
-      for (let position = 0; position < memberCount && found < 3; position += 1) {
-        if (this.positionSlot[position] !== slot) continue;
-        if (found === 0) first = this.termNegative[position];
-        else if (found === 1) second = this.termNegative[position];
-        else third = this.termNegative[position];
-        found += 1;
-      }
-      if (occurrences === 2) {
-        this.slotNonZero[slot] = ~(first ^ second) & this.fullMask;
-        this.slotNegative[slot] = first & second;
-        continue;
-      }
-      if (occurrences === 3) {
-        this.slotNonZero[slot] = this.fullMask;
-        this.slotNegative[slot] = (first & second) | (first & third) | (second & third);
-        continue;
-      }
-      let nonZero = 0;
-      let negative = 0;
-      for (let stripe = 0; stripe < stripeCount; stripe += 1) {
-        let sum = 0;
-        for (let position = 0; position < memberCount; position += 1) {
-          if (this.positionSlot[position] === slot) sum += ((this.termNegative[position] >>> stripe) & 1) === 1 ? -1 : 1;
-        }
-        if (sum !== 0) nonZero |= 1 << stripe;
-        if (sum < 0) negative |= 1 << stripe;
-      }
-      this.slotNonZero[slot] = nonZero;
-      this.slotNegative[slot] = negative;
-    }
-    this.sortSlots();
-  }
-
-  /** Fills sortedSlots with the slots in increasing byte order (insertion sort of at most G). */
-  private sortSlots(): void {
-    const sortedSlots = this.sortedSlots;
-    const slotByte = this.slotByte;
-    for (let slot = 0; slot < this.slotCount; slot += 1) {
-      let place = slot;
-      while (place > 0 && slotByte[sortedSlots[place - 1]] > slotByte[slot]) {
-        sortedSlots[place] = sortedSlots[place - 1];
+      termNegative[position] = byteNegativeBits[byte] ^ positionNegativeBits[position * STRIPE_DIMENSIONS + byte];
+      const key = (byte << 4) | position;
+      let place = position;
+      while (place > 0 && keys[place - 1] > key) {
+        keys[place] = keys[place - 1];
         place -= 1;
       }
-      sortedSlots[place] = slot;
+      keys[place] = key;
     }
-  }
-
-  private beginGroup(): void {
-    this.currentStamp += 1;
-    if (this.currentStamp === 0x7fffffff) {
-      this.stamp.fill(0);
-      this.currentStamp = 1;
+    let slotCount = 0;
+    let runStart = 0;
+    while (runStart < memberCount) {
+      const byte = keys[runStart] >>> 4;
+      let runEnd = runStart + 1;
+      while (runEnd < memberCount && keys[runEnd] >>> 4 === byte) runEnd += 1;
+      const occurrences = runEnd - runStart;
+      let nonZero: number;
+      let negative: number;
+      const first = termNegative[keys[runStart] & 15];
+      if (occurrences === 1) {
+        // A byte seen once keeps its bound term as is.
+        nonZero = this.fullMask;
+        negative = first;
+      } else if (occurrences === 2) {
+        // Two terms agree (keep the sign) or cancel (0).
+        const second = termNegative[keys[runStart + 1] & 15];
+        nonZero = ~(first ^ second) & this.fullMask;
+        negative = first & second;
+      } else if (occurrences === 3) {
+        // Three terms: the bitwise majority of the sign bits, never a tie.
+        const second = termNegative[keys[runStart + 1] & 15];
+        const third = termNegative[keys[runStart + 2] & 15];
+        nonZero = this.fullMask;
+        negative = (first & second) | (first & third) | (second & third);
+      } else {
+        nonZero = 0;
+        negative = 0;
+        for (let stripe = 0; stripe < stripeCount; stripe += 1) {
+          let sum = 0;
+          for (let member = runStart; member < runEnd; member += 1) sum += ((termNegative[keys[member] & 15] >>> stripe) & 1) === 1 ? -1 : 1;
+          if (sum !== 0) nonZero |= 1 << stripe;
+          if (sum < 0) negative |= 1 << stripe;
+        }
+      }
+      if (nonZero !== 0) {
+        this.slotByte[slotCount] = byte;
+        this.slotNonZero[slotCount] = nonZero;
+        this.slotNegative[slotCount] = negative;
+        slotCount += 1;
+      }
+      runStart = runEnd;
     }
-    this.slotCount = 0;
-  }
-
-  private slotFor(byte: number): number {
-    if (this.stamp[byte] === this.currentStamp) return this.slotOfByte[byte];
-    const slot = this.slotCount;
-    this.slotCount += 1;
-    this.stamp[byte] = this.currentStamp;
-    this.slotOfByte[byte] = slot;
-    this.slotByte[slot] = byte;
-    this.slotNonZero[slot] = 0;
-    this.slotNegative[slot] = 0;
-    this.slotOccurrences[slot] = 0;
-    return slot;
+    this.slotCount = slotCount;
   }
 
   /**
@@ -448,36 +417,33 @@ export class HolographicCore {
   private decodeGroup(decoded: Uint8Array, groupStart: number, memberCount: number): void {
     const { stripeCount, byteNegativeBits, positionNegativeBits } = this.basis;
     const slotCount = this.slotCount;
-    const sortedSlots = this.sortedSlots;
-    const decided = this.decided;
+    const slotByte = this.slotByte;
+    const slotNonZero = this.slotNonZero;
+    const slotNegative = this.slotNegative;
     const fullMask = this.fullMask;
-    let undecidedCount = memberCount;
-    decided.fill(0);
-    for (let rank = 0; rank < slotCount && undecidedCount > 0; rank += 1) {
-      const slot = sortedSlots[rank];
-      if (this.slotNonZero[slot] !== fullMask) continue;
-      const byte = this.slotByte[slot];
-      const key = this.slotNegative[slot] ^ byteNegativeBits[byte];
+    const allDecided = (1 << memberCount) - 1;
+    let decidedMask = 0;
+    for (let slot = 0; slot < slotCount && decidedMask !== allDecided; slot += 1) {
+      if (slotNonZero[slot] !== fullMask) continue;
+      const byte = slotByte[slot];
+      const key = slotNegative[slot] ^ byteNegativeBits[byte];
       for (let position = 0; position < memberCount; position += 1) {
-        if (decided[position] === 0 && positionNegativeBits[position * STRIPE_DIMENSIONS + byte] === key) {
-          decided[position] = 1;
+        if (positionNegativeBits[position * STRIPE_DIMENSIONS + byte] === key && ((decidedMask >>> position) & 1) === 0) {
+          decidedMask |= 1 << position;
           decoded[groupStart + position] = byte;
-          undecidedCount -= 1;
         }
       }
     }
-    if (undecidedCount === 0) return;
+    if (decidedMask === allDecided) return;
     for (let position = 0; position < memberCount; position += 1) {
-      if (decided[position] === 1) continue;
+      if ((decidedMask >>> position) & 1) continue;
       let bestByte = 0;
       let bestScore = -1 << 30;
       const positionBase = position * STRIPE_DIMENSIONS;
-      for (let rank = 0; rank < slotCount; rank += 1) {
-        const slot = sortedSlots[rank];
-        const nonZero = this.slotNonZero[slot];
-        if (nonZero === 0) continue; // invisible in the serialized vector, so invisible here too
-        const byte = this.slotByte[slot];
-        const disagreeing = nonZero & (this.slotNegative[slot] ^ byteNegativeBits[byte] ^ positionNegativeBits[positionBase + byte]);
+      for (let slot = 0; slot < slotCount; slot += 1) {
+        const nonZero = slotNonZero[slot];
+        const byte = slotByte[slot];
+        const disagreeing = nonZero & (slotNegative[slot] ^ byteNegativeBits[byte] ^ positionNegativeBits[positionBase + byte]);
         const score = popcount32(nonZero) - 2 * popcount32(disagreeing);
         if (score > bestScore) {
           // Slots go in increasing byte order, so keeping the first maximum is "ties: lowest byte".
@@ -491,12 +457,11 @@ export class HolographicCore {
   }
 
   /**
-   * Reads one group into the slots (byte, non-zero mask, negative mask), checking the layout:
-   * count <= G, owners strictly increasing, masks non-zero, negative within non-zero, no bit at
-   * or above K, no overrun. Leaves the slots sorted (they already are: owners increase).
+   * Reads one group of `memberCount` bytes into the slots, checking the layout: at most
+   * memberCount entries (a group bundles at most that many distinct bytes), bytes strictly
+   * increasing, masks non-zero, negative within non-zero, no bit at or above K, no overrun.
    */
-  private readGroup(reader: PayloadReader): void {
-    const { groupBytes } = this.basis;
+  private readGroup(reader: PayloadReader, memberCount: number): void {
     const maskBytes = this.maskBytes;
     const fullMask = this.fullMask;
     const payload = reader.payload;
@@ -504,9 +469,8 @@ export class HolographicCore {
     if (offset >= payload.length) corrupt('truncated vector', { offset });
     const count = payload[offset];
     offset += 1;
-    if (count > groupBytes) corrupt('group lists more bytes than a group holds', { count, groupBytes, offset: offset - 1 });
+    if (count > memberCount) corrupt('group lists more bytes than the group holds', { count, memberCount, offset: offset - 1 });
     if (offset + count * (1 + 2 * maskBytes) > payload.length) corrupt('truncated vector', { offset });
-    this.beginGroup();
     let previous = -1;
     for (let entry = 0; entry < count; entry += 1) {
       const byte = payload[offset];
@@ -521,12 +485,12 @@ export class HolographicCore {
       if (nonZero === 0 || (nonZero & ~fullMask) !== 0 || (negative & ~nonZero) !== 0) {
         corrupt('group entry masks out of range', { offset });
       }
-      const slot = this.slotFor(byte);
-      this.slotNonZero[slot] = nonZero;
-      this.slotNegative[slot] = negative;
-      this.sortedSlots[entry] = slot;
+      this.slotByte[entry] = byte;
+      this.slotNonZero[entry] = nonZero;
+      this.slotNegative[entry] = negative;
       offset += 1 + 2 * maskBytes;
     }
+    this.slotCount = count;
     reader.offset = offset;
   }
 }
