@@ -19,6 +19,8 @@ import { chunkFingerprint } from '../query/fingerprint.js';
 import type { NewChunk, PreparedPack } from '../store/api.js';
 import { preparePacks } from '../store/pack.js';
 import { serializeVector } from '../vsa/serialize.js';
+import type { EncodePool } from './encode-pool.js';
+import { POOL_MIN_BYTES } from './encode-pool.js';
 
 /** The codec and hash functions the pipeline uses. */
 export interface Pipeline {
@@ -92,6 +94,36 @@ export function encodeContent(
   firstIndex: number,
   lookupStored: (shas: Uint8Array[]) => boolean[],
 ): EncodedContent {
+  const { shas, fresh } = splitContent(pipeline, bytes, lookupStored);
+  return { firstIndex, shas, packs: preparePacks(fresh.map((chunk) => encodeChunk(pipeline, chunk))), byteLength: bytes.length };
+}
+
+/**
+ * Like {@link encodeContent}, but encodes the fresh chunks of a large write in the worker pool.
+ *
+ * @example
+ * ```ts
+ * const content = await encodeContentAsync(pipeline, bytes, 0, lookup, encodePool(options));
+ * ```
+ */
+export async function encodeContentAsync(
+  pipeline: Pipeline,
+  bytes: Uint8Array,
+  firstIndex: number,
+  lookupStored: (shas: Uint8Array[]) => boolean[],
+  pool: EncodePool | undefined,
+): Promise<EncodedContent> {
+  if (pool === undefined || bytes.length < POOL_MIN_BYTES) return encodeContent(pipeline, bytes, firstIndex, lookupStored);
+  const { shas, fresh } = splitContent(pipeline, bytes, lookupStored);
+  return { firstIndex, shas, packs: await pool.encode(fresh), byteLength: bytes.length };
+}
+
+/** Cuts bytes into chunks, hashes them and picks the distinct ones the store does not hold. */
+function splitContent(
+  pipeline: Pipeline,
+  bytes: Uint8Array,
+  lookupStored: (shas: Uint8Array[]) => boolean[],
+): { shas: Array<Uint8Array | null>; fresh: Uint8Array[] } {
   const chunkBytes = pipeline.chunkBytes;
   const shas: Array<Uint8Array | null> = [];
   const pieces: Uint8Array[] = [];
@@ -106,16 +138,16 @@ export function encodeContent(
   }
   const present = shas.filter((sha): sha is Uint8Array => sha !== null);
   const stored = lookupStored(present);
-  const fresh: NewChunk[] = [];
+  const fresh: Uint8Array[] = [];
   const seen = new Set<string>();
   for (let position = 0; position < present.length; position += 1) {
     if (stored[position]) continue;
     const key = shaKey(present[position]);
     if (seen.has(key)) continue;
     seen.add(key);
-    fresh.push(encodeChunk(pipeline, pieces[position]));
+    fresh.push(pieces[position]);
   }
-  return { firstIndex, shas, packs: preparePacks(fresh), byteLength: bytes.length };
+  return { shas, fresh };
 }
 
 /**

@@ -34,6 +34,8 @@ import type { InodeRow, Store, StoreReader } from '../store/api.js';
 import { LIVE, ROOT_INO } from '../store/api.js';
 import type { Pipeline } from './encode.js';
 import { shaKey } from './encode.js';
+import type { EncodePool } from './encode-pool.js';
+import { encodePool } from './encode-pool.js';
 import type { CommitContext } from './operations.js';
 import {
   ChunkVanishedError,
@@ -110,6 +112,7 @@ function observe(reader: StoreReader, path: string): Observation {
 
 class EngramImpl extends Session implements Engram, SessionHost {
   readonly pipeline: Pipeline;
+  readonly pool: EncodePool | undefined;
   private closed = false;
   /** Open handles per inode in this process. */
   private readonly openHandles = new Map<number, number>();
@@ -123,10 +126,11 @@ class EngramImpl extends Session implements Engram, SessionHost {
   ) {
     super();
     this.pipeline = pipeline;
+    this.pool = encodePool({ profile: store.info.profile, chunkBytes: store.info.chunkBytes });
   }
 
   /** Encodes bytes as chunks from `firstIndex` (for file handles). */
-  encodeRange(bytes: Uint8Array, firstIndex: number, forceEncode: boolean): import('./encode.js').EncodedContent {
+  encodeRange(bytes: Uint8Array, firstIndex: number, forceEncode: boolean): Promise<import('./encode.js').EncodedContent> {
     return this.encode(bytes, firstIndex, forceEncode);
   }
 
@@ -354,8 +358,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
     let size = 0;
     let pending = new Uint8Array(batchBytes);
     let pendingBytes = 0;
-    const stage = (bytes: Uint8Array): void => {
-      const content = this.encode(bytes, ids.length, false);
+    const stage = async (bytes: Uint8Array): Promise<void> => {
+      const content = await this.encode(bytes, ids.length, false);
       const staged = new Set<string>();
       for (const pack of content.packs) for (const chunk of pack.chunks) staged.add(shaKey(chunk.sha256));
       const batchIds = this.store.write({ kind: 'stage', timeNs: nowNs() }, (writer) => {
@@ -379,14 +383,14 @@ class EngramImpl extends Session implements Engram, SessionHost {
         pendingBytes += take;
         offset += take;
         if (pendingBytes === batchBytes) {
-          stage(pending);
+          await stage(pending);
           pending = new Uint8Array(batchBytes);
           pendingBytes = 0;
         }
       }
       this.assertWritable();
     }
-    if (pendingBytes > 0) stage(pending.subarray(0, pendingBytes));
+    if (pendingBytes > 0) await stage(pending.subarray(0, pendingBytes));
     const contentSha256 = new Uint8Array(hash.digest());
     const op: Op<number> = {
       kind: 'write',
@@ -880,7 +884,7 @@ class FileHandleImpl implements FileHandle {
     const first = Math.ceil(offset / chunkBytes);
     const end = Math.floor((offset + data.length) / chunkBytes);
     for (let attempt = 0; ; attempt += 1) {
-      const interior = first < end ? this.engram.encodeRange(data.subarray(first * chunkBytes - offset, end * chunkBytes - offset), first, attempt > 0) : null;
+      const interior = first < end ? await this.engram.encodeRange(data.subarray(first * chunkBytes - offset, end * chunkBytes - offset), first, attempt > 0) : null;
       const op: Op<number> = {
         kind: 'write',
         touched: [],

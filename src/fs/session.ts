@@ -28,7 +28,8 @@ import type {
 import type { StoreReader } from '../store/api.js';
 import { LIVE } from '../store/api.js';
 import type { EncodedContent, Pipeline } from './encode.js';
-import { encodeContent } from './encode.js';
+import { encodeContentAsync } from './encode.js';
+import type { EncodePool } from './encode-pool.js';
 import type { CommitContext } from './operations.js';
 import {
   adjustDirectoryLinks,
@@ -118,6 +119,8 @@ export function pathsOverlap(a: string, b: string): boolean {
 /** The engram-wide services a session uses. */
 export interface SessionHost {
   readonly pipeline: Pipeline;
+  /** Worker pool for large encodes (undefined: encode inline). */
+  readonly pool: EncodePool | undefined;
   /** Chunk SHA-256s the store already holds (one read). */
   lookupStored(shas: Uint8Array[]): boolean[];
   assertWritable(): void;
@@ -137,8 +140,9 @@ export abstract class Session implements ReadApi, WriteApi {
   /** Applies (or queues) a mutation and resolves to its result. */
   protected abstract submit<T>(kind: string, touched: string[], build: OpBuilder<T>): Promise<T>;
 
-  protected encode(bytes: Uint8Array, firstIndex: number, forceEncode: boolean): EncodedContent {
-    return encodeContent(this.host.pipeline, bytes, firstIndex, (shas) => (forceEncode ? shas.map(() => false) : this.host.lookupStored(shas)));
+  protected encode(bytes: Uint8Array, firstIndex: number, forceEncode: boolean): Promise<EncodedContent> {
+    const lookup = (shas: Uint8Array[]): boolean[] => (forceEncode ? shas.map(() => false) : this.host.lookupStored(shas));
+    return encodeContentAsync(this.host.pipeline, bytes, firstIndex, lookup, this.host.pool);
   }
 
   // ---- reads ----
@@ -224,8 +228,8 @@ export abstract class Session implements ReadApi, WriteApi {
     if (options.gid !== undefined) assertId(options.gid, 'gid');
     this.host.assertWritable();
     const pipeline = this.host.pipeline;
-    return this.submit('write', [path], (forceEncode) => {
-      const content = this.encode(data, 0, forceEncode);
+    return this.submit('write', [path], async (forceEncode) => {
+      const content = await this.encode(data, 0, forceEncode);
       const contentSha256 = pipeline.sha256(data);
       return {
         kind: 'write',
@@ -241,8 +245,8 @@ export abstract class Session implements ReadApi, WriteApi {
     assertBytes(data, 'data');
     assertOptionalVersion(options.expectedVersion);
     this.host.assertWritable();
-    return this.submit('write', [path], (forceEncode) => {
-      const interior = this.encodeInterior(offset, data, forceEncode);
+    return this.submit('write', [path], async (forceEncode) => {
+      const interior = await this.encodeInterior(offset, data, forceEncode);
       return {
         kind: 'write',
         touched: [path],
@@ -257,7 +261,7 @@ export abstract class Session implements ReadApi, WriteApi {
   }
 
   /** Pre-encodes the chunks that `data` at `offset` covers completely. */
-  protected encodeInterior(offset: number, data: Uint8Array, forceEncode: boolean): EncodedContent | null {
+  protected async encodeInterior(offset: number, data: Uint8Array, forceEncode: boolean): Promise<EncodedContent | null> {
     const chunkBytes = this.host.pipeline.chunkBytes;
     const first = Math.ceil(offset / chunkBytes);
     const end = Math.floor((offset + data.length) / chunkBytes);

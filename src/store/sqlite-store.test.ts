@@ -117,6 +117,7 @@ describe('sqlite store files', () => {
     assert.equal(codeOf('SQLITE_CORRUPT'), 'CORRUPT');
     assert.equal(codeOf('SQLITE_NOTADB'), 'NOT_ENGRAM');
     assert.equal(codeOf('SQLITE_READONLY'), 'READ_ONLY');
+    assert.equal(codeOf('SQLITE_ERROR'), 'CORRUPT');
     const plain = new Error('plain');
     assert.equal(translateSqliteError(plain, 'f'), plain);
   });

@@ -109,6 +109,11 @@ export function translateSqliteError(error: unknown, file: string): unknown {
   if (code.startsWith('SQLITE_CORRUPT')) return new EmbrError('CORRUPT', `${file}: database pages are damaged (${code})`, { what: 'database', file }, { cause: error });
   if (code.startsWith('SQLITE_NOTADB')) return new EmbrError('NOT_ENGRAM', `${file}: not an engram (not a database)`, { file, reason: 'not a database' }, { cause: error });
   if (code.startsWith('SQLITE_READONLY')) return new EmbrError('READ_ONLY', `${file}: the engram file is read-only`, { file }, { cause: error });
+  if (code === 'SQLITE_ERROR' || code === 'SQLITE_SCHEMA' || code === 'SQLITE_MISMATCH' || code === 'SQLITE_FORMAT') {
+    // Our SQL is fixed and tested, so a generic error here means the stored schema is not the one we
+    // wrote (a damaged sqlite_master page): the engram is corrupt, not the caller's fault.
+    return new EmbrError('CORRUPT', `${file}: the database does not match the engram schema (${error.message})`, { what: 'schema', file }, { cause: error });
+  }
   if (code.startsWith('SQLITE_CANTOPEN')) return new EmbrError('IO', `${file}: cannot open (${code})`, { file, cause: code }, { cause: error });
   return error;
 }
@@ -208,11 +213,7 @@ export function openSqliteStore(file: string, options: StoreOpenOptions = {}): S
     return new SqliteStore(db, file, options.readOnly === true);
   } catch (error) {
     db.close();
-    const translated = translateSqliteError(error, file);
-    if (translated instanceof EmbrError && translated.code === 'CORRUPT' && !(error instanceof EmbrError)) {
-      throw translated;
-    }
-    throw translated;
+    throw translateSqliteError(error, file);
   }
 }
 

@@ -1,0 +1,137 @@
+/**
+ * A small pool of `worker_threads` that encode chunks and build packs for large writes, so
+ * several concurrent writes (and one large one) keep every core busy. Only the main thread uses
+ * it (a worker thread of the CLI encodes inline, so threads do not multiply). Workers are
+ * unreferenced while idle, so the pool never keeps a process alive.
+ *
+ * @example
+ * ```ts
+ * const packs = await encodePool({ profile: 'positional', chunkBytes: 4096 }).encode(chunks);
+ * ```
+ */
+import { availableParallelism } from 'node:os';
+import { Worker, isMainThread } from 'node:worker_threads';
+import type { CodecProfileName } from '../codec/api.js';
+import type { PreparedPack } from '../store/api.js';
+
+/** Writes at least this large are encoded in the pool (smaller ones inline: a round trip costs more). */
+export const POOL_MIN_BYTES = 256 * 1024;
+
+/** One batch of chunks for a worker: their bytes back to back. */
+export interface EncodeTask {
+  id: number;
+  bytes: Uint8Array;
+  offsets: number[];
+  lengths: number[];
+}
+
+export type EncodeTaskResult = { id: number; packs: PreparedPack[] } | { id: number; error: string };
+
+interface PoolWorker {
+  worker: Worker;
+  busy: number;
+}
+
+/** The encode pool of one (profile, chunk size). */
+export class EncodePool {
+  private readonly workers: PoolWorker[] = [];
+  private readonly waiting = new Map<number, { resolve: (packs: PreparedPack[]) => void; reject: (error: Error) => void; owner: PoolWorker }>();
+  private nextId = 1;
+
+  constructor(
+    private readonly profile: CodecProfileName,
+    private readonly chunkBytes: number,
+    private readonly size: number,
+  ) {}
+
+  private spawn(): PoolWorker {
+    const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: { profile: this.profile, chunkBytes: this.chunkBytes } });
+    const entry: PoolWorker = { worker, busy: 0 };
+    worker.on('message', (result: EncodeTaskResult) => {
+      const waiter = this.waiting.get(result.id);
+      if (waiter === undefined) return;
+      this.waiting.delete(result.id);
+      entry.busy -= 1;
+      if (entry.busy === 0) worker.unref();
+      if ('error' in result) waiter.reject(new Error(`encode worker failed: ${result.error}`));
+      else waiter.resolve(result.packs);
+    });
+    worker.on('error', (error) => {
+      // A crashed worker fails its own tasks and leaves the pool; the next task spawns a new one.
+      for (const [id, waiter] of this.waiting) {
+        if (waiter.owner !== entry) continue;
+        this.waiting.delete(id);
+        waiter.reject(error);
+      }
+      this.workers.splice(this.workers.indexOf(entry), 1);
+    });
+    worker.unref();
+    this.workers.push(entry);
+    return entry;
+  }
+
+  private pick(): PoolWorker {
+    const idle = this.workers.find((entry) => entry.busy === 0);
+    if (idle !== undefined) return idle;
+    if (this.workers.length < this.size) return this.spawn();
+    return this.workers.reduce((least, entry) => (entry.busy < least.busy ? entry : least));
+  }
+
+  /** Encodes `chunks` (in order) into packs, split across the workers. */
+  async encode(chunks: Uint8Array[]): Promise<PreparedPack[]> {
+    if (chunks.length === 0) return [];
+    const parts = Math.min(this.size, chunks.length);
+    const perPart = Math.ceil(chunks.length / parts);
+    const tasks: Array<Promise<PreparedPack[]>> = [];
+    for (let first = 0; first < chunks.length; first += perPart) {
+      tasks.push(this.run(chunks.slice(first, first + perPart)));
+    }
+    return (await Promise.all(tasks)).flat();
+  }
+
+  private run(chunks: Uint8Array[]): Promise<PreparedPack[]> {
+    const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+    const bytes = new Uint8Array(total);
+    const offsets: number[] = [];
+    const lengths: number[] = [];
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset);
+      offsets.push(offset);
+      lengths.push(chunk.length);
+      offset += chunk.length;
+    }
+    const id = this.nextId;
+    this.nextId += 1;
+    const owner = this.pick();
+    owner.busy += 1;
+    owner.worker.ref();
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, owner });
+      const task: EncodeTask = { id, bytes, offsets, lengths };
+      owner.worker.postMessage(task, [bytes.buffer]);
+    });
+  }
+}
+
+const pools = new Map<string, EncodePool>();
+
+/**
+ * The shared pool for a profile and chunk size, or undefined off the main thread or on a single core.
+ *
+ * @example
+ * ```ts
+ * const pool = encodePool({ profile: 'positional', chunkBytes: 4096 });
+ * ```
+ */
+export function encodePool(options: { profile: CodecProfileName; chunkBytes: number }): EncodePool | undefined {
+  const size = availableParallelism();
+  if (!isMainThread || size < 2 || process.env.EMBRFS_ENCODE_THREADS === '0') return undefined;
+  const key = `${options.profile}:${options.chunkBytes}`;
+  let pool = pools.get(key);
+  if (pool === undefined) {
+    pool = new EncodePool(options.profile, options.chunkBytes, size);
+    pools.set(key, pool);
+  }
+  return pool;
+}
