@@ -6,6 +6,10 @@
  *   intent <path> <sha256>            before a write starts (the content may end up committed)
  *   ack <path> <version> <sha256>     after the write resolved (the content MUST survive)
  *
+ * One write in four is a two-file transaction (both files get the same bytes), reported as two
+ * intents before and, after it committed, two `ack-at-least <path> <version> <sha256>` lines whose
+ * version is a lower bound (the commit number of a transaction is not returned to the caller).
+ *
  * Writes to a pipe are synchronous in Node on Linux, so a line is in the parent's pipe before the
  * next statement runs: an `intent` is always seen before its commit can happen, and an `ack` is
  * never seen for a write that did not resolve.
@@ -19,6 +23,8 @@ import { SeededRandom, seededBytes, sha256Hex } from './helpers.js';
 export interface CrashWriterInput {
   engramFile: string;
   paths: string[];
+  /** Two paths always written together, with the same content, in one transaction. */
+  pairPaths: [string, string];
   seed: number;
 }
 
@@ -43,12 +49,27 @@ async function main(input: CrashWriterInput): Promise<void> {
   process.stdout.write('ready\n');
   // Bounded: the parent kills us long before this ends.
   for (let sequence = 0; sequence < 1_000_000; sequence += 1) {
-    const path = random.pick(input.paths);
     const content = makeContent(random, input.seed, sequence);
     const sha256 = sha256Hex(content);
-    process.stdout.write(`intent ${path} ${sha256}\n`);
-    const version = await engram.writeFile(path, content);
-    process.stdout.write(`ack ${path} ${version} ${sha256}\n`);
+    if (random.integer(0, 3) === 0) {
+      // One write in four is a transaction putting the same bytes in both pair files: after any
+      // crash the two must be equal (all of a transaction or none of it).
+      const [first, second] = input.pairPaths;
+      process.stdout.write(`intent ${first} ${sha256}\nintent ${second} ${sha256}\n`);
+      // Inside a transaction the version is only known at commit (tx.writeFile returns a guess),
+      // so the ack carries a lower bound: the commit lands after the head we saw before it.
+      const headBefore = await engram.currentCommit();
+      await engram.transaction(async (tx) => {
+        await tx.writeFile(first, content);
+        await tx.writeFile(second, content);
+      });
+      process.stdout.write(`ack-at-least ${first} ${headBefore + 1} ${sha256}\nack-at-least ${second} ${headBefore + 1} ${sha256}\n`);
+    } else {
+      const path = random.pick(input.paths);
+      process.stdout.write(`intent ${path} ${sha256}\n`);
+      const version = await engram.writeFile(path, content);
+      process.stdout.write(`ack ${path} ${version} ${sha256}\n`);
+    }
   }
   await engram.close();
 }

@@ -21,6 +21,8 @@ interface Ledger {
   intents: Map<string, Set<string>>;
   /** path -> the acknowledged write with the highest version. */
   latestAck: Map<string, Acknowledged>;
+  /** path -> a version the path must have reached (acknowledged transactions give only a bound). */
+  minimumVersion: Map<string, number>;
   ackCount: number;
 }
 
@@ -42,11 +44,14 @@ function runAndKill(input: CrashWriterInput, random: SeededRandom, ledger: Ledge
     const handleLine = (line: string) => {
       const [kind, path, ...rest] = line.split(' ');
       if (kind === 'ready') {
-        killAfter(random.integer(0, 120));
+        killAfter(random.integer(0, 200));
       } else if (kind === 'intent') {
         let shas = ledger.intents.get(path);
         if (shas === undefined) ledger.intents.set(path, (shas = new Set()));
         shas.add(rest[0]);
+      } else if (kind === 'ack-at-least') {
+        ledger.ackCount += 1;
+        ledger.minimumVersion.set(path, Math.max(ledger.minimumVersion.get(path) ?? 0, Number(rest[0])));
       } else if (kind === 'ack') {
         const ack = { path, version: Number(rest[0]), sha256: rest[1] };
         ledger.ackCount += 1;
@@ -79,7 +84,7 @@ function runAndKill(input: CrashWriterInput, random: SeededRandom, ledger: Ledge
 }
 
 /** Reopens the engram, verifies it and checks every acknowledged write against the ledger. */
-async function checkEngram(file: string, ledger: Ledger, paths: string[]): Promise<void> {
+async function checkEngram(file: string, ledger: Ledger, paths: string[], pairPaths: [string, string]): Promise<void> {
   const engram = await openEngram(file);
   try {
     const report = await engram.verify();
@@ -93,9 +98,21 @@ async function checkEngram(file: string, ledger: Ledger, paths: string[]): Promi
       assert.ok(ledger.intents.get(path)?.has(sha256), `${path}: content ${sha256} was never written there`);
       assert.equal((await engram.stat(path)).size, data.length);
     }
+    for (const [path, minimum] of ledger.minimumVersion) {
+      const { data, version } = await engram.readFile(path);
+      assert.ok(version >= minimum, `${path}: acknowledged transaction (version >= ${minimum}) lost (found ${version})`);
+      assert.ok(ledger.intents.get(path)?.has(sha256Hex(data)), `${path}: content was never written there`);
+    }
+    // Transactions are atomic across a crash: both pair files always hold the same commit.
+    if (ledger.minimumVersion.has(pairPaths[0])) {
+      const first = await engram.readFile(pairPaths[0]);
+      const second = await engram.readFile(pairPaths[1]);
+      assert.equal(first.version, second.version, 'both files of a transaction carry its commit');
+      assert.equal(sha256Hex(first.data), sha256Hex(second.data), 'a transaction is all or nothing');
+    }
     const listed = (await engram.readdir('/crash')).map((entry) => `/crash/${entry.name}`);
     for (const path of listed) assert.ok(paths.includes(path), `unexpected entry ${path}`);
-    for (const path of ledger.latestAck.keys()) assert.ok(listed.includes(path), `${path} missing from readdir`);
+    for (const path of [...ledger.latestAck.keys(), ...ledger.minimumVersion.keys()]) assert.ok(listed.includes(path), `${path} missing from readdir`);
   } finally {
     await engram.close();
   }
@@ -107,7 +124,9 @@ test('SIGKILLed writers lose no acknowledged write and leave an engram that veri
     await scratch.engram.mkdir('/crash');
     await scratch.engram.close();
     const paths = Array.from({ length: 12 }, (_, index) => `/crash/file${index}`);
-    const ledger: Ledger = { intents: new Map(), latestAck: new Map(), ackCount: 0 };
+    const pairPaths: [string, string] = ['/crash/pair-a', '/crash/pair-b'];
+    const allPaths = [...paths, ...pairPaths];
+    const ledger: Ledger = { intents: new Map(), latestAck: new Map(), minimumVersion: new Map(), ackCount: 0 };
     const random = new SeededRandom(Number(process.env.EMBRFS_CRASH_SEED ?? 424242));
     const parallelWriters = 4;
     const rounds = slowTier ? 250 : 50;
@@ -116,19 +135,19 @@ test('SIGKILLed writers lose no acknowledged write and leave an engram that veri
     for (let round = 0; round < rounds; round += 1) {
       const results = await Promise.all(
         Array.from({ length: parallelWriters }, (_, slot) =>
-          runAndKill({ engramFile: scratch.file, paths, seed: round * parallelWriters + slot }, random, ledger),
+          runAndKill({ engramFile: scratch.file, paths, pairPaths, seed: round * parallelWriters + slot }, random, ledger),
         ),
       );
       kills += results.filter(Boolean).length;
-      if ((round + 1) % roundsPerCheck === 0) await checkEngram(scratch.file, ledger, paths);
+      if ((round + 1) % roundsPerCheck === 0) await checkEngram(scratch.file, ledger, allPaths, pairPaths);
       await sleep(random.integer(0, 5));
     }
     assert.ok(kills >= parallelWriters * rounds, `${kills} kills`);
     assert.ok(kills >= 200);
     assert.ok(ledger.ackCount > 0, 'the writers got some writes acknowledged before being killed');
-    await checkEngram(scratch.file, ledger, paths);
+    await checkEngram(scratch.file, ledger, allPaths, pairPaths);
     // Report the figures for the design notes.
-    console.log(`crash test: ${kills} kills, ${ledger.ackCount} acknowledged writes, ${ledger.latestAck.size} paths checked`);
+    console.log(`crash test: ${kills} kills, ${ledger.ackCount} acknowledged writes, ${ledger.latestAck.size + ledger.minimumVersion.size} paths checked`);
   } finally {
     await scratch.cleanup();
   }
