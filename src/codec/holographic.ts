@@ -74,6 +74,12 @@ export interface HolographicBasis {
   readonly positionNegativeBits: Int32Array;
   /** Bit o&7 of byte [(i*stripeCount + k)*32 + (o>>3)] set when pos_i is -1 at k*256 + o. */
   readonly positionPatterns: Uint8Array;
+  /**
+   * At [b*256 + (w & 0xff)]: the one position i whose positionNegativeBits[i*256 + b] has low
+   * byte w & 0xff, -1 when none has, -2 when several have. A decoding speed-up only: it finds the
+   * single candidate position of a byte's exact match without scanning all G positions.
+   */
+  readonly positionLookup: Int8Array;
 }
 
 /**
@@ -143,10 +149,18 @@ export function createHolographicBasis(
       positionNegativeBits[position * STRIPE_DIMENSIONS + byte] = bits;
     }
   }
+  const positionLookup = new Int8Array(STRIPE_DIMENSIONS * 256).fill(-1);
+  for (let byte = 0; byte < STRIPE_DIMENSIONS; byte += 1) {
+    for (let position = 0; position < groupBytes; position += 1) {
+      const at = byte * 256 + (positionNegativeBits[position * STRIPE_DIMENSIONS + byte] & 0xff);
+      positionLookup[at] = positionLookup[at] === -1 ? position : -2;
+    }
+  }
   return {
     groupBytes,
     stripeCount,
     groupDimension: stripeCount * STRIPE_DIMENSIONS,
+    positionLookup,
     permutation,
     owner,
     byteNegativeBits,
@@ -422,11 +436,21 @@ export class HolographicCore {
     const slotNegative = this.slotNegative;
     const fullMask = this.fullMask;
     const allDecided = (1 << memberCount) - 1;
+    const positionLookup = this.basis.positionLookup;
     let decidedMask = 0;
     for (let slot = 0; slot < slotCount && decidedMask !== allDecided; slot += 1) {
       if (slotNonZero[slot] !== fullMask) continue;
       const byte = slotByte[slot];
       const key = slotNegative[slot] ^ byteNegativeBits[byte];
+      const candidate = positionLookup[byte * 256 + (key & 0xff)];
+      if (candidate === -1) continue; // no position's bound term matches: not an exact match anywhere
+      if (candidate >= 0) {
+        if (candidate < memberCount && positionNegativeBits[candidate * STRIPE_DIMENSIONS + byte] === key && ((decidedMask >>> candidate) & 1) === 0) {
+          decidedMask |= 1 << candidate;
+          decoded[groupStart + candidate] = byte;
+        }
+        continue;
+      }
       for (let position = 0; position < memberCount; position += 1) {
         if (positionNegativeBits[position * STRIPE_DIMENSIONS + byte] === key && ((decidedMask >>> position) & 1) === 0) {
           decidedMask |= 1 << position;
@@ -478,9 +502,14 @@ export class HolographicCore {
       previous = byte;
       let nonZero = 0;
       let negative = 0;
-      for (let maskByte = 0; maskByte < maskBytes; maskByte += 1) {
-        nonZero |= payload[offset + 1 + maskByte] << (8 * maskByte);
-        negative |= payload[offset + 1 + maskBytes + maskByte] << (8 * maskByte);
+      if (maskBytes === 4) {
+        nonZero = payload[offset + 1] | (payload[offset + 2] << 8) | (payload[offset + 3] << 16) | (payload[offset + 4] << 24);
+        negative = payload[offset + 5] | (payload[offset + 6] << 8) | (payload[offset + 7] << 16) | (payload[offset + 8] << 24);
+      } else {
+        for (let maskByte = 0; maskByte < maskBytes; maskByte += 1) {
+          nonZero |= payload[offset + 1 + maskByte] << (8 * maskByte);
+          negative |= payload[offset + 1 + maskBytes + maskByte] << (8 * maskByte);
+        }
       }
       if (nonZero === 0 || (nonZero & ~fullMask) !== 0 || (negative & ~nonZero) !== 0) {
         corrupt('group entry masks out of range', { offset });
