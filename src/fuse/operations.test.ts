@@ -37,14 +37,53 @@ test('sequential writes coalesce into one engram write when the handle is flushe
   assert.equal(operations.openFileCount, 0);
 });
 
-test('a write at another offset flushes the pending run first', async () => {
+test('writes elsewhere start new runs, written in order in one transaction', async () => {
   const { engram, operations } = setup();
   const fileHandle = await operations.create('/f', 0o100644);
   await operations.write('/f', fileHandle, Buffer.from('aaaa'), 4, 0);
   await operations.write('/f', fileHandle, Buffer.from('bb'), 2, 1);
-  assert.equal(engram.counters.writes, 1, 'the first run was written when the second did not continue it');
+  await operations.write('/f', fileHandle, Buffer.from('c'), 1, 9);
+  assert.equal(engram.counters.writes, 0, 'all three pending');
+  assert.equal((await operations.getattr('/f')).size, 10);
   await operations.release('/f', fileHandle);
-  assert.equal(Buffer.from((await engram.readFile('/f')).data).toString(), 'abba');
+  assert.equal(engram.counters.transactions, 1);
+  assert.equal(Buffer.from((await engram.readFile('/f')).data).toString('latin1'), 'abba\0\0\0\0\0c');
+});
+
+test('runs of a renamed file are still written in one transaction under its new path', async () => {
+  const { engram, operations } = setup();
+  const fileHandle = await operations.create('/old', 0o100644);
+  await operations.write('/old', fileHandle, Buffer.from('xy'), 2, 0);
+  await operations.write('/old', fileHandle, Buffer.from('z'), 1, 5);
+  await operations.rename('/old', '/new');
+  await operations.flush('/new', fileHandle);
+  assert.equal(engram.counters.transactions, 1);
+  assert.equal(Buffer.from((await engram.readFile('/new')).data).toString('latin1'), 'xy\0\0\0z');
+  await operations.release('/new', fileHandle);
+});
+
+test('sequential reads are served from one larger read-ahead fetch and writes drop it', async () => {
+  const engram = createMemoryEngram();
+  const operations = new EngramFuseOperations({ engram, engramFile: 'x', readAheadBytes: 64 * 1024 });
+  const content = Buffer.alloc(200 * 1024);
+  for (let index = 0; index < content.length; index += 1) content[index] = (index * 31) & 0xff;
+  await engram.writeFile('/f', content);
+  const fileHandle = await operations.open('/f', 0);
+  let fetches = 0;
+  const file = (operations as unknown as { files: Map<number, { handle: { read: (o: number, l: number) => Promise<unknown> } }> }).files.get(fileHandle);
+  assert.ok(file);
+  const originalRead = file.handle.read.bind(file.handle);
+  file.handle.read = (offset: number, length: number) => {
+    fetches += 1;
+    return originalRead(offset, length);
+  };
+  const collected: Buffer[] = [];
+  for (let offset = 0; offset < content.length; offset += 4096) collected.push(await readAll(operations, fileHandle, 4096, offset));
+  assert.ok(Buffer.concat(collected).equals(content));
+  assert.ok(fetches <= 6, `few fetches for 50 sequential reads (${fetches})`);
+  await operations.write('/f', fileHandle, Buffer.from('NEW'), 3, 8192);
+  assert.equal((await readAll(operations, fileHandle, 3, 8192)).toString(), 'NEW');
+  await operations.release('/f', fileHandle);
 });
 
 test('a read overlapping the pending run sees the written bytes', async () => {
@@ -66,11 +105,12 @@ test('a read before a run that extends the file past a hole sees the zeros', asy
   await operations.release('/f', fileHandle);
 });
 
-test('a run reaching writeBufferBytes is written without waiting for flush', async () => {
+test('runs reaching writeBufferBytes are written without waiting for flush', async () => {
   const { engram, operations } = setup(8192);
   const fileHandle = await operations.create('/f', 0o100644);
   for (let index = 0; index < 4; index += 1) await operations.write('/f', fileHandle, Buffer.alloc(4096, 1), 4096, index * 4096);
   assert.equal(engram.counters.writes, 2, 'two full 8 KiB runs');
+  assert.equal(engram.counters.writtenBytes, 16384);
   await operations.release('/f', fileHandle);
   assert.equal(engram.counters.writes, 2, 'nothing left to write');
 });

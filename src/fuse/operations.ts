@@ -4,12 +4,19 @@
  * Design (docs/design/fuse.md has the reasoning):
  * - Every FUSE open gets its own `FileHandle` from `engram.open`, so a handle follows its inode
  *   through renames and keeps an unlinked file alive until release.
- * - Writes are buffered per inode (not per handle, so every handle of an inode sees them): a
- *   sequential write extends the pending run, anything else flushes it first. The run is written
- *   with `FileHandle.write(offset, bytes)` (re-encodes only the chunks it touches) on flush,
- *   fsync, release, truncate, an overlapping read, or when it reaches `writeBufferBytes`.
- * - All data operations of one inode run one after another on a promise queue: libfuse serves
- *   requests on several threads and the kernel may send them concurrently.
+ * - Writes are buffered per inode (not per handle, so every handle of an inode sees them) as a
+ *   list of runs: a write that continues the last run extends it, any other write starts a new
+ *   run (later runs win where they overlap, as they are applied in order). The runs are written
+ *   on flush, fsync, release, truncate, metadata changes, an overlapping read, or when they reach
+ *   `writeBufferBytes`: one run with `FileHandle.write(offset, bytes)` (re-encodes only the
+ *   chunks it touches), several in ONE transaction (one commit for a burst of random writes),
+ *   falling back to one handle write per run if the path no longer names the inode.
+ * - Data operations of one inode run one after another on a promise queue (libfuse serves
+ *   requests on several threads). A read with nothing pending or queued skips the queue so the
+ *   kernel's parallel readahead requests are served in parallel.
+ * - Sequential reads fetch `readAheadBytes` at once and serve the following requests from that
+ *   buffer (fewer, larger engram reads); any write or truncate of the inode drops it, and it
+ *   expires after `readAheadTtlMs` so other writers' changes show up like attributes do.
  * - libfuse 2 "hides" an open file on unlink/rename-over by renaming it to `.fuse_hiddenXXXX`
  *   and unlinks that name on release. We turn the hiding rename into the real unlink (the open
  *   handles keep the inode alive) and answer the hidden name from the handles, so no hidden file
@@ -47,8 +54,12 @@ export interface EngramOperationsOptions {
   engramFile: string;
   /** Serve this snapshot (read-only) instead of the live tree. */
   snapshot?: string;
-  /** A pending write run is flushed when it reaches this many bytes (default 8 MiB). */
+  /** Pending runs of an inode are written when they reach this many bytes (default 8 MiB). */
   writeBufferBytes?: number;
+  /** Bytes fetched at once for sequential reads (default 1 MiB; 0 turns read-ahead off). */
+  readAheadBytes?: number;
+  /** How long read-ahead bytes may be served (default 1000 ms, the attribute timeout). */
+  readAheadTtlMs?: number;
   /** The clock for UTIME_NOW (injected so tests can pin it). */
   nowNs?: () => bigint;
 }
@@ -60,6 +71,15 @@ interface OpenFile {
   path: string;
   /** Null in a snapshot mount, where reads go by path. */
   handle: FileHandle | null;
+  /** End offset of the last read, to recognise sequential reading. */
+  lastReadEnd: number;
+  readAhead: ReadAhead | null;
+}
+
+interface ReadAhead {
+  offset: number;
+  bytes: Promise<Uint8Array>;
+  fetchedAtMs: number;
 }
 
 interface WriteRun {
@@ -72,10 +92,17 @@ interface WriteRun {
 interface InodeState {
   ino: number;
   openFiles: Set<number>;
-  run: WriteRun | null;
+  /** Pending writes in the order they were acknowledged. */
+  runs: WriteRun[];
+  runBytes: number;
+  /** Operations queued or running on this inode. */
+  queuedCount: number;
   /** Tail of this inode's operation queue. */
   queue: Promise<void>;
 }
+
+/** A bound on the runs of one inode, so one flush transaction stays a bounded loop. */
+const maxRunsPerInode = 4096;
 
 /**
  * The FUSE operations of one mount. Create one per mount; call {@link flushAll} and
@@ -93,6 +120,8 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   private readonly readOptions: ReadOptions;
   private readonly snapshot: string | undefined;
   private readonly writeBufferBytes: number;
+  private readonly readAheadBytes: number;
+  private readonly readAheadTtlMs: number;
   private readonly nowNs: () => bigint;
   private readonly files = new Map<number, OpenFile>();
   private readonly inodes = new Map<number, InodeState>();
@@ -108,6 +137,11 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     this.writeBufferBytes = options.writeBufferBytes ?? 8 << 20;
     if (!Number.isInteger(this.writeBufferBytes) || this.writeBufferBytes < 1) {
       throw new RangeError(`writeBufferBytes must be a positive integer, got ${this.writeBufferBytes}`);
+    }
+    this.readAheadBytes = options.readAheadBytes ?? 1 << 20;
+    this.readAheadTtlMs = options.readAheadTtlMs ?? 1000;
+    if (!Number.isInteger(this.readAheadBytes) || this.readAheadBytes < 0) {
+      throw new RangeError(`readAheadBytes must be an integer >= 0, got ${this.readAheadBytes}`);
     }
     this.nowNs = options.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n);
   }
@@ -193,14 +227,15 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     if (this.snapshot !== undefined) {
       const stat = await this.engram.stat(path, this.readOptions);
       if (stat.type === 'directory') throw new EmbrError('IS_DIRECTORY', `${path} is a directory`, { path });
-      return this.register({ fileHandle: 0, ino: stat.ino, path, handle: null });
+      return this.register({ fileHandle: 0, ino: stat.ino, path, handle: null, lastReadEnd: -1, readAhead: null });
     }
     const handle = await this.engram.open(path);
-    const fileHandle = this.register({ fileHandle: 0, ino: handle.ino, path, handle });
+    const fileHandle = this.register({ fileHandle: 0, ino: handle.ino, path, handle, lastReadEnd: -1, readAhead: null });
     if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY) {
       try {
+        this.dropReadAhead(handle.ino);
         await this.onInode(handle.ino, async (state) => {
-          await this.flushRun(state);
+          await this.flushRuns(state);
           await handle.truncate(0);
         });
       } catch (error) {
@@ -213,7 +248,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
 
   async create(path: string, mode: number): Promise<number> {
     const handle = await this.engram.open(path, { create: true, mode: mode & 0o7777 });
-    return this.register({ fileHandle: 0, ino: handle.ino, path, handle });
+    return this.register({ fileHandle: 0, ino: handle.ino, path, handle, lastReadEnd: -1, readAhead: null });
   }
 
   async mknod(path: string, mode: number, _device: number): Promise<void> {
@@ -226,28 +261,29 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     await this.engram.writeFile(path, new Uint8Array(0), { exclusive: true, mode: mode & 0o7777 });
   }
 
-  async read(path: string, fileHandle: number, buffer: Buffer, length: number, offset: number): Promise<number> {
+  async read(_path: string, fileHandle: number, buffer: Buffer, length: number, offset: number): Promise<number> {
     const file = this.fileOf(fileHandle);
-    if (file.handle === null) {
-      const { data } = await this.engram.read(file.path, offset, length, this.readOptions);
-      buffer.set(data);
-      return data.length;
+    const state = this.inodes.get(file.ino);
+    let data: Uint8Array;
+    if (state === undefined || (state.runs.length === 0 && state.queuedCount === 0)) {
+      data = await this.readStored(file, offset, length);
+    } else {
+      data = await this.onInode(file.ino, async (current) => {
+        // A read that overlaps a pending run must see it. A read elsewhere sees stored bytes,
+        // unless it hits the stored end of file: a run may extend the file (with a hole before
+        // it), so a short read writes the runs and reads again.
+        if (current.runs.some((run) => offset < run.offset + run.length && run.offset < offset + length)) await this.flushRuns(current);
+        let bytes = await this.readStored(file, offset, length);
+        if (bytes.length < length && current.runs.length > 0) {
+          await this.flushRuns(current);
+          bytes = await this.readStored(file, offset, length);
+        }
+        return bytes;
+      });
     }
-    const handle = file.handle;
-    return this.onInode(file.ino, async (state) => {
-      // A read that reaches into (or past the start of) the pending run must see it. A read
-      // entirely before the run sees stored bytes, unless it hits the stored end of file: the run
-      // may extend the file (with a hole before it), so a short read flushes and reads again.
-      if (state.run !== null && offset + length > state.run.offset) await this.flushRun(state);
-      let { data } = await handle.read(offset, length);
-      if (data.length < length && state.run !== null) {
-        await this.flushRun(state);
-        ({ data } = await handle.read(offset, length));
-      }
-      invariant(data.length <= length, 'a read returns at most the bytes asked for');
-      buffer.set(data);
-      return data.length;
-    });
+    invariant(data.length <= length, 'a read returns at most the bytes asked for');
+    buffer.set(data);
+    return data.length;
   }
 
   async write(_path: string, fileHandle: number, buffer: Buffer, length: number, offset: number): Promise<number> {
@@ -256,16 +292,18 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     const handle = file.handle;
     // The buffer is libfuse's memory, valid only until we reply: copy before queueing.
     const bytes = Buffer.from(buffer.subarray(0, length));
+    this.dropReadAhead(file.ino);
     return this.onInode(file.ino, async (state) => {
-      const run = state.run;
-      if (run !== null && run.offset + run.length === offset && run.length + bytes.length <= this.writeBufferBytes) {
-        run.parts.push(bytes);
-        run.length += bytes.length;
+      const last = state.runs.length > 0 ? state.runs[state.runs.length - 1] : null;
+      if (last !== null && last.handle === handle && last.offset + last.length === offset) {
+        last.parts.push(bytes);
+        last.length += bytes.length;
       } else {
-        await this.flushRun(state);
-        state.run = { offset, parts: [bytes], length: bytes.length, handle };
+        if (state.runs.length >= maxRunsPerInode) await this.flushRuns(state);
+        state.runs.push({ offset, parts: [bytes], length: bytes.length, handle });
       }
-      if (state.run !== null && state.run.length >= this.writeBufferBytes) await this.flushRun(state);
+      state.runBytes += bytes.length;
+      if (state.runBytes >= this.writeBufferBytes) await this.flushRuns(state);
       return length;
     });
   }
@@ -273,7 +311,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   async flush(_path: string, fileHandle: number): Promise<void> {
     const file = this.files.get(fileHandle);
     if (file === undefined || file.handle === null) return;
-    await this.onInode(file.ino, (state) => this.flushRun(state));
+    await this.onInode(file.ino, (state) => this.flushRuns(state));
   }
 
   async fsync(path: string, _dataSync: boolean, fileHandle: number): Promise<void> {
@@ -287,18 +325,14 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     const state = this.inodes.get(file.ino);
     try {
       if (state !== undefined && file.handle !== null) {
-        await this.onInode(file.ino, async (current) => {
-          // The run may have been written through this handle: flush it while the handle lives.
-          if (current.run !== null && (current.run.handle === file.handle || current.openFiles.size === 1)) {
-            await this.flushRun(current);
-          }
-        });
+        // Runs may have been written through this handle: write them while the handle lives.
+        await this.onInode(file.ino, (current) => this.flushRuns(current));
       }
     } finally {
       this.files.delete(fileHandle);
       if (state !== undefined) {
         state.openFiles.delete(fileHandle);
-        if (state.openFiles.size === 0 && state.run === null) this.inodes.delete(file.ino);
+        if (state.openFiles.size === 0 && state.runs.length === 0 && state.queuedCount === 0) this.inodes.delete(file.ino);
       }
       if (file.handle !== null) await file.handle.close();
     }
@@ -313,8 +347,9 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       await this.engram.truncate(path, sizeBytes);
       return;
     }
+    this.dropReadAhead(ino);
     await this.onInode(ino, async (current) => {
-      await this.flushRun(current);
+      await this.flushRuns(current);
       if (hiddenIno !== undefined) await this.anyHandle(current).truncate(sizeBytes);
       else await this.engram.truncate(path, sizeBytes);
     });
@@ -324,8 +359,9 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     const file = this.fileOf(fileHandle);
     const handle = file.handle;
     if (handle === null) return this.truncate(path, sizeBytes);
+    this.dropReadAhead(file.ino);
     await this.onInode(file.ino, async (state) => {
-      await this.flushRun(state);
+      await this.flushRuns(state);
       await handle.truncate(sizeBytes);
     });
   }
@@ -350,6 +386,12 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       }
     }
     await this.engram.rename(this.livePath(from), this.livePath(to));
+    // Keep the paths of open files current, so their runs can still be written in one
+    // transaction by path (the transaction checks the path still names the inode).
+    for (const file of this.files.values()) {
+      if (file.path === from) file.path = to;
+      else if (file.path.startsWith(`${from}/`)) file.path = to + file.path.slice(from.length);
+    }
   }
 
   async link(existingPath: string, newPath: string): Promise<void> {
@@ -431,7 +473,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     const failures: unknown[] = [];
     await Promise.all(
       [...this.inodes.keys()].map((ino) =>
-        this.onInode(ino, (state) => this.flushRun(state)).catch((error: unknown) => {
+        this.onInode(ino, (state) => this.flushRuns(state)).catch((error: unknown) => {
           failures.push(error);
         }),
       ),
@@ -457,7 +499,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     this.files.set(fileHandle, file);
     let state = this.inodes.get(file.ino);
     if (state === undefined) {
-      state = { ino: file.ino, openFiles: new Set(), run: null, queue: Promise.resolve() };
+      state = { ino: file.ino, openFiles: new Set(), runs: [], runBytes: 0, queuedCount: 0, queue: Promise.resolve() };
       this.inodes.set(file.ino, state);
     }
     state.openFiles.add(fileHandle);
@@ -474,36 +516,121 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   private onInode<T>(ino: number, body: (state: InodeState) => Promise<T>): Promise<T> {
     const state = this.inodes.get(ino);
     invariant(state !== undefined, `inode ${ino} has no open state`);
+    state.queuedCount += 1;
     const result = state.queue.then(() => body(state));
     state.queue = result.then(
-      () => undefined,
-      () => undefined,
+      () => {
+        state.queuedCount -= 1;
+      },
+      () => {
+        state.queuedCount -= 1;
+      },
     );
     return result;
   }
 
-  private async flushRun(state: InodeState): Promise<void> {
-    const run = state.run;
-    if (run === null) return;
-    // Taken off before the write: if it fails the caller gets the error (close/fsync report it),
-    // and a later operation does not write the same bytes again.
-    state.run = null;
-    const bytes = run.parts.length === 1 ? run.parts[0] : Buffer.concat(run.parts, run.length);
-    await run.handle.write(run.offset, bytes);
-    if (state.openFiles.size === 0) this.inodes.delete(state.ino);
+  /**
+   * Writes every pending run of the inode, in order. Runs stay visible to reads until the write
+   * is done (reads that see runs queue behind this). On failure the runs are dropped and the
+   * caller (close, fsync, ...) gets the error, so the same bytes are not written again later.
+   */
+  private async flushRuns(state: InodeState): Promise<void> {
+    const runs = state.runs;
+    if (runs.length === 0) return;
+    // Read-ahead fetched while these runs were pending holds the bytes they are about to change.
+    this.dropReadAhead(state.ino);
+    try {
+      if (runs.length === 1) {
+        await runs[0].handle.write(runs[0].offset, joinRun(runs[0]));
+      } else if (!(await this.writeRunsInTransaction(state.ino, runs))) {
+        for (const run of runs) await run.handle.write(run.offset, joinRun(run));
+      }
+    } finally {
+      state.runs = [];
+      state.runBytes = 0;
+    }
   }
 
-  /** Flushes the pending run of the inode at `path`, if it has one. */
+  /**
+   * Writes several runs as one commit, by path. Returns false (nothing written) when no open
+   * path of the inode is known to name it any more or another writer got in between.
+   */
+  private async writeRunsInTransaction(ino: number, runs: WriteRun[]): Promise<boolean> {
+    const path = this.pathOfInode(ino);
+    if (path === null) return false;
+    try {
+      await this.engram.transaction(async (transaction) => {
+        const stat = await transaction.stat(path);
+        if (stat.ino !== ino) throw new EmbrError('VERSION_MISMATCH', `${path} no longer names inode ${ino}`, { path });
+        for (const run of runs) await transaction.write(path, run.offset, joinRun(run));
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof EmbrError && (error.code === 'VERSION_MISMATCH' || error.code === 'NOT_FOUND')) return false;
+      throw error;
+    }
+  }
+
+  private pathOfInode(ino: number): string | null {
+    const state = this.inodes.get(ino);
+    if (state === undefined) return null;
+    for (const fileHandle of state.openFiles) {
+      const file = this.files.get(fileHandle);
+      if (file !== undefined && file.handle !== null) return file.path;
+    }
+    return null;
+  }
+
+  /** Stored bytes (no pending runs), through the file's read-ahead buffer when reading sequentially. */
+  private async readStored(file: OpenFile, offset: number, length: number): Promise<Uint8Array> {
+    const handle = file.handle;
+    const fetch = (at: number, bytes: number): Promise<Uint8Array> =>
+      handle === null
+        ? this.engram.read(file.path, at, bytes, this.readOptions).then((result) => result.data)
+        : handle.read(at, bytes).then((result) => result.data);
+    const sequential = offset === file.lastReadEnd;
+    file.lastReadEnd = offset + length;
+    const cached = file.readAhead;
+    if (cached !== null && Date.now() - cached.fetchedAtMs <= this.readAheadTtlMs && offset >= cached.offset) {
+      const bytes = await cached.bytes;
+      // Served only if the buffer holds the whole request, or ends at the end of the file.
+      if (file.readAhead === cached && (offset + length <= cached.offset + bytes.length || bytes.length < this.readAheadBytes)) {
+        return bytes.subarray(offset - cached.offset, Math.min(bytes.length, offset - cached.offset + length));
+      }
+    }
+    if (!sequential || this.readAheadBytes <= length) return fetch(offset, length);
+    const readAhead: ReadAhead = { offset, bytes: fetch(offset, this.readAheadBytes), fetchedAtMs: Date.now() };
+    file.readAhead = readAhead;
+    try {
+      const bytes = await readAhead.bytes;
+      return bytes.subarray(0, Math.min(bytes.length, length));
+    } catch (error) {
+      if (file.readAhead === readAhead) file.readAhead = null;
+      throw error;
+    }
+  }
+
+  private dropReadAhead(ino: number): void {
+    const state = this.inodes.get(ino);
+    if (state === undefined) return;
+    for (const fileHandle of state.openFiles) {
+      const file = this.files.get(fileHandle);
+      if (file !== undefined) file.readAhead = null;
+    }
+  }
+
+  /** Writes the pending runs of the inode at `path`, if it has any. */
   private async flushPath(path: string): Promise<void> {
     if (this.inodes.size === 0) return;
     const { ino } = await this.engram.stat(path);
-    if (this.inodes.get(ino)?.run) await this.onInode(ino, (state) => this.flushRun(state));
+    const state = this.inodes.get(ino);
+    if (state !== undefined && (state.runs.length > 0 || state.queuedCount > 0)) await this.onInode(ino, (current) => this.flushRuns(current));
   }
 
   private withPendingSize(stat: FuseStat): FuseStat {
-    const run = this.inodes.get(stat.ino)?.run;
-    if (run === null || run === undefined) return stat;
-    const size = Math.max(stat.size, run.offset + run.length);
+    const runs = this.inodes.get(stat.ino)?.runs;
+    if (runs === undefined || runs.length === 0) return stat;
+    const size = runs.reduce((end, run) => Math.max(end, run.offset + run.length), stat.size);
     return { ...stat, size, blocks: allocatedBlocks(size) };
   }
 
@@ -567,6 +694,10 @@ export function toFuseStat(stat: Stat): FuseStat {
 /** 512-byte blocks as a page-granular filesystem (tmpfs, ext4) reports them, so `du` and `ls -s` agree. */
 function allocatedBlocks(sizeBytes: number): number {
   return Math.ceil(sizeBytes / 4096) * 8;
+}
+
+function joinRun(run: WriteRun): Buffer {
+  return run.parts.length === 1 ? run.parts[0] : Buffer.concat(run.parts, run.length);
 }
 
 function nsToMs(timeNs: bigint): number {

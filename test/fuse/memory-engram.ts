@@ -27,6 +27,7 @@ interface Inode {
 export interface MemoryEngramCounters {
   writes: number;
   writtenBytes: number;
+  transactions: number;
 }
 
 /** Creates an in-memory engram (test double). */
@@ -34,7 +35,7 @@ export function createMemoryEngram(): Engram & { counters: MemoryEngramCounters 
   const inodes = new Map<number, Inode>();
   let nextIno = 1;
   let commit = 0;
-  const counters: MemoryEngramCounters = { writes: 0, writtenBytes: 0 };
+  const counters: MemoryEngramCounters = { writes: 0, writtenBytes: 0, transactions: 0 };
   const now = (): bigint => BigInt(Date.now()) * 1_000_000n;
   const make = (type: EntryType, mode: number): Inode => {
     const inode: Inode = {
@@ -340,7 +341,11 @@ export function createMemoryEngram(): Engram & { counters: MemoryEngramCounters 
     },
     createReadStream: notImplemented,
     writeFileFrom: notImplemented,
-    transaction: notImplemented,
+    // No isolation: the adapter's transactions only batch writes to one file.
+    async transaction<T>(body: (transaction: unknown) => Promise<T>): Promise<T> {
+      counters.transactions += 1;
+      return body(engram);
+    },
     createSnapshot: notImplemented,
     async listSnapshots() {
       return [];
