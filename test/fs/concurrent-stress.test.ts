@@ -12,6 +12,7 @@ import {
   isVersionMismatch,
   seededBytes,
   sha256Hex,
+  sleep,
   slowTier,
   utf8,
 } from './helpers.js';
@@ -84,7 +85,7 @@ test('many writers on one file with the same expected version: exactly one wins,
   }
 });
 
-test('readers during writes always see one whole committed version, never a torn one', async () => {
+test('readers during writes (async, worker threads, another process) always see one whole committed version', async () => {
   const scratch = await createTempEngram();
   try {
     const { engram } = scratch;
@@ -93,6 +94,21 @@ test('readers during writes always see one whole committed version, never a torn
     const contents = Array.from({ length: versionCount }, (_, index) => seededBytes(`torn:${index}`, 30_000 + index * 1_000));
     const shaToIndex = new Map(contents.map((content, index) => [sha256Hex(content), index]));
     await engram.writeFile('/shared', contents[0]);
+    // Readers on other connections too: two worker threads and one OS process.
+    const remoteInput = (index: number) => ({
+      mode: 'read-verify' as const,
+      engramFile: scratch.file,
+      paths: ['/shared'],
+      rounds: 0,
+      seed: index,
+      allowedSha256: contents.map((content) => sha256Hex(content)),
+      readyPath: `/ready${index}`,
+    });
+    const remoteReaders = [runCounterThread(remoteInput(0)), runCounterThread(remoteInput(1)), runCounterProcess(remoteInput(2))];
+    for (let waitedMs = 0; !(await Promise.all([0, 1, 2].map((index) => engram.exists(`/ready${index}`)))).every(Boolean); waitedMs += 10) {
+      assert.ok(waitedMs < 60_000, 'remote readers did not start');
+      await sleep(10);
+    }
     let writing = true;
     const writer = (async () => {
       try {
@@ -120,6 +136,10 @@ test('readers during writes always see one whole committed version, never a torn
     });
     const readCounts = await Promise.all([writer, ...readers]);
     assert.ok(readCounts.slice(1).every((reads) => typeof reads === 'number' && reads >= 3));
+    for (const [index, output] of (await Promise.all(remoteReaders)).entries()) {
+      assert.ok(output.ok, `remote reader ${index}: ${output.error}`);
+      assert.ok((output.reads ?? 0) >= 1);
+    }
     assertBytesEqual((await engram.readFile('/shared')).data, contents[versionCount - 1], 'final content');
   } finally {
     await scratch.cleanup();

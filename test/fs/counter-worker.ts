@@ -10,18 +10,24 @@
  * - `own-files`: writes `rounds` versions of each of its own paths with `expectedVersion` equal to
  *   the version it wrote last; with one writer per file, any conflict is a bug (unrelated files
  *   must never conflict).
+ * - `read-verify`: reads one path until the last expected content appears, checking that every
+ *   read is one whole committed content and never goes back (readers in other threads/processes).
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { openEngram } from '../../src/index.js';
+import { openEngram, type Engram } from '../../src/index.js';
 import { SeededRandom, describeError, incrementCounter, seededBytes, sha256Hex } from './helpers.js';
 
 /** What the parent asks a counter worker to do. */
 export interface CounterWorkerInput {
-  mode: 'increment' | 'own-files';
+  mode: 'increment' | 'own-files' | 'read-verify';
   engramFile: string;
   paths: string[];
   rounds: number;
   seed: number;
+  /** read-verify: the SHA-256 of every committed content of paths[0], in commit order. */
+  allowedSha256?: string[];
+  /** read-verify: created (exclusive) once the worker has opened the engram, so a writer can wait for it. */
+  readyPath?: string;
 }
 
 /** What a counter worker reports back. */
@@ -34,6 +40,31 @@ export interface CounterWorkerOutput {
   versions: Record<string, number[]>;
   /** own-files mode: path -> SHA-256 of the last content written. */
   lastSha256: Record<string, string>;
+  /** read-verify mode: how many whole reads were checked. */
+  reads?: number;
+}
+
+/**
+ * Reads paths[0] whole, over and over, until it shows the last allowed content: every read must
+ * be exactly one committed content (no torn read), and neither version nor content may go back.
+ */
+async function readAndVerify(engram: Engram, input: CounterWorkerInput): Promise<number> {
+  const allowed = input.allowedSha256 ?? [];
+  const indexOf = new Map(allowed.map((sha256, index) => [sha256, index]));
+  if (input.readyPath !== undefined) await engram.writeFile(input.readyPath, new Uint8Array(0), { exclusive: true });
+  let lastVersion = 0;
+  let lastIndex = -1;
+  const deadlineMs = Date.now() + 120_000;
+  for (let reads = 1; Date.now() < deadlineMs; reads += 1) {
+    const { data, version } = await engram.readFile(input.paths[0]);
+    const index = indexOf.get(sha256Hex(data));
+    if (index === undefined) throw new Error(`read ${data.length} bytes at version ${version} that match no committed content (torn read)`);
+    if (version < lastVersion || index < lastIndex) throw new Error(`went back from version ${lastVersion} to ${version}`);
+    lastVersion = version;
+    lastIndex = index;
+    if (index === allowed.length - 1) return reads;
+  }
+  throw new Error('read-verify: the last content never showed up within 120 s');
 }
 
 async function runWorker(input: CounterWorkerInput): Promise<CounterWorkerOutput> {
@@ -51,6 +82,8 @@ async function runWorker(input: CounterWorkerInput): Promise<CounterWorkerOutput
           output.versions[path].push(result.version);
         }
       }
+    } else if (input.mode === 'read-verify') {
+      output.reads = await readAndVerify(engram, input);
     } else {
       const lastVersion = new Map<string, number | undefined>();
       for (let round = 0; round < input.rounds; round += 1) {

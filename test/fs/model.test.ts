@@ -424,6 +424,27 @@ class ReadSnapshotsCommand implements Command {
   }
 }
 
+class RestoreSnapshotCommand implements Command {
+  constructor(readonly choice: number) {}
+  check(model: Model): boolean {
+    return model.snapshots.size > 0;
+  }
+  async run(model: Model, real: Real): Promise<void> {
+    countStep('RestoreSnapshot');
+    const name = [...model.snapshots.keys()][this.choice % model.snapshots.size];
+    const before = await real.engram.currentCommit();
+    const commit = await real.engram.restoreSnapshot(name);
+    assert.ok(commit > before, 'a restore is a new commit');
+    model.entries = copyEntries(model.snapshots.get(name) as Map<string, ModelEntry>);
+    await compareAll(model, real);
+    // The snapshot itself is untouched by the restore and by what follows it.
+    await compareTree(real.engram, model.snapshots.get(name) as Map<string, ModelEntry>, name);
+  }
+  toString(): string {
+    return `restoreSnapshot(#${this.choice})`;
+  }
+}
+
 const fileModeArbitrary = fc.constantFrom(0o600, 0o644, 0o755, 0o400, 0o1777, 0o4755, 0o000);
 
 const writeFileArbitrary = fc.tuple(pathArbitrary, dataArbitrary).map(([path, data]) => new WriteFileCommand(path, data));
@@ -449,6 +470,7 @@ const commandArbitraries: fc.Arbitrary<Command>[] = [
   fc.tuple(pathArbitrary, fileModeArbitrary).map(([path, mode]) => new ChmodCommand(path, mode)),
   fc.constant(new SnapshotCommand()),
   fc.constant(new ReadSnapshotsCommand()),
+  fc.nat({ max: 20 }).map((choice) => new RestoreSnapshotCommand(choice)),
 ];
 
 test('random operation sequences keep VersionedEmbrFS equal to an in-memory model after every step', async () => {
@@ -469,7 +491,7 @@ test('random operation sequences keep VersionedEmbrFS equal to an in-memory mode
   );
   // Guard against a model test that passes because its preconditions filtered everything out.
   console.log(`model test steps: ${JSON.stringify(Object.fromEntries(executedSteps))}`);
-  for (const kind of ['WriteFile', 'WriteAt', 'Truncate', 'Delete', 'Mkdir', 'Rmdir', 'Rename', 'Link', 'Symlink', 'Chmod', 'Snapshot', 'ReadSnapshots']) {
+  for (const kind of ['WriteFile', 'WriteAt', 'Truncate', 'Delete', 'Mkdir', 'Rmdir', 'Rename', 'Link', 'Symlink', 'Chmod', 'Snapshot', 'ReadSnapshots', 'RestoreSnapshot']) {
     assert.ok((executedSteps.get(kind) ?? 0) >= 10, `${kind} ran only ${executedSteps.get(kind) ?? 0} times`);
   }
 });
