@@ -114,7 +114,15 @@ export function writeVarint(target: Uint8Array, offset: number, value: number): 
   return offset + 1;
 }
 
-/** Bytes `writeVarint` uses for `value`. */
+/**
+ * Bytes `writeVarint` uses for `value`.
+ *
+ * @example
+ * ```ts
+ * varintBytes(127); // 1
+ * varintBytes(128); // 2
+ * ```
+ */
 export function varintBytes(value: number): number {
   return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5;
 }
@@ -177,7 +185,14 @@ export class PayloadReader {
   }
 }
 
-/** Lower-case hex of a byte string, for error data. */
+/**
+ * Lower-case hex of a byte string, for error data.
+ *
+ * @example
+ * ```ts
+ * toHex(Uint8Array.of(0, 255)); // '00ff'
+ * ```
+ */
 export function toHex(bytes: Uint8Array): string {
   let hex = '';
   for (let index = 0; index < bytes.length; index += 1) hex += bytes[index].toString(16).padStart(2, '0');

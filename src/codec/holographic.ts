@@ -524,7 +524,15 @@ export class HolographicCore {
   }
 }
 
-/** Number of set bits of a 32-bit integer. */
+/**
+ * Number of set bits of a 32-bit integer.
+ *
+ * @example
+ * ```ts
+ * popcount32(0b1011); // 3
+ * popcount32(-1);     // 32
+ * ```
+ */
 export function popcount32(value: number): number {
   let bits = value - ((value >>> 1) & 0x55555555);
   bits = (bits & 0x33333333) + ((bits >>> 2) & 0x33333333);

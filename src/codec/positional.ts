@@ -27,12 +27,26 @@ import { SparseVector } from '../vsa/sparse.js';
 /** Dimensions per position block: one per 7-bit offset; the sign carries the eighth bit. */
 export const POSITIONAL_BLOCK_DIMENSIONS = 128;
 
-/** Where byte `byte` puts its non-zero inside its position's block. */
+/**
+ * Where byte `byte` puts its non-zero inside its position's block.
+ *
+ * @example
+ * ```ts
+ * blockEntryOfByte(0xc1); // { offset: 0x41, negative: true }
+ * ```
+ */
 export function blockEntryOfByte(byte: number): { offset: number; negative: boolean } {
   return { offset: byte & 0x7f, negative: byte >= 0x80 };
 }
 
-/** The byte a block's single non-zero stands for: the inverse of {@link blockEntryOfByte}. */
+/**
+ * The byte a block's single non-zero stands for: the inverse of {@link blockEntryOfByte}.
+ *
+ * @example
+ * ```ts
+ * byteOfBlockEntry(0x41, true); // 0xc1
+ * ```
+ */
 export function byteOfBlockEntry(offset: number, negative: boolean): number {
   return (negative ? 0x80 : 0) | offset;
 }
@@ -40,6 +54,11 @@ export function byteOfBlockEntry(offset: number, negative: boolean): number {
 /**
  * The serialized vector of `chunk`: one signed-offset byte per block, which is the chunk itself.
  * Returns the offset after it.
+ *
+ * @example
+ * ```ts
+ * writePositionalVector(chunk, payload, 7); // 7 + chunk.length
+ * ```
  */
 export function writePositionalVector(chunk: Uint8Array, target: Uint8Array, offset: number): number {
   target.set(chunk, offset);
