@@ -39,6 +39,8 @@ interface CorpusFile {
 
 interface Query {
   truePath: string | null;
+  /** Where a control came from (not in the corpus). */
+  sourcePath?: string;
   sizeBytes: number;
   edit: string;
   bytes: Uint8Array;
@@ -100,7 +102,7 @@ function takeFiles(paths: string[], kind: CorpusFile['kind'], budgetBytes: numbe
 
 function buildCorpus(size: BenchContext['size']): CorpusFile[] {
   const megabyte = 1 << 20;
-  const budgets = size === 'small' ? { text: 1 * megabyte, source: 1 * megabyte, binary: 2 * megabyte } : { text: 60 * megabyte, source: 125 * megabyte, binary: 240 * megabyte };
+  const budgets = size === 'small' ? { text: 1 * megabyte, source: 1 * megabyte, binary: 2 * megabyte } : { text: 60 * megabyte, source: 125 * megabyte, binary: 270 * megabyte };
   const maxFileBytes = size === 'small' ? 256 << 10 : 16 * megabyte;
   const seen = new Set<string>();
   const corpus: CorpusFile[] = [];
@@ -161,12 +163,14 @@ function buildQueries(corpus: CorpusFile[], size: BenchContext['size'], random: 
 function buildControls(size: BenchContext['size'], random: () => number): Query[] {
   const controls: Query[] = [];
   const count = size === 'small' ? 4 : 100;
-  const python = walkFiles('/usr/lib/python3.11', (path) => path.endsWith('.py'), 1 << 20).filter((path) => lstatSync(path).size >= 4096);
+  const python = walkFiles('/usr/lib/python3.11', (path) => path.endsWith('.py'), 1 << 20).filter((path) => lstatSync(path).size >= 16384);
   for (let index = 0; index < count && python.length > 0; index += 1) {
-    const bytes = new Uint8Array(readFileSync(python[Math.floor(random() * python.length)]));
-    const sizeBytes = Math.min(bytes.length, [1024, 4096, 16384][index % 3]);
+    const sourcePath = python[Math.floor(random() * python.length)];
+    const bytes = new Uint8Array(readFileSync(sourcePath));
+    const sizeBytes = [1024, 4096, 16384][index % 3];
+    if (bytes.length < sizeBytes) continue;
     const offset = Math.floor(random() * (bytes.length - sizeBytes + 1));
-    controls.push({ truePath: null, sizeBytes, edit: 'control-python', bytes: bytes.subarray(offset, offset + sizeBytes) });
+    controls.push({ truePath: null, sourcePath, sizeBytes, edit: 'control-python', bytes: bytes.subarray(offset, offset + sizeBytes) });
   }
   for (let index = 0; index < count; index += 1) {
     const bytes = new Uint8Array([1024, 4096, 16384][index % 3]);
@@ -188,6 +192,48 @@ function round(value: number, digits = 3): number {
 
 function rankOf(matches: SearchMatch[], path: string | null): number {
   return path === null ? -1 : matches.findIndex((match) => match.path === path);
+}
+
+/**
+ * The write-path cost of keeping the index current: files indexed one commit at a time (add, then
+ * flush into the storage) on top of an index that already holds the corpus, counting the rows
+ * and bytes each commit writes.
+ */
+function measureCommitCost(corpus: CorpusFile[], size: BenchContext['size']): Record<string, unknown> {
+  const storage = new MemoryIndexStorage();
+  const index = new SimilarityIndex(storage);
+  for (const file of corpus) index.addFileBytes(file.path, file.bytes, CHUNK_BYTES);
+  index.flush();
+  let rowsWritten = 0;
+  let bytesWritten = 0;
+  const counting = {
+    get: (key: string) => storage.get(key),
+    put: (key: string, value: Uint8Array) => {
+      rowsWritten += 1;
+      bytesWritten += key.length + value.length;
+      storage.put(key, value);
+    },
+    delete: (key: string) => {
+      rowsWritten += 1;
+      storage.delete(key);
+    },
+  };
+  const reopened = new SimilarityIndex(counting);
+  const commitFiles = corpus.slice(0, size === 'small' ? 20 : 2000).map((file) => file.bytes.subarray(0, CHUNK_BYTES));
+  const start = process.hrtime.bigint();
+  commitFiles.forEach((bytes, position) => {
+    reopened.addFileBytes(`/commits/file${position}`, bytes, CHUNK_BYTES);
+    reopened.flush();
+  });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return {
+    bench: 'query.commit',
+    note: 'one 4 KiB file per commit, index cache cold at start, corpus already indexed',
+    commits: commitFiles.length,
+    microsecondsPerCommit: round((seconds / commitFiles.length) * 1e6, 1),
+    rowsWrittenPerCommit: round(rowsWritten / commitFiles.length, 1),
+    bytesWrittenPerCommit: round(bytesWritten / commitFiles.length, 0),
+  };
 }
 
 export async function run(context: BenchContext): Promise<void> {
@@ -240,10 +286,12 @@ export async function run(context: BenchContext): Promise<void> {
     corpusReadSeconds: round(Number(indexStart - buildStart) / 1e9, 2),
   });
 
+  context.emit(measureCommitCost(corpus, context.size));
+
   const queries = buildQueries(corpus, context.size, random);
   const controls = buildControls(context.size, random);
   const latenciesMs: number[] = [];
-  const cells = new Map<string, { count: number; indexed1: number; indexed10: number; brute1: number; brute10: number; overlap10: number }>();
+  const cells = new Map<string, { count: number; indexed1: number; indexed10: number; brute1: number; brute10: number; overlap10: number; latenciesMs: number[] }>();
   let floorCount = 0;
   let floorHits = 0;
   let overlapSum = 0;
@@ -253,7 +301,8 @@ export async function run(context: BenchContext): Promise<void> {
   for (const query of queries) {
     const start = process.hrtime.bigint();
     const indexed = searchIndex(index, query.bytes, { k: 10 });
-    latenciesMs.push(Number(process.hrtime.bigint() - start) / 1e6);
+    const latencyMs = Number(process.hrtime.bigint() - start) / 1e6;
+    latenciesMs.push(latencyMs);
     const brute = bruteForceSearch(index, query.bytes, { k: 10 });
     const indexedRank = rankOf(indexed, query.truePath);
     const bruteRank = rankOf(brute, query.truePath);
@@ -264,7 +313,8 @@ export async function run(context: BenchContext): Promise<void> {
     if (bruteRank >= 0) bruteTruthHits += 1;
     if (indexedRank === 0) trueTopScores.push(indexed[0].score);
     const key = `${query.sizeBytes}|${query.edit}`;
-    const cell = cells.get(key) ?? { count: 0, indexed1: 0, indexed10: 0, brute1: 0, brute10: 0, overlap10: 0 };
+    const cell = cells.get(key) ?? { count: 0, indexed1: 0, indexed10: 0, brute1: 0, brute10: 0, overlap10: 0, latenciesMs: [] };
+    cell.latenciesMs.push(latencyMs);
     cell.count += 1;
     if (indexedRank === 0) cell.indexed1 += 1;
     if (indexedRank >= 0) cell.indexed10 += 1;
@@ -289,31 +339,41 @@ export async function run(context: BenchContext): Promise<void> {
       bruteRecallAt1: round(cell.brute1 / cell.count),
       bruteRecallAt10: round(cell.brute10 / cell.count),
       indexedOverlapWithBruteAt10: round(cell.overlap10 / cell.count),
+      latencyP50Ms: round(median(cell.latenciesMs), 2),
     });
   }
-  let falsePositives = 0;
-  const controlTopScores: number[] = [];
-  for (const control of controls) {
-    const start = process.hrtime.bigint();
-    const matches = searchIndex(index, control.bytes, { k: 10 });
-    latenciesMs.push(Number(process.hrtime.bigint() - start) / 1e6);
-    const top = matches[0]?.score ?? 0;
-    controlTopScores.push(top);
-    if (top >= MATCH_SCORE_THRESHOLD) falsePositives += 1;
-  }
-  controlTopScores.sort((a, b) => a - b);
   trueTopScores.sort((a, b) => a - b);
-  context.emit({
-    bench: 'query.controls',
-    controls: controls.length,
-    scoreThreshold: MATCH_SCORE_THRESHOLD,
-    falsePositiveRate: round(controls.length === 0 ? 0 : falsePositives / controls.length),
-    controlTopScoreP50: round(percentile(controlTopScores, 0.5)),
-    controlTopScoreP99: round(percentile(controlTopScores, 0.99)),
-    controlTopScoreMax: round(controlTopScores[controlTopScores.length - 1] ?? 0),
-    trueTopScoreP10: round(percentile(trueTopScores, 0.1)),
-    trueTopScoreP50: round(median(trueTopScores.length === 0 ? [Number.NaN] : trueTopScores)),
-  });
+  let allFalsePositives = 0;
+  for (const kind of ['control-python', 'control-random']) for (const controlBytes of [1024, 4096, 16384]) {
+    let falsePositives = 0;
+    const controlTopScores: number[] = [];
+    let worst: { score: number; query: Query; match: SearchMatch } | undefined;
+    for (const control of controls.filter((query) => query.edit === kind && query.sizeBytes === controlBytes)) {
+      const start = process.hrtime.bigint();
+      const matches = searchIndex(index, control.bytes, { k: 10 });
+      latenciesMs.push(Number(process.hrtime.bigint() - start) / 1e6);
+      const top = matches[0]?.score ?? 0;
+      controlTopScores.push(top);
+      if (top >= MATCH_SCORE_THRESHOLD) falsePositives += 1;
+      if (top >= MATCH_SCORE_THRESHOLD) allFalsePositives += 1;
+      if (matches.length > 0 && (worst === undefined || top > worst.score)) worst = { score: top, query: control, match: matches[0] };
+    }
+    controlTopScores.sort((a, b) => a - b);
+    context.emit({
+      bench: 'query.controls',
+      kind,
+      controlBytes,
+      controls: controlTopScores.length,
+      scoreThreshold: MATCH_SCORE_THRESHOLD,
+      falsePositiveRate: round(controlTopScores.length === 0 ? 0 : falsePositives / controlTopScores.length),
+      controlTopScoreP50: round(percentile(controlTopScores, 0.5)),
+      controlTopScoreP99: round(percentile(controlTopScores, 0.99)),
+      controlTopScoreMax: round(controlTopScores[controlTopScores.length - 1] ?? 0),
+      worstControl: worst === undefined ? null : { bytes: worst.query.sizeBytes, source: worst.query.sourcePath ?? 'random bytes', match: worst.match },
+      trueTopScoreP10: round(percentile(trueTopScores, 0.1)),
+      trueTopScoreP50: round(median(trueTopScores.length === 0 ? [Number.NaN] : trueTopScores)),
+    });
+  }
   latenciesMs.sort((a, b) => a - b);
   context.emit({
     bench: 'query.summary',
@@ -326,5 +386,8 @@ export async function run(context: BenchContext): Promise<void> {
     latencyP50Ms: round(percentile(latenciesMs, 0.5), 2),
     latencyP99Ms: round(percentile(latenciesMs, 0.99), 2),
     indexPerEngram: round(indexBytes / engramEstimateBytes, 4),
+    controls: controls.length,
+    controlFalsePositiveRate: round(controls.length === 0 ? 0 : allFalsePositives / controls.length),
+    scoreThreshold: MATCH_SCORE_THRESHOLD,
   });
 }

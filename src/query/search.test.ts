@@ -148,7 +148,7 @@ test('indexed search equals brute force when no dimension is skipped', () => {
     const bytes = corpus.get(path) as Uint8Array;
     const length = Math.min(bytes.length, 256 + Math.floor(random() * 3000));
     const query = queryVector(excerpt(path, Math.floor(random() * (bytes.length - length)), length));
-    const indexed = searchIndex(sharedIndex, query, { k: 10, maxPostingFraction: 1 });
+    const indexed = searchIndex(sharedIndex, query, { k: 10, maxPostingFraction: 1, maxScannedDimensions: Number.POSITIVE_INFINITY });
     const brute = bruteForceSearch(sharedIndex, query, { k: 10 });
     assert.deepEqual(indexed.map((match) => [match.path, match.offset, match.length]), brute.map((match) => [match.path, match.offset, match.length]));
     indexed.forEach((match, position) => assert.ok(Math.abs(match.score - brute[position].score) < 1e-9));

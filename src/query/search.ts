@@ -38,6 +38,17 @@ export const DEFAULT_K = 10;
 /** Dimensions posted by more than this fraction of all chunks are skipped by the indexed search (they weigh little). */
 export const DEFAULT_MAX_POSTING_FRACTION = 0.05;
 
+/** The indexed search scans the postings of this many query dimensions at most, the rarest first. */
+export const DEFAULT_MAX_SCANNED_DIMENSIONS = 256;
+
+/**
+ * Evidence prior, in query dimensions: a score is the weighted fraction of the query found,
+ * times n / (n + prior) for a query with n non-zero dimensions. A query with few features
+ * (a short or repetitive excerpt) can be fully "found" by chance in a large engram; the prior
+ * keeps its score modest, while a 4 KiB excerpt (about 50 dimensions) keeps 86% of its score.
+ */
+export const SCORE_PRIOR_DIMENSIONS = 8;
+
 /** Queries keep at most this many non-zeros (consistent thinning), bounding the work of a huge query. */
 export const MAX_QUERY_NON_ZERO = 16_384;
 
@@ -48,6 +59,8 @@ export interface SearchOptions {
   pathPrefix?: string;
   /** Indexed search only: skip dimensions posted by more than this fraction of chunks (default {@link DEFAULT_MAX_POSTING_FRACTION}; 1 = skip none). */
   maxPostingFraction?: number;
+  /** Indexed search only: scan the postings of at most this many query dimensions, the rarest first (default {@link DEFAULT_MAX_SCANNED_DIMENSIONS}; Infinity = all). */
+  maxScannedDimensions?: number;
   /** Leave this path out of the results (used by {@link similarFiles}). */
   excludePath?: string;
 }
@@ -102,6 +115,8 @@ export function searchIndex(index: SimilarityIndex, query: Uint8Array | string |
   const k = checkK(options.k);
   const maxPostingFraction = options.maxPostingFraction ?? DEFAULT_MAX_POSTING_FRACTION;
   if (!(maxPostingFraction > 0 && maxPostingFraction <= 1)) throw new RangeError(`maxPostingFraction must be in (0, 1], got ${maxPostingFraction}`);
+  const maxScannedDimensions = options.maxScannedDimensions ?? DEFAULT_MAX_SCANNED_DIMENSIONS;
+  if (!(maxScannedDimensions >= 1)) throw new RangeError(`maxScannedDimensions must be >= 1, got ${maxScannedDimensions}`);
   const chunkCount = index.liveSlotCount;
   if (chunkCount === 0 || vector.fingerprint.nonZeroCount === 0) return [];
   const scores = new Float64Array(index.nextSlot);
@@ -109,19 +124,37 @@ export function searchIndex(index: SimilarityIndex, query: Uint8Array | string |
   const hitSlots: number[] = [];
   const blockCount = index.postingBlockCount;
   const maxDocumentFrequency = maxPostingFraction * chunkCount;
+  const signedWeight = new Float64Array(FINGERPRINT_DIMENSION);
   let queryWeight = 0;
-  const visitDimension = (dimension: number, querySign: number): void => {
+  // First pass: the document frequency and weight of every query dimension (posting lengths only).
+  const { positive, negative } = vector.fingerprint;
+  const dimensions = new Uint32Array(positive.length + negative.length);
+  dimensions.set(positive, 0);
+  dimensions.set(negative, positive.length);
+  const documentFrequencies = new Float64Array(dimensions.length);
+  for (let position = 0; position < dimensions.length; position += 1) {
+    const dimension = dimensions[position];
     let documentFrequency = 0;
     for (let block = 0; block < blockCount; block += 1) documentFrequency += index.postings(dimension, block).length;
+    documentFrequencies[position] = documentFrequency;
     const weightSquared = idfWeightSquared(chunkCount, documentFrequency);
     queryWeight += weightSquared;
-    if (documentFrequency > maxDocumentFrequency && maxPostingFraction < 1) return;
-    const agreeing = weightSquared * querySign;
+    signedWeight[dimension] = position < positive.length ? weightSquared : -weightSquared;
+  }
+  // Second pass: scan the postings of the rarest dimensions only. They carry the most weight and
+  // the least work; the exact rescoring in rankRegions still counts every query dimension.
+  const order = Array.from(dimensions.keys()).sort((left, right) => documentFrequencies[left] - documentFrequencies[right] || dimensions[left] - dimensions[right]);
+  const scannedCount = Math.min(order.length, maxScannedDimensions);
+  for (let rank = 0; rank < scannedCount; rank += 1) {
+    const position = order[rank];
+    if (documentFrequencies[position] > maxDocumentFrequency && maxPostingFraction < 1) break;
+    const dimension = dimensions[position];
+    const agreeing = signedWeight[dimension];
     for (let block = 0; block < blockCount; block += 1) {
       const entries = index.postings(dimension, block);
       const base = block * SLOTS_PER_POSTING_BLOCK;
-      for (let position = 0; position < entries.length; position += 1) {
-        const entry = entries[position];
+      for (let entryIndex = 0; entryIndex < entries.length; entryIndex += 1) {
+        const entry = entries[entryIndex];
         const slot = base + (entry >>> 1);
         if (hit[slot] === 0) {
           hit[slot] = 1;
@@ -130,11 +163,8 @@ export function searchIndex(index: SimilarityIndex, query: Uint8Array | string |
         scores[slot] += (entry & 1) === 0 ? agreeing : -agreeing;
       }
     }
-  };
-  const { positive, negative } = vector.fingerprint;
-  for (let dimensionIndex = 0; dimensionIndex < positive.length; dimensionIndex += 1) visitDimension(positive[dimensionIndex], 1);
-  for (let dimensionIndex = 0; dimensionIndex < negative.length; dimensionIndex += 1) visitDimension(negative[dimensionIndex], -1);
-  return rankRegions(index, vector, hitSlots, scores, queryWeight, k, options);
+  }
+  return rankRegions(index, vector, hitSlots, scores, signedWeight, queryWeight, k, options);
 }
 
 /**
@@ -201,7 +231,7 @@ export function bruteForceSearch(index: SimilarityIndex, query: Uint8Array | str
       }
     }
   }
-  return rankRegions(index, vector, hitSlots, scores, queryWeight, k, options);
+  return rankRegions(index, vector, hitSlots, scores, signedWeight, queryWeight, k, options);
 }
 
 /**
@@ -257,6 +287,46 @@ function pathMatchesPrefix(path: string, prefix: string | undefined): boolean {
   return path === directory || path.startsWith(`${directory}/`);
 }
 
+/** Candidates rescored exactly per requested match (see rankRegions). */
+const RESCORED_CANDIDATES_PER_MATCH = 10;
+const MIN_RESCORED_CANDIDATES = 100;
+
+function compareCandidates(left: RegionCandidate, right: RegionCandidate): number {
+  return right.score - left.score || (left.file.path < right.file.path ? -1 : left.file.path > right.file.path ? 1 : 0) || left.firstChunk - right.firstChunk;
+}
+
+// Scratch for exactRegionScore: per-dimension sums of the region's chunk values.
+const regionCounts = new Int32Array(FINGERPRINT_DIMENSION);
+const regionTouched = new Uint32Array(FINGERPRINT_DIMENSION);
+
+/** Σ over query dimensions of signedWeight × sign(region bundle), each dimension counted once. */
+function exactRegionScore(candidate: RegionCandidate, signedWeight: Float64Array): number {
+  let touchedCount = 0;
+  for (let chunk = candidate.firstChunk; chunk <= candidate.lastChunk; chunk += 1) {
+    const fingerprint = candidate.file.fingerprints[chunk];
+    for (const dimension of fingerprint.positive) {
+      if (signedWeight[dimension] === 0) continue;
+      if (regionCounts[dimension] === 0) regionTouched[touchedCount++] = dimension;
+      regionCounts[dimension] += 1;
+    }
+    for (const dimension of fingerprint.negative) {
+      if (signedWeight[dimension] === 0) continue;
+      if (regionCounts[dimension] === 0) regionTouched[touchedCount++] = dimension;
+      regionCounts[dimension] -= 1;
+    }
+  }
+  let score = 0;
+  for (let position = 0; position < touchedCount; position += 1) {
+    const dimension = regionTouched[position];
+    const count = regionCounts[dimension];
+    // A count that went back to 0 may be listed twice; it contributes nothing either time.
+    if (count > 0) score += signedWeight[dimension];
+    else if (count < 0) score -= signedWeight[dimension];
+    regionCounts[dimension] = 0;
+  }
+  return score;
+}
+
 interface RegionCandidate {
   file: IndexedFile;
   score: number;
@@ -273,6 +343,7 @@ function rankRegions(
   vector: QueryVector,
   hitSlots: number[],
   scores: Float64Array,
+  signedWeight: Float64Array,
   queryWeight: number,
   k: number,
   options: SearchOptions,
@@ -309,8 +380,15 @@ function rankRegions(
     }
     position = groupEnd;
   }
-  candidates.sort((left, right) => right.score - left.score || (left.file.path < right.file.path ? -1 : left.file.path > right.file.path ? 1 : 0));
-  return candidates.slice(0, k).map((candidate) => {
+  // Chunk scores add up over a region, so a feature present in several of its chunks counted
+  // several times and scores could pass 1. The best candidates are rescored exactly: each query
+  // dimension counts once, with the sign of the region's bundle.
+  candidates.sort(compareCandidates);
+  const rescored = candidates.slice(0, Math.max(RESCORED_CANDIDATES_PER_MATCH * k, MIN_RESCORED_CANDIDATES));
+  const evidence = vector.fingerprint.nonZeroCount / (vector.fingerprint.nonZeroCount + SCORE_PRIOR_DIMENSIONS);
+  for (const candidate of rescored) candidate.score = (exactRegionScore(candidate, signedWeight) / queryWeight) * evidence;
+  rescored.sort(compareCandidates);
+  return rescored.slice(0, k).map((candidate) => {
     const { file, firstChunk, lastChunk } = candidate;
     const offset = file.chunkOffsets[firstChunk];
     const length = file.chunkOffsets[lastChunk] + file.chunkLengths[lastChunk] - offset;

@@ -88,10 +88,12 @@ test('adding then removing everything leaves an all-zero root and only the meta 
   const index = new SimilarityIndex(storage, { rootDepth: 2 });
   const paths = ['/a/b/one', '/a/two', '/three', '/a/b/c/four'];
   paths.forEach((path, position) => index.addFileBytes(path, seededBytes(3000 + position * 5000, position + 10)));
-  index.flush();
+  index.checkpoint();
   assert.ok(storage.keys().includes('root:/a/b'));
   for (const path of [...paths].reverse()) assert.equal(index.removeFile(path), true);
   index.flush();
+  assert.ok(storage.keys().some((key) => key.startsWith('log:')), 'a flush writes a log row');
+  index.checkpoint();
   assert.deepEqual(storage.keys(), ['meta']);
   for (const directory of ['/', '/a', '/a/b']) {
     const root = index.root(directory);
@@ -207,7 +209,7 @@ test('a damaged row is reported as CORRUPT, never read as wrong data', () => {
   const storage = new MemoryIndexStorage();
   const index = new SimilarityIndex(storage);
   index.addFileBytes('/f', seededBytes(8000, 50));
-  index.flush();
+  index.checkpoint();
   const postingKey = storage.keys().find((key) => key.startsWith('post:'));
   assert.ok(postingKey !== undefined);
   const posting = storage.get(postingKey) as Uint8Array;
@@ -218,5 +220,44 @@ test('a damaged row is reported as CORRUPT, never read as wrong data', () => {
   storage.put(fileKey, Uint8Array.of(9, 9, 9));
   assert.throws(() => new SimilarityIndex(storage).fileByPath('/f'), (error: unknown) => error instanceof EmbrError && error.code === 'CORRUPT');
   storage.put('meta', Uint8Array.of(2));
+  assert.throws(() => new SimilarityIndex(storage), (error: unknown) => error instanceof EmbrError && error.code === 'CORRUPT');
+});
+
+test('a commit writes one log row, and a checkpoint folds the log into the base rows', () => {
+  const storage = new MemoryIndexStorage();
+  const index = new SimilarityIndex(storage, { checkpointEveryCommits: 4 });
+  let rowsWritten = 0;
+  const counting = { get: (key: string) => storage.get(key), put: (key: string, value: Uint8Array) => { rowsWritten += 1; storage.put(key, value); }, delete: (key: string) => storage.delete(key) };
+  const logged = new SimilarityIndex(counting, { checkpointEveryCommits: 4 });
+  for (let commit = 0; commit < 3; commit += 1) {
+    rowsWritten = 0;
+    logged.addFileBytes(`/c${commit}`, seededBytes(8192, 60 + commit));
+    logged.flush();
+    assert.equal(rowsWritten, 2, 'one log row and meta per commit');
+  }
+  assert.equal(logged.pendingLogRows, 3);
+  const replayed = new SimilarityIndex(storage);
+  assert.equal(replayed.liveFileCount, 3);
+  assert.deepEqual(allPostings(replayed), allPostings(logged));
+  assert.deepEqual(replayed.root('/').counts, logged.root('/').counts);
+  logged.removeFile('/c1');
+  logged.flush();
+  assert.equal(logged.pendingLogRows, 0, 'the fourth commit checkpoints');
+  assert.ok(storage.keys().every((key) => !key.startsWith('log:')));
+  const reopened = new SimilarityIndex(storage);
+  assert.equal(reopened.liveFileCount, 2);
+  assert.deepEqual(allPostings(reopened), allPostings(logged));
+  assert.deepEqual(reopened.root('/').counts, logged.root('/').counts);
+  assert.equal(index.liveFileCount, 0, 'an index object sees other writers only after discardCache');
+  index.discardCache();
+  assert.equal(index.liveFileCount, 2);
+});
+
+test('a missing log row is reported as CORRUPT', () => {
+  const storage = new MemoryIndexStorage();
+  const index = new SimilarityIndex(storage);
+  index.addFileBytes('/a', seededBytes(3000, 70));
+  index.flush();
+  storage.delete('log:0');
   assert.throws(() => new SimilarityIndex(storage), (error: unknown) => error instanceof EmbrError && error.code === 'CORRUPT');
 });

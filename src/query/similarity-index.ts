@@ -8,7 +8,11 @@
  * never reused, so a file's chunks are the contiguous slots `firstSlot .. firstSlot+chunkCount-1`.
  *
  * Rows (values in docs/design/query.md):
- * - `meta`: format version, dimension, next slot, next file id, live slot and file counts, root depth.
+ * - `meta`: format version, dimension, root depth, the log range, and the counters (next slot,
+ *   next file id, live slots, live files) as of the last checkpoint.
+ * - `log:<n>`: the operations (add path with its chunks, remove path) of one flush. A commit
+ *   writes one log row; every so many commits a *checkpoint* writes the base rows below and
+ *   deletes the log rows. Opening the index replays the log on top of the base rows.
  * - `path:<path>` → file id. `file:<fileId>` → path, first slot, and per chunk its byte length
  *   and fingerprint (needed to un-index and un-bundle on removal, and for brute force).
  * - `slots:<slot / 4096>` → the file id owning each slot of that block (run-length coded; 0 = free).
@@ -18,9 +22,10 @@
  *   fingerprint under that directory: `/` is the engram root; directories down to `rootDepth`
  *   components get their own root. Removal subtracts exactly what adding added.
  *
- * Caching. Decoded rows are cached and changes are written back by {@link SimilarityIndex.flush};
- * the caller runs `flush()` inside the same storage transaction as the commit and calls
- * {@link SimilarityIndex.discardCache} if that transaction rolls back.
+ * Caching. Decoded rows are cached; {@link SimilarityIndex.flush} writes one log row (and at
+ * times a checkpoint). The caller runs `flush()` inside the same storage transaction as the
+ * commit and calls {@link SimilarityIndex.discardCache} if that transaction rolls back or another
+ * process committed to the engram.
  *
  * @example
  * ```ts
@@ -28,7 +33,7 @@
  * index.addFileBytes('/docs/a.txt', bytes);
  * index.flush();
  * index.removeFile('/docs/a.txt');
- * index.flush(); // storage holds only `meta` again
+ * index.checkpoint(); // storage holds only `meta` again
  * ```
  */
 import { EmbrError, invariant } from '../errors.js';
@@ -74,7 +79,20 @@ export interface IndexedFile {
 export interface SimilarityIndexOptions {
   /** Directories down to this many path components keep their own root bundle (default 1). Fixed when the index is created. */
   rootDepth?: number;
+  /** Checkpoint after this many log rows (default {@link DEFAULT_CHECKPOINT_EVERY_COMMITS}). */
+  checkpointEveryCommits?: number;
+  /** Checkpoint after this many chunks were added or removed (default {@link DEFAULT_CHECKPOINT_EVERY_CHUNKS}). */
+  checkpointEveryChunks?: number;
 }
+
+/** A checkpoint every 128 commits bounds the log that opening the index replays. */
+export const DEFAULT_CHECKPOINT_EVERY_COMMITS = 128;
+
+/** ... and every 8192 changed chunks (32 MiB of 4 KiB chunks) bounds it in work. */
+export const DEFAULT_CHECKPOINT_EVERY_CHUNKS = 8192;
+
+const OPERATION_ADD = 1;
+const OPERATION_REMOVE = 2;
 
 /**
  * Posting entries of one (dimension, block): `(slot - blockBase) * 2 + (negative ? 1 : 0)`,
@@ -94,9 +112,21 @@ export class SimilarityIndex {
   private liveSlots = 0;
   private liveFiles = 0;
   private metaDirty = false;
+  /** Counters as of the last checkpoint: what the base rows describe (the log replays on top). */
+  private base = { nextSlot: 0, nextFileId: 1, liveSlots: 0, liveFiles: 0 };
+  /** Log rows `log:<logFirst>` .. `log:<logNext - 1>` hold the operations since the last checkpoint. */
+  private logFirst = 0;
+  private logNext = 0;
+  /** Encoded operations since the last flush: the next log row. */
+  private pendingOperations: Uint8Array[] = [];
+  private chunksSinceCheckpoint = 0;
+  private readonly checkpointEveryCommits: number;
+  private readonly checkpointEveryChunks: number;
 
-  private readonly postingCache = new Map<string, PostingEntries>();
-  private readonly dirtyPostings = new Set<string>();
+  // Keyed by block * FINGERPRINT_DIMENSION + dimension: numbers, because building a string key
+  // per posting made indexing three times slower. Row keys are built only at flush.
+  private readonly postingCache = new Map<number, PostingEntries>();
+  private readonly dirtyPostings = new Set<number>();
   private readonly directoryCache = new Map<number, Uint32Array>();
   private readonly dirtyDirectory = new Set<number>();
   private readonly fileCache = new Map<number, IndexedFile | null>();
@@ -116,15 +146,13 @@ export class SimilarityIndex {
    */
   constructor(storage: IndexStorage, options: SimilarityIndexOptions = {}) {
     this.storage = storage;
-    const meta = storage.get('meta');
-    if (meta === undefined) {
-      const rootDepth = options.rootDepth ?? 1;
-      if (!Number.isInteger(rootDepth) || rootDepth < 0 || rootDepth > 64) throw new RangeError(`rootDepth must be an integer in [0, 64], got ${rootDepth}`);
-      this.rootDepthValue = rootDepth;
-      this.metaDirty = true;
-    } else {
-      this.readMeta(meta);
-    }
+    const rootDepth = options.rootDepth ?? 1;
+    if (!Number.isInteger(rootDepth) || rootDepth < 0 || rootDepth > 64) throw new RangeError(`rootDepth must be an integer in [0, 64], got ${rootDepth}`);
+    this.rootDepthValue = rootDepth;
+    this.checkpointEveryCommits = options.checkpointEveryCommits ?? DEFAULT_CHECKPOINT_EVERY_COMMITS;
+    this.checkpointEveryChunks = options.checkpointEveryChunks ?? DEFAULT_CHECKPOINT_EVERY_CHUNKS;
+    if (!(this.checkpointEveryCommits >= 1) || !(this.checkpointEveryChunks >= 1)) throw new RangeError('checkpoint thresholds must be >= 1');
+    this.load();
   }
 
   /** Number of chunks currently indexed. */
@@ -163,7 +191,12 @@ export class SimilarityIndex {
       if (!Number.isInteger(chunk.byteLength) || chunk.byteLength < 0) throw new RangeError(`addFile: chunk byteLength must be a non-negative integer, got ${chunk.byteLength}`);
     }
     if (this.nextSlotValue + chunks.length > 0xffff_ffff) throw new EmbrError('NO_SPACE', 'similarity index: slot ids exhausted; rebuild the index', { file: 'index' });
-    this.removeFile(path);
+    this.pendingOperations.push(encodeOperation(OPERATION_ADD, path, chunks));
+    this.applyAdd(path, chunks);
+  }
+
+  private applyAdd(path: string, chunks: readonly IndexedChunk[]): void {
+    this.applyRemove(path);
     const fileId = this.nextFileId;
     this.nextFileId += 1;
     const firstSlot = this.nextSlotValue;
@@ -184,7 +217,7 @@ export class SimilarityIndex {
     this.dirtyPaths.add(path);
     this.liveSlots += chunks.length;
     this.liveFiles += 1;
-    this.metaDirty = true;
+    this.chunksSinceCheckpoint += chunks.length;
   }
 
   /**
@@ -216,6 +249,12 @@ export class SimilarityIndex {
    */
   removeFile(path: string): boolean {
     checkPath(path);
+    if (this.fileIdOf(path) === undefined) return false;
+    this.pendingOperations.push(encodeOperation(OPERATION_REMOVE, path, []));
+    return this.applyRemove(path);
+  }
+
+  private applyRemove(path: string): boolean {
     const fileId = this.fileIdOf(path);
     if (fileId === undefined) return false;
     const file = this.file(fileId);
@@ -236,7 +275,7 @@ export class SimilarityIndex {
     this.dirtyPaths.add(path);
     this.liveSlots -= file.fingerprints.length;
     this.liveFiles -= 1;
-    this.metaDirty = true;
+    this.chunksSinceCheckpoint += file.fingerprints.length;
     return true;
   }
 
@@ -298,12 +337,39 @@ export class SimilarityIndex {
   }
 
   /**
-   * Writes every changed row to the storage. Run it inside the storage transaction of the commit
-   * that changed the index.
+   * Makes the changes since the last flush durable: writes them as one log row (`log:<n>`), and
+   * every {@link SimilarityIndexOptions.checkpointEveryCommits} log rows or
+   * {@link SimilarityIndexOptions.checkpointEveryChunks} changed chunks runs {@link checkpoint}.
+   * Run it inside the storage transaction of the commit that made the changes; after a rollback
+   * call {@link discardCache}.
+   *
+   * @example
+   * ```ts
+   * db.transaction(() => { writeCommitRows(); index.addFile(path, chunks); index.flush(); })();
+   * ```
    */
   flush(): void {
-    for (const key of this.dirtyPostings) {
-      const entries = this.postingCache.get(key);
+    if (this.pendingOperations.length > 0) this.flushWithoutCheckpoint();
+    if (this.logNext - this.logFirst >= this.checkpointEveryCommits || this.chunksSinceCheckpoint >= this.checkpointEveryChunks) this.checkpoint();
+    if (this.metaDirty) this.writeMeta();
+  }
+
+  /**
+   * Writes every changed base row (postings, slots, files, paths, roots) and deletes the log rows
+   * they absorb, so that opening the index replays nothing. Run it inside a storage transaction;
+   * unflushed operations are logged first.
+   *
+   * @example
+   * ```ts
+   * db.transaction(() => index.checkpoint())();
+   * ```
+   */
+  checkpoint(): void {
+    // Unlogged operations are already applied to the cached rows written below.
+    this.pendingOperations = [];
+    for (const cacheKey of this.dirtyPostings) {
+      const entries = this.postingCache.get(cacheKey);
+      const key = postingRowKey(cacheKey % FINGERPRINT_DIMENSION, Math.floor(cacheKey / FINGERPRINT_DIMENSION));
       invariant(entries !== undefined, 'dirty posting block is cached');
       if (entries.length === 0) this.storage.delete(key);
       else this.storage.put(key, encodePostings(entries));
@@ -339,13 +405,17 @@ export class SimilarityIndex {
       else this.storage.put(key, root.serialize());
     }
     this.dirtyRoots.clear();
-    if (this.metaDirty) {
-      this.storage.put('meta', encodeVarints([INDEX_FORMAT_VERSION, FINGERPRINT_DIMENSION, this.nextSlotValue, this.nextFileId, this.liveSlots, this.liveFiles, this.rootDepthValue]));
-      this.metaDirty = false;
-    }
+    for (let sequence = this.logFirst; sequence < this.logNext; sequence += 1) this.storage.delete(`log:${sequence}`);
+    this.logFirst = this.logNext;
+    this.base = { nextSlot: this.nextSlotValue, nextFileId: this.nextFileId, liveSlots: this.liveSlots, liveFiles: this.liveFiles };
+    this.chunksSinceCheckpoint = 0;
+    this.writeMeta();
   }
 
-  /** Forgets every cached row and unflushed change and re-reads `meta` (after a rolled-back transaction). */
+  /**
+   * Forgets every cached row and unflushed change and reloads from the storage (after a
+   * rolled-back transaction, or when another process has committed to the same engram).
+   */
   discardCache(): void {
     this.postingCache.clear();
     this.dirtyPostings.clear();
@@ -357,30 +427,73 @@ export class SimilarityIndex {
     this.dirtyPaths.clear();
     this.rootCache.clear();
     this.dirtyRoots.clear();
+    this.pendingOperations = [];
+    this.load();
+  }
+
+  /** Number of log rows not yet absorbed by a checkpoint. */
+  get pendingLogRows(): number {
+    return this.logNext - this.logFirst;
+  }
+
+  private flushWithoutCheckpoint(): void {
+    this.storage.put(`log:${this.logNext}`, concatenate([Uint8Array.of(INDEX_FORMAT_VERSION), ...this.pendingOperations]));
+    this.pendingOperations = [];
+    this.logNext += 1;
+    this.metaDirty = true;
+  }
+
+  /** Reads `meta` and replays the log rows on top of the base rows. */
+  private load(): void {
     const meta = this.storage.get('meta');
     this.metaDirty = meta === undefined;
+    this.chunksSinceCheckpoint = 0;
     if (meta === undefined) {
-      this.nextSlotValue = 0;
-      this.nextFileId = 1;
-      this.liveSlots = 0;
-      this.liveFiles = 0;
+      this.base = { nextSlot: 0, nextFileId: 1, liveSlots: 0, liveFiles: 0 };
+      this.logFirst = 0;
+      this.logNext = 0;
     } else {
-      this.readMeta(meta);
+      const reader = new VarintReader(meta, 'similarity index meta');
+      const version = reader.readVarint();
+      if (version !== INDEX_FORMAT_VERSION) reader.corrupt(`unknown index format version ${version}`);
+      const dimension = reader.readVarint();
+      if (dimension !== FINGERPRINT_DIMENSION) reader.corrupt(`fingerprint dimension ${dimension} is not ${FINGERPRINT_DIMENSION}`);
+      this.rootDepthValue = reader.readVarint();
+      this.logFirst = reader.readVarint();
+      this.logNext = reader.readVarint();
+      if (this.logNext < this.logFirst) reader.corrupt('log range reversed');
+      this.base = { nextSlot: reader.readVarint(), nextFileId: reader.readVarint(), liveSlots: reader.readVarint(), liveFiles: reader.readVarint() };
+      reader.expectEnd();
+    }
+    this.nextSlotValue = this.base.nextSlot;
+    this.nextFileId = this.base.nextFileId;
+    this.liveSlots = this.base.liveSlots;
+    this.liveFiles = this.base.liveFiles;
+    for (let sequence = this.logFirst; sequence < this.logNext; sequence += 1) {
+      const row = this.storage.get(`log:${sequence}`);
+      if (row === undefined) throw new EmbrError('CORRUPT', `similarity index: log row ${sequence} is missing`, { what: 'similarity index log', sequence });
+      this.replay(row, sequence);
     }
   }
 
-  private readMeta(meta: Uint8Array): void {
-    const reader = new VarintReader(meta, 'similarity index meta');
-    const version = reader.readVarint();
-    if (version !== INDEX_FORMAT_VERSION) reader.corrupt(`unknown index format version ${version}`);
-    const dimension = reader.readVarint();
-    if (dimension !== FINGERPRINT_DIMENSION) reader.corrupt(`fingerprint dimension ${dimension} is not ${FINGERPRINT_DIMENSION}`);
-    this.nextSlotValue = reader.readVarint();
-    this.nextFileId = reader.readVarint();
-    this.liveSlots = reader.readVarint();
-    this.liveFiles = reader.readVarint();
-    this.rootDepthValue = reader.readVarint();
-    reader.expectEnd();
+  private replay(row: Uint8Array, sequence: number): void {
+    const reader = new VarintReader(row, `similarity index log:${sequence}`);
+    const version = reader.readByte();
+    if (version !== INDEX_FORMAT_VERSION) reader.corrupt(`unknown log format version ${version}`);
+    while (reader.offset < row.length) {
+      const kind = reader.readByte();
+      const path = readPath(reader);
+      if (kind === OPERATION_ADD) this.applyAdd(path, readChunks(reader));
+      else if (kind === OPERATION_REMOVE) {
+        if (!this.applyRemove(path)) reader.corrupt(`removes ${path}, which is not indexed`);
+      } else reader.corrupt(`unknown operation ${kind}`);
+    }
+  }
+
+  private writeMeta(): void {
+    const { nextSlot, nextFileId, liveSlots, liveFiles } = this.base;
+    this.storage.put('meta', encodeVarints([INDEX_FORMAT_VERSION, FINGERPRINT_DIMENSION, this.rootDepthValue, this.logFirst, this.logNext, nextSlot, nextFileId, liveSlots, liveFiles]));
+    this.metaDirty = false;
   }
 
   private fileIdOf(path: string): number | undefined {
@@ -415,12 +528,13 @@ export class SimilarityIndex {
   }
 
   private postingBlock(dimension: number, block: number): PostingEntries {
-    const key = `post:${dimension}:${block}`;
-    let entries = this.postingCache.get(key);
+    const cacheKey = block * FINGERPRINT_DIMENSION + dimension;
+    let entries = this.postingCache.get(cacheKey);
     if (entries === undefined) {
+      const key = postingRowKey(dimension, block);
       const row = this.storage.get(key);
       entries = row === undefined ? [] : decodePostings(row, key);
-      this.postingCache.set(key, entries);
+      this.postingCache.set(cacheKey, entries);
     }
     return entries;
   }
@@ -433,7 +547,7 @@ export class SimilarityIndex {
       // New slots are above every slot handed out before, so appending keeps the order.
       invariant(entries.length === 0 || entries[entries.length - 1] < entry, 'posting entries stay increasing');
       entries.push(entry);
-      this.dirtyPostings.add(`post:${dimensions[index]}:${block}`);
+      this.dirtyPostings.add(block * FINGERPRINT_DIMENSION + dimensions[index]);
     }
   }
 
@@ -445,7 +559,7 @@ export class SimilarityIndex {
       const position = lowerBound(entries, entry);
       invariant(entries[position] === entry, `slot ${slot} is posted under dimension ${dimensions[index]}`);
       entries.splice(position, 1);
-      this.dirtyPostings.add(`post:${dimensions[index]}:${block}`);
+      this.dirtyPostings.add(block * FINGERPRINT_DIMENSION + dimensions[index]);
     }
   }
 
@@ -472,6 +586,10 @@ export class SimilarityIndex {
       return this.rootAccumulator(directory);
     });
   }
+}
+
+function postingRowKey(dimension: number, block: number): string {
+  return `post:${dimension}:${block}`;
 }
 
 /** Refuses paths the index cannot key: they must be absolute, without NUL, and not end in '/'. */
@@ -577,6 +695,67 @@ function decodeDirectory(row: Uint8Array, block: number): Uint32Array {
   return owners;
 }
 
+function concatenate(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** Log operation: u8 kind, varint pathBytes, path (UTF-8), and for an add: varint chunkCount, per chunk varint byteLength + vector. */
+function encodeOperation(kind: number, path: string, chunks: readonly IndexedChunk[]): Uint8Array {
+  const pathBytes = textEncoder.encode(path);
+  let byteLength = 1 + varintByteLength(pathBytes.length) + pathBytes.length;
+  if (kind === OPERATION_ADD) {
+    byteLength += varintByteLength(chunks.length);
+    for (const chunk of chunks) byteLength += varintByteLength(chunk.byteLength) + serializedVectorByteLength(chunk.fingerprint);
+  }
+  const out = new Uint8Array(byteLength);
+  out[0] = kind;
+  let offset = writeVarint(out, 1, pathBytes.length);
+  out.set(pathBytes, offset);
+  offset += pathBytes.length;
+  if (kind === OPERATION_ADD) {
+    offset = writeVarint(out, offset, chunks.length);
+    for (const chunk of chunks) {
+      offset = writeVarint(out, offset, chunk.byteLength);
+      offset = writeVector(chunk.fingerprint, out, offset);
+    }
+  }
+  invariant(offset === out.length, 'log operation length');
+  return out;
+}
+
+function readPath(reader: VarintReader): string {
+  const pathLength = reader.readVarint();
+  if (pathLength > reader.bytes.length - reader.offset) reader.corrupt('truncated path');
+  let path: string;
+  try {
+    path = textDecoder.decode(reader.bytes.subarray(reader.offset, reader.offset + pathLength));
+  } catch {
+    return reader.corrupt('path is not UTF-8');
+  }
+  reader.offset += pathLength;
+  return path;
+}
+
+function readChunks(reader: VarintReader): IndexedChunk[] {
+  const chunkCount = reader.readVarint();
+  if (chunkCount > reader.bytes.length - reader.offset) reader.corrupt('more chunks than bytes');
+  const chunks: IndexedChunk[] = [];
+  for (let index = 0; index < chunkCount; index += 1) {
+    const byteLength = reader.readVarint();
+    const { vector, nextOffset } = readVector(reader.bytes, reader.offset);
+    if (vector.dimension !== FINGERPRINT_DIMENSION) reader.corrupt(`fingerprint dimension ${vector.dimension}`);
+    reader.offset = nextOffset;
+    chunks.push({ fingerprint: vector, byteLength });
+  }
+  return chunks;
+}
+
 /** File row: u8 version, varint pathBytes, path (UTF-8), varint firstSlot, varint chunkCount, then per chunk varint byteLength + vector (vsa format). */
 function encodeFile(file: IndexedFile): Uint8Array {
   const pathBytes = textEncoder.encode(file.path);
@@ -602,27 +781,9 @@ function decodeFile(fileId: number, row: Uint8Array): IndexedFile {
   const reader = new VarintReader(row, `similarity index file:${fileId}`);
   const version = reader.readByte();
   if (version !== INDEX_FORMAT_VERSION) reader.corrupt(`unknown file row version ${version}`);
-  const pathLength = reader.readVarint();
-  if (pathLength > row.length - reader.offset) reader.corrupt('truncated path');
-  let path: string;
-  try {
-    path = textDecoder.decode(row.subarray(reader.offset, reader.offset + pathLength));
-  } catch {
-    return reader.corrupt('path is not UTF-8');
-  }
-  reader.offset += pathLength;
+  const path = readPath(reader);
   const firstSlot = reader.readVarint();
-  const chunkCount = reader.readVarint();
-  if (chunkCount > row.length) reader.corrupt('more chunks than bytes');
-  const chunkLengths: number[] = [];
-  const fingerprints: SparseVector[] = [];
-  for (let index = 0; index < chunkCount; index += 1) {
-    chunkLengths.push(reader.readVarint());
-    const { vector, nextOffset } = readVector(row, reader.offset);
-    if (vector.dimension !== FINGERPRINT_DIMENSION) reader.corrupt(`fingerprint dimension ${vector.dimension}`);
-    fingerprints.push(vector);
-    reader.offset = nextOffset;
-  }
+  const chunks = readChunks(reader);
   reader.expectEnd();
-  return makeFile(fileId, path, firstSlot, chunkLengths, fingerprints);
+  return makeFile(fileId, path, firstSlot, chunks.map((chunk) => chunk.byteLength), chunks.map((chunk) => chunk.fingerprint));
 }
