@@ -191,6 +191,9 @@ export class HolographicCore {
   private readonly slotByte: Uint8Array;
   private readonly slotNonZero: Int32Array;
   private readonly slotNegative: Int32Array;
+  /** Per slot, for the scoring loop: popcount of the non-zero mask, and negative ^ s(b). */
+  private readonly slotWeight: Int32Array;
+  private readonly slotSigns: Int32Array;
   private slotCount = 0;
   // The group's (byte << 4 | position) keys, sorted, and each position's bound-term sign mask.
   private readonly keys: Int32Array;
@@ -208,6 +211,8 @@ export class HolographicCore {
     this.slotByte = new Uint8Array(basis.groupBytes);
     this.slotNonZero = new Int32Array(basis.groupBytes);
     this.slotNegative = new Int32Array(basis.groupBytes);
+    this.slotWeight = new Int32Array(basis.groupBytes);
+    this.slotSigns = new Int32Array(basis.groupBytes);
     this.keys = new Int32Array(basis.groupBytes);
     this.termNegative = new Int32Array(basis.groupBytes);
   }
@@ -358,7 +363,7 @@ export class HolographicCore {
    * every stripe are not in the vector and get no slot.
    */
   private bundleGroup(chunk: Uint8Array, groupStart: number, memberCount: number): void {
-    const { stripeCount, byteNegativeBits, positionNegativeBits } = this.basis;
+    const { byteNegativeBits, positionNegativeBits } = this.basis;
     const keys = this.keys;
     const termNegative = this.termNegative;
     // Insertion sort of (byte, position) keys: equal bytes become adjacent runs.
@@ -399,14 +404,62 @@ export class HolographicCore {
         nonZero = this.fullMask;
         negative = (first & second) | (first & third) | (second & third);
       } else {
-        nonZero = 0;
-        negative = 0;
-        for (let stripe = 0; stripe < stripeCount; stripe += 1) {
-          let sum = 0;
-          for (let member = runStart; member < runEnd; member += 1) sum += ((termNegative[keys[member] & 15] >>> stripe) & 1) === 1 ? -1 : 1;
-          if (sum !== 0) nonZero |= 1 << stripe;
-          if (sum < 0) negative |= 1 << stripe;
+        // Four or more terms: count the negative signs per stripe in bit-sliced form (planes of
+        // a 5-bit counter, one bit per stripe), then compare each count with half the terms.
+        let plane0 = 0;
+        let plane1 = 0;
+        let plane2 = 0;
+        let plane3 = 0;
+        let plane4 = 0;
+        for (let member = runStart; member < runEnd; member += 1) {
+          let carry = termNegative[keys[member] & 15];
+          let next = plane0 & carry;
+          plane0 ^= carry;
+          carry = next;
+          next = plane1 & carry;
+          plane1 ^= carry;
+          carry = next;
+          next = plane2 & carry;
+          plane2 ^= carry;
+          carry = next;
+          next = plane3 & carry;
+          plane3 ^= carry;
+          plane4 ^= next; // at most 16 terms: the count never overflows 5 bits
         }
+        // negative where count > occurrences/2 (more -1 than +1), zero where count == occurrences/2.
+        const half = occurrences >>> 1;
+        const odd = occurrences & 1;
+        let equal = -1;
+        let greater = 0;
+        // Bit-sliced comparison of each stripe's count with `half`, most significant plane first.
+        if ((half >>> 4) & 1) equal &= plane4;
+        else {
+          greater |= equal & plane4;
+          equal &= ~plane4;
+        }
+        if ((half >>> 3) & 1) equal &= plane3;
+        else {
+          greater |= equal & plane3;
+          equal &= ~plane3;
+        }
+        if ((half >>> 2) & 1) equal &= plane2;
+        else {
+          greater |= equal & plane2;
+          equal &= ~plane2;
+        }
+        if ((half >>> 1) & 1) equal &= plane1;
+        else {
+          greater |= equal & plane1;
+          equal &= ~plane1;
+        }
+        if (half & 1) equal &= plane0;
+        else {
+          greater |= equal & plane0;
+          equal &= ~plane0;
+        }
+        // count > half: for odd occurrences, count == half means more +1 terms (not negative).
+        negative = greater & this.fullMask;
+        nonZero = odd === 1 ? this.fullMask : ~equal & this.fullMask;
       }
       if (nonZero !== 0) {
         this.slotByte[slotCount] = byte;
@@ -459,16 +512,26 @@ export class HolographicCore {
       }
     }
     if (decidedMask === allDecided) return;
+    if (slotCount === 1) {
+      // One candidate: every undecided position decodes to it (its score is the maximum by default).
+      for (let position = 0; position < memberCount; position += 1) if (((decidedMask >>> position) & 1) === 0) decoded[groupStart + position] = slotByte[0];
+      return;
+    }
+    const slotWeight = this.slotWeight;
+    const slotSigns = this.slotSigns;
+    for (let slot = 0; slot < slotCount; slot += 1) {
+      slotWeight[slot] = popcount32(slotNonZero[slot]);
+      slotSigns[slot] = slotNegative[slot] ^ byteNegativeBits[slotByte[slot]];
+    }
     for (let position = 0; position < memberCount; position += 1) {
       if ((decidedMask >>> position) & 1) continue;
       let bestByte = 0;
       let bestScore = -1 << 30;
       const positionBase = position * STRIPE_DIMENSIONS;
       for (let slot = 0; slot < slotCount; slot += 1) {
-        const nonZero = slotNonZero[slot];
         const byte = slotByte[slot];
-        const disagreeing = nonZero & (slotNegative[slot] ^ byteNegativeBits[byte] ^ positionNegativeBits[positionBase + byte]);
-        const score = popcount32(nonZero) - 2 * popcount32(disagreeing);
+        const disagreeing = slotNonZero[slot] & (slotSigns[slot] ^ positionNegativeBits[positionBase + byte]);
+        const score = slotWeight[slot] - 2 * (POPCOUNT16[disagreeing & 0xffff] + POPCOUNT16[disagreeing >>> 16]);
         if (score > bestScore) {
           // Slots go in increasing byte order, so keeping the first maximum is "ties: lowest byte".
           bestScore = score;
@@ -523,6 +586,13 @@ export class HolographicCore {
     reader.offset = offset;
   }
 }
+
+/** Set bits of every 16-bit value: two lookups count a 32-bit word in the scoring loop. */
+const POPCOUNT16 = (() => {
+  const table = new Uint8Array(1 << 16);
+  for (let value = 1; value < table.length; value += 1) table[value] = (value & 1) + table[value >>> 1];
+  return table;
+})();
 
 /**
  * Number of set bits of a 32-bit integer.
