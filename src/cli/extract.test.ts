@@ -43,6 +43,9 @@ function fakeEngram(nodes: Map<string, FakeNode>): Engram {
     async readlink(path: string, _options?: ReadOptions) {
       return find(path).target ?? '';
     },
+    async readFile(path: string, _options?: ReadOptions) {
+      return { data: find(path).data ?? new Uint8Array(), version: 1 };
+    },
     async *createReadStream(path: string, _options?: ReadOptions) {
       const data = find(path).data ?? new Uint8Array();
       for (let offset = 0; offset < data.length; offset += 4096) yield data.subarray(offset, offset + 4096);

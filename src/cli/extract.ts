@@ -13,7 +13,7 @@
  *    ancestors are all real directories (a symlink never has children in an engram tree).
  */
 import { constants as fsConstants } from 'node:fs';
-import { chmod, chown, link, lchown, lstat, lutimes, mkdir, open, readdir, symlink } from 'node:fs/promises';
+import { chmod, chown, link, lchown, lstat, lutimes, mkdir, open, readdir, symlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Engram, ReadOptions, Stat } from '../fs/api.js';
 import { openEngram } from '../fs/index.js';
@@ -22,7 +22,11 @@ import { needsExactTime, secondsOf, setExactTimes, type ExactTime } from './exac
 import { createProgress } from './progress.js';
 
 /** Files written at once: enough to keep decoding and disk busy, few enough to bound memory. */
-const fileConcurrency = 4;
+const fileConcurrency = 8;
+/** Files up to this size are read whole (one library call, one write); bigger ones stream. */
+const wholeReadBytes = 1024 * 1024;
+/** Write size when streaming a big file. */
+const coalesceBytes = 1024 * 1024;
 
 export interface ExtractOptions {
   engramFile: string;
@@ -142,6 +146,8 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
   const progress = createProgress({ label: 'extract', quiet: options.quiet });
   const pool = new TaskPool(fileConcurrency);
   const exactTimes: ExactTime[] = [];
+  // umask 0: modes come from the engram, as with tar -p; restored when extract ends.
+  const savedUmask = process.umask(0);
   try {
     // Validate the engram side first so a missing prefix or snapshot creates nothing.
     const prefixPath = components.length === 0 ? '/' : `/${components.join('/')}`;
@@ -162,30 +168,63 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
       if (needsExactTime(stat.mtimeNs) || needsExactTime(stat.atimeNs)) exactTimes.push({ path: localPath, atimeNs: stat.atimeNs, mtimeNs: stat.mtimeNs });
     };
 
+    const ownUid = process.getuid?.() ?? -1;
+    const ownGid = process.getgid?.() ?? -1;
+    const writeAll = async (handle: FileHandle, data: Uint8Array) => {
+      let offset = 0;
+      while (offset < data.length) {
+        const { bytesWritten } = await handle.write(data, offset, data.length - offset);
+        offset += bytesWritten;
+      }
+    };
     const writeFile = async (engramPath: string, localPath: string, stat: Stat) => {
+      // A new file is owned by us; chown only when the engram says otherwise (as root).
+      const needsChown = asRoot && (stat.uid !== ownUid || stat.gid !== ownGid);
+      // With umask 0 (set for the whole extract) the final permission bits can be given at
+      // creation, saving a chmod per file; set-id and sticky bits get an explicit chmod.
+      const createMode = needsChown ? 0o600 : stat.mode & 0o777;
+      const needsChmod = needsChown || (stat.mode & 0o7000) !== 0;
       // O_EXCL|O_NOFOLLOW: never write through anything that already sits at this path.
-      const handle = await open(localPath, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+      const handle = await open(localPath, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, createMode);
       let writtenBytes = 0;
       try {
-        for await (const piece of engram.createReadStream(engramPath, readOptions)) {
-          let offset = 0;
-          while (offset < piece.length) {
-            const { bytesWritten } = await handle.write(piece, offset, piece.length - offset);
-            offset += bytesWritten;
+        if (stat.size <= wholeReadBytes) {
+          const { data } = await engram.readFile(engramPath, readOptions);
+          await writeAll(handle, data);
+          writtenBytes = data.length;
+          progress.advance(0, data.length);
+        } else {
+          // Coalesce the chunk-sized pieces into big writes: one syscall per MiB, not per chunk.
+          const buffer = new Uint8Array(coalesceBytes);
+          let filled = 0;
+          for await (const piece of engram.createReadStream(engramPath, readOptions)) {
+            let consumed = 0;
+            while (consumed < piece.length) {
+              const take = Math.min(piece.length - consumed, buffer.length - filled);
+              buffer.set(piece.subarray(consumed, consumed + take), filled);
+              filled += take;
+              consumed += take;
+              if (filled === buffer.length) {
+                await writeAll(handle, buffer);
+                filled = 0;
+              }
+            }
+            writtenBytes += piece.length;
+            progress.advance(0, piece.length);
           }
-          writtenBytes += piece.length;
-          progress.advance(0, piece.length);
+          if (filled > 0) await writeAll(handle, buffer.subarray(0, filled));
         }
         if (writtenBytes !== stat.size) {
           throw new CliFailure(ExitCode.failedCheck, `read ${writtenBytes} bytes but the file has ${stat.size}`, engramPath, "run 'embrfs verify'");
         }
         // chown before chmod: chown clears set-id bits.
-        if (asRoot) await handle.chown(stat.uid, stat.gid);
-        await handle.chmod(stat.mode);
+        if (needsChown) await handle.chown(stat.uid, stat.gid);
+        if (needsChmod) await handle.chmod(stat.mode);
+        await handle.utimes(secondsOf(stat.atimeNs), secondsOf(stat.mtimeNs));
       } finally {
         await handle.close();
       }
-      await setTimes(localPath, stat);
+      if (needsExactTime(stat.mtimeNs) || needsExactTime(stat.atimeNs)) exactTimes.push({ path: localPath, atimeNs: stat.atimeNs, mtimeNs: stat.mtimeNs });
       summary.files += 1;
       summary.bytes += writtenBytes;
       progress.advance(1, 0);
@@ -282,6 +321,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
   } finally {
     progress.stop();
     await pool.drain().catch(() => {});
+    process.umask(savedUmask);
     if (options.engram === undefined) await engram.close();
   }
   summary.elapsedMs = Date.now() - startMs;
