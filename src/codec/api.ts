@@ -17,7 +17,7 @@ export interface CodecOptions {
   chunkBytes?: number;
   /** Full SHA-256 of a byte string (32 bytes). Injected: the codec itself imports nothing from node. */
   sha256: (bytes: Uint8Array) => Uint8Array;
-  /** Holographic only: bytes bundled into one group vector (1..16, default 8). */
+  /** Holographic only: bytes bundled into one group vector (1..16, default 4: the most accurate, smallest and fastest measured; docs/design/codec.md). */
   groupBytes?: number;
   /** Holographic only: stripes of 256 dimensions per group vector (1..32, default 32). */
   stripeCount?: number;

@@ -31,6 +31,7 @@ import { compress } from 'zstd-napi';
 import { medianSeconds, megabytesPerSecond, sha256MegabytesPerSecond, type BenchContext } from '../benchmark.js';
 import type { ChunkCodec, CodecProfileName, EncodedChunk } from './api.js';
 import { createChunkCodec } from './codec.js';
+import { DEFAULT_GROUP_BYTES } from './holographic.js';
 
 const CHUNK_BYTES = 4096;
 const PACK_BYTES = 64 * 1024;
@@ -134,7 +135,7 @@ export async function run(context: BenchContext): Promise<void> {
         bench: 'codec',
         profile,
         subset: 'text+code',
-        groupBytes: 8,
+        groupBytes: DEFAULT_GROUP_BYTES,
         stripeCount: 32,
         inputBytes: textCodeBytes,
         vectorByteFraction: round4(textCodeCorrectBytes / textCodeBytes),

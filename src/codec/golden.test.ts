@@ -44,23 +44,34 @@ const inputs: Record<string, Uint8Array> = {
   'text-4096': textBytes(4096),
 };
 
-for (const profile of ['positional', 'holographic'] as CodecProfileName[]) {
-  test(`${profile}: re-encoding the golden inputs gives the golden payloads byte for byte, and they decode`, () => {
-    const codec = createChunkCodec({ profile, sha256 });
+const configurations: Array<{ name: string; profile: CodecProfileName; groupBytes?: number }> = [
+  { name: 'positional', profile: 'positional' },
+  { name: 'holographic', profile: 'holographic' }, // default G = 4, K = 32
+  { name: 'holographic-g8', profile: 'holographic', groupBytes: 8 }, // the reference's group size
+];
+
+for (const { name: configuration, profile, groupBytes } of configurations) {
+  test(`${configuration}: re-encoding the golden inputs gives the golden payloads byte for byte, and they decode`, () => {
+    const codec = createChunkCodec({ profile, sha256, groupBytes });
+    const defaultCodec = createChunkCodec({ profile, sha256 });
     if (updating) mkdirSync(goldenDirectory, { recursive: true });
     for (const [name, input] of Object.entries(inputs)) {
-      const file = join(goldenDirectory, `${profile}-${name}.payload`);
+      const file = join(goldenDirectory, `${configuration}-${name}.payload`);
       const encoded = codec.encode(input);
       if (updating) writeFileSync(file, encoded.payload);
       assert.ok(existsSync(file), `missing golden file ${file}`);
       const golden = new Uint8Array(readFileSync(file));
       assert.deepEqual(encoded.payload, golden, `${file} differs from a fresh encoding`);
       assert.deepEqual(codec.decode(golden, sha256(input)), input, `${file} does not decode to its input`);
+      // Payloads carry their parameters: a codec with default options reads them too.
+      assert.deepEqual(defaultCodec.decode(golden, sha256(input)), input, `${file} with default options`);
     }
   });
 }
 
-test('the golden holographic text payload carries a correction (the vector alone is not exact)', () => {
-  const golden = new Uint8Array(readFileSync(join(goldenDirectory, 'holographic-text-4096.payload')));
-  assert.notEqual(golden[6], 0, 'correction kind byte');
+test('the golden holographic text payloads carry a correction (the vector alone is not exact)', () => {
+  for (const configuration of ['holographic', 'holographic-g8']) {
+    const golden = new Uint8Array(readFileSync(join(goldenDirectory, `${configuration}-text-4096.payload`)));
+    assert.notEqual(golden[6], 0, `${configuration}: correction kind byte`);
+  }
 });

@@ -54,7 +54,7 @@ export const MAX_STRIPE_COUNT = 32;
 /** Largest supported group. */
 export const MAX_GROUP_BYTES = 16;
 /** Defaults: the best measured accuracy/size trade-off (docs/design/codec.md). */
-export const DEFAULT_GROUP_BYTES = 8;
+export const DEFAULT_GROUP_BYTES = 4;
 export const DEFAULT_STRIPE_COUNT = 32;
 
 
