@@ -168,7 +168,7 @@ test('bit flips anywhere in the engram never produce wrong bytes or an untyped e
     const original = new Uint8Array(await readFile(pristine));
     assert.equal(existsSync(`${pristine}-wal`) && (await stat(`${pristine}-wal`)).size > 0, false, 'close leaves no WAL to replay');
     const random = new SeededRandom(Number(process.env.EMBRFS_CORRUPT_SEED ?? 777));
-    const trials = slowTier ? 300 : 40;
+    const trials = slowTier ? 3000 : 300;
     const tally = new DamageTally();
     for (let trial = 0; trial < trials; trial += 1) {
       const damaged = original.slice();
