@@ -27,6 +27,9 @@ import { FileWritePool, type FileWriteJob } from './write-pool.js';
 
 /** Files up to this size are read whole and batched; bigger ones are streamed on their own. */
 const streamThresholdBytes = 8 * 1024 * 1024;
+/** Worker threads start once this much has been written in this thread (small updates stay single-threaded). */
+const workersAfterBytes = 16 * 1024 * 1024;
+const workersAfterFiles = 1024;
 /** How many lstat calls run at once while walking. */
 const statConcurrency = 32;
 
@@ -36,7 +39,7 @@ export interface IngestOptions {
   profile?: ProfileName;
   chunkBytes?: number;
   quiet: boolean;
-  /** Worker threads writing files (default: 2, or 1 on a one-core machine). 1 writes in this thread. */
+  /** Worker threads writing files (default: 2, or 1 on a one-core machine, started after 16 MiB or 1024 files). 1 writes in this thread. */
   jobs?: number;
 }
 
@@ -175,6 +178,8 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   };
   const batch = new TransactionBatch(engram);
   const jobs = options.jobs ?? Math.min(2, availableParallelism());
+  // An explicit --jobs starts the workers at the first write; by default they wait for real work.
+  const explicitJobs = options.jobs !== undefined;
   let pool: FileWritePool | undefined;
   let pendingJobs: FileWriteJob[] = [];
   let pendingBytes = 0;
@@ -188,9 +193,6 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     await pool.submit(files);
   };
   try {
-    if (jobs > 1) {
-      pool = await FileWritePool.start(options.engramFile, jobs, (files, bytes) => progress.advance(files, bytes));
-    }
     const firstPathByInode = new Map<string, string>();
     const hardLinks: { engramPath: string; firstPath: string }[] = [];
     const directoryTimes: { engramPath: string; mtimeNs: bigint }[] = [];
@@ -216,6 +218,10 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       const writeOptions = { mode: permissionBits(entry.stats), mtimeNs: entry.stats.mtimeNs, ...ownerOptions(entry.stats) };
       if (replace === 'remove-first') {
         await batch.add((tx) => removeTree(tx, engramPath), 0);
+      }
+      if (pool === undefined && jobs > 1 && (explicitJobs || summary.writtenBytes >= workersAfterBytes || summary.writtenFiles >= workersAfterFiles)) {
+        // Started only for real work: each worker's open of an existing engram costs a check of the file.
+        pool = await FileWritePool.start(options.engramFile, jobs, (files, bytes) => progress.advance(files, bytes));
       }
       if (pool !== undefined) {
         const job: FileWriteJob = { engramPath, sourcePath: entry.sourcePath, sizeBytes, ...writeOptions };

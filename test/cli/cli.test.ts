@@ -24,7 +24,8 @@ before(async () => {
   source = join(base, 'source');
   engramFile = join(base, 'tree.engram');
   await makeTree(source, { bigFileBytes });
-  const ingested = await runCli(['ingest', source, '-o', engramFile]);
+  // --jobs 2 starts the worker threads at once (by default they wait for 16 MiB of work).
+  const ingested = await runCli(['ingest', source, '-o', engramFile, '--jobs', '2']);
   assert.equal(ingested.code, 0, ingested.stderr);
 });
 
@@ -122,7 +123,7 @@ test('re-ingest of an unchanged tree adds no chunks, and changes, additions and 
   await writeFile(join(source, 'new file.txt'), pseudoRandomBytes('new', 10_000));
   await chmod(join(source, 'name with spaces.txt'), 0o600);
   await utimes(join(source, 'size-0.bin'), 1_600_000_000, 1_600_000_000);
-  const changed = await runCli(['ingest', source, '-o', engramFile]);
+  const changed = await runCli(['ingest', source, '-o', engramFile, '--jobs', '1']);
   assert.equal(changed.code, 0, changed.stderr);
   const after = JSON.parse((await runCli(['info', engramFile, '--json'])).stdout) as { chunks: number; uniqueChunkBytes: number };
   // One new 4 KiB chunk in big.bin, the new file (3 chunks), the changed tail of text.txt: far fewer than a rewrite.
