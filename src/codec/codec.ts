@@ -49,6 +49,8 @@ const HOLOGRAPHIC_PARAMETER_BYTES = 3;
 /** Vector dimensions must fit the VSA core's 31-bit index space. */
 const MAX_DIMENSION = 0x7fff_ffff;
 const SHA256_BYTES = 32;
+/** Holographic bases kept per codec; the configured one is never evicted. */
+const MAX_CACHED_CORES = 4;
 
 /**
  * Creates a chunk codec. Throws TypeError/RangeError on malformed options and EmbrError
@@ -228,6 +230,12 @@ class Codec implements ChunkCodec {
     const key = `${groupBytes}/${stripeCount}`;
     let core = this.cores.get(key);
     if (core === undefined) {
+      // Bounded: damaged payloads name arbitrary (G, K) pairs, and each basis is ~100 KiB.
+      if (this.cores.size >= MAX_CACHED_CORES) {
+        for (const cachedKey of this.cores.keys()) {
+          if (cachedKey !== `${this.groupBytes}/${this.stripeCount}`) this.cores.delete(cachedKey);
+        }
+      }
       core = new HolographicCore(createHolographicBasis(this.sha256, groupBytes, stripeCount));
       this.cores.set(key, core);
     }
