@@ -10,16 +10,18 @@
  * - `own-files`: writes `rounds` versions of each of its own paths with `expectedVersion` equal to
  *   the version it wrote last; with one writer per file, any conflict is a bug (unrelated files
  *   must never conflict).
+ * - `transfer`: `rounds` transfers between random pairs of the decimal balances in `paths`, each one
+ *   multi-file transaction with optimistic retry; reports every transfer it committed.
  * - `read-verify`: reads one path until the last expected content appears, checking that every
  *   read is one whole committed content and never goes back (readers in other threads/processes).
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { openEngram, type Engram } from '../../src/index.js';
-import { SeededRandom, describeError, incrementCounter, seededBytes, sha256Hex } from './helpers.js';
+import { SeededRandom, describeError, fromUtf8, incrementCounter, seededBytes, sha256Hex, utf8 } from './helpers.js';
 
 /** What the parent asks a counter worker to do. */
 export interface CounterWorkerInput {
-  mode: 'increment' | 'own-files' | 'read-verify';
+  mode: 'increment' | 'own-files' | 'read-verify' | 'transfer';
   engramFile: string;
   paths: string[];
   rounds: number;
@@ -42,6 +44,8 @@ export interface CounterWorkerOutput {
   lastSha256: Record<string, string>;
   /** read-verify mode: how many whole reads were checked. */
   reads?: number;
+  /** transfer mode: every committed transfer as [from path index, to path index, amount]. */
+  transfers?: Array<[number, number, number]>;
 }
 
 /**
@@ -81,6 +85,24 @@ async function runWorker(input: CounterWorkerInput): Promise<CounterWorkerOutput
           output.conflicts += result.conflicts;
           output.versions[path].push(result.version);
         }
+      }
+    } else if (input.mode === 'transfer') {
+      output.transfers = [];
+      for (let round = 0; round < input.rounds; round += 1) {
+        const from = random.integer(0, input.paths.length - 1);
+        const to = (from + random.integer(1, input.paths.length - 1)) % input.paths.length;
+        const amount = random.integer(1, 100);
+        await engram.transaction(
+          async (tx) => {
+            const fromValue = Number(fromUtf8((await tx.readFile(input.paths[from])).data));
+            const toValue = Number(fromUtf8((await tx.readFile(input.paths[to])).data));
+            await tx.writeFile(input.paths[from], utf8(String(fromValue - amount)));
+            await tx.writeFile(input.paths[to], utf8(String(toValue + amount)));
+          },
+          { retries: 1000 },
+        );
+        output.transfers.push([from, to, amount]);
+        output.commits += 1;
       }
     } else if (input.mode === 'read-verify') {
       output.reads = await readAndVerify(engram, input);

@@ -13,6 +13,7 @@ import {
   sleep,
   utf8,
 } from './helpers.js';
+import { runCounterProcess } from './workers.js';
 
 interface User {
   id: number;
@@ -134,7 +135,7 @@ test('an atomic transfer rolls back entirely when an account changed after the t
   }
 });
 
-test('50 concurrent transfer transactions with optimistic retry keep the exact sum and balances', async () => {
+test('50 concurrent transfer transactions with optimistic retry keep the exact balances, in one process and across 4', async () => {
   const scratch = await createTempEngram();
   try {
     const { engram } = scratch;
@@ -172,6 +173,23 @@ test('50 concurrent transfer transactions with optimistic retry keep the exact s
     assert.deepEqual(actual, expected, 'every transfer applied exactly once');
     assert.equal(actual.reduce((sum, cents) => sum + cents, 0), accountCount * initialCents);
     assert.ok(attempts >= transfers.length);
+
+    // The same across 4 OS processes, each with its own connection: transactions validated across processes.
+    const paths = Array.from({ length: accountCount }, (_, account) => `/acct${account}`);
+    const outputs = await Promise.all(
+      [0, 1, 2, 3].map((index) => runCounterProcess({ mode: 'transfer', engramFile: scratch.file, paths, rounds: 15, seed: 4000 + index })),
+    );
+    for (const [index, output] of outputs.entries()) {
+      assert.ok(output.ok, `process ${index}: ${output.error}`);
+      for (const [from, to, amount] of output.transfers ?? []) {
+        expected[from] -= amount;
+        expected[to] += amount;
+      }
+    }
+    assert.equal(outputs.reduce((sum, output) => sum + (output.transfers?.length ?? 0), 0), 60);
+    const afterProcesses: number[] = [];
+    for (let account = 0; account < accountCount; account += 1) afterProcesses.push((await readJson<number>(engram, `/acct${account}`)).value);
+    assert.deepEqual(afterProcesses, expected, 'every cross-process transfer applied exactly once');
   } finally {
     await scratch.cleanup();
   }

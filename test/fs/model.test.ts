@@ -445,6 +445,22 @@ class RestoreSnapshotCommand implements Command {
   }
 }
 
+class CompactCommand implements Command {
+  check(): boolean {
+    return true;
+  }
+  async run(model: Model, real: Real): Promise<void> {
+    countStep('Compact');
+    // Keep no history: whatever is freed must be exactly what neither the live tree nor a snapshot reaches.
+    await real.engram.compact({ retainCommits: 0 });
+    await compareAll(model, real);
+    for (const [name, entries] of model.snapshots) await compareTree(real.engram, entries, name);
+  }
+  toString(): string {
+    return 'compact(retainCommits 0)';
+  }
+}
+
 const fileModeArbitrary = fc.constantFrom(0o600, 0o644, 0o755, 0o400, 0o1777, 0o4755, 0o000);
 
 const writeFileArbitrary = fc.tuple(pathArbitrary, dataArbitrary).map(([path, data]) => new WriteFileCommand(path, data));
@@ -471,6 +487,7 @@ const commandArbitraries: fc.Arbitrary<Command>[] = [
   fc.constant(new SnapshotCommand()),
   fc.constant(new ReadSnapshotsCommand()),
   fc.nat({ max: 20 }).map((choice) => new RestoreSnapshotCommand(choice)),
+  fc.constant(new CompactCommand()),
 ];
 
 test('random operation sequences keep VersionedEmbrFS equal to an in-memory model after every step', async () => {
@@ -483,6 +500,8 @@ test('random operation sequences keep VersionedEmbrFS equal to an in-memory mode
           () => ({ model: { entries: new Map(), snapshots: new Map(), nextInodeId: 1 }, real: { engram: scratch.engram } }),
           commands,
         );
+        const report = await scratch.engram.verify();
+        assert.ok(report.ok, `verify after the sequence: ${report.problems.join('; ')}`);
       } finally {
         await scratch.cleanup();
       }
@@ -491,7 +510,7 @@ test('random operation sequences keep VersionedEmbrFS equal to an in-memory mode
   );
   // Guard against a model test that passes because its preconditions filtered everything out.
   console.log(`model test steps: ${JSON.stringify(Object.fromEntries(executedSteps))}`);
-  for (const kind of ['WriteFile', 'WriteAt', 'Truncate', 'Delete', 'Mkdir', 'Rmdir', 'Rename', 'Link', 'Symlink', 'Chmod', 'Snapshot', 'ReadSnapshots', 'RestoreSnapshot']) {
+  for (const kind of ['WriteFile', 'WriteAt', 'Truncate', 'Delete', 'Mkdir', 'Rmdir', 'Rename', 'Link', 'Symlink', 'Chmod', 'Snapshot', 'ReadSnapshots', 'RestoreSnapshot', 'Compact']) {
     assert.ok((executedSteps.get(kind) ?? 0) >= 10, `${kind} ran only ${executedSteps.get(kind) ?? 0} times`);
   }
 });
