@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, chmod, mkdtemp, readdir, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -284,4 +284,34 @@ test('extract writes nothing outside its directory when names in the engram are 
   assert.deepEqual(await readdir(join(sandbox, 'deep')), ['out']);
   await assert.rejects(stat('/tmp/absolute.txt'));
   await assert.rejects(stat(join(sandbox, 'escape.txt')));
+});
+
+test('ingest of several sources puts each under its name, and log, compact and snapshot delete work on it', async () => {
+  const multi = join(base, 'multi.engram');
+  const fileSource = join(base, 'single-file.txt');
+  await writeFile(fileSource, 'single\n');
+  const ingested = await runCli(['ingest', join(source, 'sub'), fileSource, '-o', multi, '--quiet']);
+  assert.equal(ingested.code, 0, ingested.stderr);
+  assert.equal((await runCli(['ls', multi])).stdout, 'single-file.txt\nsub\n');
+  assert.equal((await runCli(['cat', multi, '/sub/target.txt'])).stdout, 'link target\n');
+  assert.equal((await runCli(['snapshot', 'create', multi, 'before'])).code, 0);
+  await writeFile(fileSource, 'single, changed\n');
+  assert.equal((await runCli(['ingest', join(source, 'sub'), fileSource, '-o', multi, '--quiet'])).code, 0);
+  const log = await runCli(['log', multi, '--json']);
+  assert.equal(log.code, 0, log.stderr);
+  const entries = (JSON.parse(log.stdout) as { entries: { path: string; commit: number }[] }).entries;
+  assert.equal(entries[0].path, '/single-file.txt');
+  assert.ok(entries.length >= 2);
+  assert.equal((await runCli(['cat', multi, '/single-file.txt', '--snapshot', 'before'])).stdout, 'single\n');
+  assert.equal((await runCli(['snapshot', 'delete', multi, 'before'])).code, 0);
+  assert.equal((await runCli(['cat', multi, '/single-file.txt', '--snapshot', 'before'])).code, 2);
+  const compacted = await runCli(['compact', multi, '--json']);
+  assert.equal(compacted.code, 0, compacted.stderr);
+  const report = JSON.parse(compacted.stdout) as { freedChunks: number; bytesBefore: number; bytesAfter: number };
+  assert.ok(report.bytesAfter <= report.bytesBefore);
+  assert.equal((await runCli(['verify', multi, '--quiet'])).code, 0);
+  await mkdir(join(base, 'other', 'sub'), { recursive: true });
+  const duplicate = await runCli(['ingest', join(source, 'sub'), join(base, 'other', 'sub'), '-o', join(base, 'dup.engram')]);
+  assert.equal(duplicate.code, 2);
+  assert.match(duplicate.stderr, /two sources share the name 'sub'/);
 });
