@@ -51,6 +51,7 @@ import {
   mustResolveFile,
   readRange,
   resolveParent,
+  resolvePath,
   statOf,
   truncateTo,
   writeAt,
@@ -58,7 +59,7 @@ import {
 import { parsePath, validateName } from './path.js';
 import { RootDelta, loadRoot } from './root-vector.js';
 import type { Op, OpBuilder, SessionHost } from './session.js';
-import { Session, nowNs, pathsOverlap, replaceFile } from './session.js';
+import { Session, nowNs, replaceFile } from './session.js';
 import { BundleAccumulator } from '../vsa/accumulator.js';
 import { deserializeVector, serializeVector } from '../vsa/serialize.js';
 import { FINGERPRINT_DIMENSION } from '../query/fingerprint.js';
@@ -101,10 +102,9 @@ interface Observation {
 
 function observe(reader: StoreReader, path: string): Observation {
   try {
-    const found = mustResolve(reader, LIVE, path);
-    return { ino: found.ino, version: found.row.fromCommit };
+    const found = resolvePath(reader, LIVE, path);
+    return found === undefined ? { ino: 0, version: 0 } : { ino: found.ino, version: found.row.fromCommit };
   } catch (error) {
-    if (isEmbrError(error, 'NOT_FOUND')) return { ino: 0, version: 0 };
     if (isEmbrError(error, 'NOT_DIRECTORY')) return { ino: -1, version: -1 };
     throw error;
   }
@@ -434,7 +434,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
   async restoreSnapshot(name: string): Promise<number> {
     if (typeof name !== 'string') throw new TypeError('snapshot name must be a string');
     this.assertWritable();
-    const op: Op<number> = { kind: 'restore', touched: ['/'], apply: (context) => restoreTree(context, name) };
+    const op: Op<number> = { kind: 'restore', touched: ['/'], movesSubtrees: true, apply: (context) => restoreTree(context, name) };
     return this.commit('restore', [op], () => undefined)[0] as number;
   }
 
@@ -789,8 +789,34 @@ class TransactionImpl extends Session implements Transaction {
     this.engram.assertOpen();
   }
 
+  /** Paths the queued ops change, every ancestor of them, and subtrees they move. */
+  private readonly touchedPaths = new Set<string>();
+  private readonly touchedAncestors = new Set<string>();
+  private readonly movedPaths = new Set<string>();
+
+  /**
+   * True when a queued op could change what a read of `path` sees: it changed `path` itself or
+   * something below it (a listing), or moved a subtree holding `path` (rename, restore). Creating
+   * an ancestor cannot make `path` exist without an op touching `path` itself.
+   */
   private touchedByOwnWrites(path: string): boolean {
-    return this.ops.some((op) => op.touched.some((touched) => pathsOverlap(touched, path)));
+    if (this.touchedPaths.size === 0) return false;
+    if (this.touchedPaths.has(path) || this.touchedAncestors.has(path)) return true;
+    if (this.movedPaths.size === 0) return false;
+    if (this.movedPaths.has('/')) return true;
+    for (let cut = path.lastIndexOf('/'); cut > 0; cut = path.lastIndexOf('/', cut - 1)) {
+      if (this.movedPaths.has(path.slice(0, cut))) return true;
+    }
+    return false;
+  }
+
+  private noteTouched(op: Op<unknown>): void {
+    for (const path of op.touched) {
+      this.touchedPaths.add(path);
+      if (op.movesSubtrees) this.movedPaths.add(path);
+      for (let cut = path.lastIndexOf('/'); cut > 0; cut = path.lastIndexOf('/', cut - 1)) this.touchedAncestors.add(path.slice(0, cut));
+      this.touchedAncestors.add('/');
+    }
   }
 
   protected view<T>(options: ReadOptions | undefined, observed: string[], body: (reader: StoreReader, at: number) => T): T {
@@ -802,7 +828,9 @@ class TransactionImpl extends Session implements Transaction {
         this.observations.set(path, observe(reader, path));
       }
     };
-    if (this.ops.length === 0) {
+    // Reads of paths no queued op touched see the live store directly; only reads that could see
+    // the transaction's own writes pay for a speculative replay of the queued ops.
+    if (this.ops.length === 0 || !observed.some((path) => this.touchedByOwnWrites(path))) {
       return this.engram.readStore((reader) => {
         record(reader);
         return body(reader, LIVE);
@@ -819,6 +847,7 @@ class TransactionImpl extends Session implements Transaction {
     const op = await build(this.forceEncode);
     this.assertActive();
     this.ops.push(op as Op<unknown>);
+    this.noteTouched(op as Op<unknown>);
     // The final version is the commit number, known only at commit: this is the next one now.
     return ((await this.engram.currentCommit()) + 1) as T;
   }

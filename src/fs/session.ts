@@ -45,6 +45,7 @@ import {
   mustResolveFile,
   readRange,
   resolveParent,
+  resolvePath,
   statOf,
   touchDirectory,
   truncateTo,
@@ -58,6 +59,8 @@ export interface Op<T> {
   readonly kind: string;
   /** Paths whose state the op changes (a transaction's own reads of these are not validated). */
   readonly touched: string[];
+  /** True when the op moves whole subtrees (rename, restore): paths below `touched` change too. */
+  readonly movesSubtrees?: boolean;
   apply(context: CommitContext): T;
 }
 
@@ -108,12 +111,6 @@ function validateXattrName(path: string, name: string): void {
   if (bytes === 0 || bytes > XATTR_NAME_MAX_BYTES || name.includes('\0')) {
     throw new EmbrError('INVALID_ARGUMENT', `bad extended attribute name ${JSON.stringify(name)}`, { reason: 'xattr name', path, name });
   }
-}
-
-/** True when `a` and `b` are the same path or one contains the other. */
-export function pathsOverlap(a: string, b: string): boolean {
-  if (a === b || a === '/' || b === '/') return true;
-  return a.startsWith(b + '/') || b.startsWith(a + '/');
 }
 
 /** The engram-wide services a session uses. */
@@ -174,9 +171,9 @@ export abstract class Session implements ReadApi, WriteApi {
     parsePath(path);
     return this.view(options, [path], (reader, at) => {
       try {
-        return mustResolve(reader, at, path) !== undefined;
+        return resolvePath(reader, at, path) !== undefined;
       } catch (error) {
-        if (error instanceof EmbrError && (error.code === 'NOT_FOUND' || error.code === 'NOT_DIRECTORY')) return false;
+        if (error instanceof EmbrError && error.code === 'NOT_DIRECTORY') return false;
         throw error;
       }
     });
@@ -374,6 +371,7 @@ export abstract class Session implements ReadApi, WriteApi {
     return this.submit('rename', [from, to], () => ({
       kind: 'rename',
       touched: [from, to],
+      movesSubtrees: true,
       apply: (context) => {
         const writer = context.writer;
         if (fromComponents.length === 0 || toComponents.length === 0) {

@@ -34,7 +34,7 @@ import type {
   StoreTotals,
   StoreWriter,
 } from './api.js';
-import { ROOT_INO } from './api.js';
+import { LIVE, ROOT_INO } from './api.js';
 import { PackCache } from './pack-cache.js';
 import { encodePackBytes, unpack } from './pack.js';
 
@@ -279,6 +279,7 @@ class SqliteStore implements Store, StoreWriter {
       commitInfo: prepareBig('SELECT commit_id, time_ns, kind FROM commits WHERE commit_id = ?'),
       insertCommit: prepare('INSERT INTO commits(time_ns, kind) VALUES (?, ?)'),
       inodeAt: prepareBig(`SELECT * FROM inodes WHERE ino = @ino AND ${VISIBLE}`),
+      inodeLive: prepareBig('SELECT * FROM inodes WHERE ino = ? AND to_commit IS NULL'),
       inodeVersions: prepareBig('SELECT * FROM inodes WHERE ino = ? ORDER BY from_commit'),
       deleteInodeAtCommit: prepare('DELETE FROM inodes WHERE ino = ? AND from_commit = ?'),
       closeInode: prepare('UPDATE inodes SET to_commit = ? WHERE ino = ? AND to_commit IS NULL'),
@@ -419,7 +420,8 @@ class SqliteStore implements Store, StoreWriter {
   }
 
   inode(ino: number, at: number): InodeRow | undefined {
-    const row = this.statements.inodeAt.get({ ino, at }) as Row | undefined;
+    // The live row comes from the partial index; older commits scan the inode's versions.
+    const row = (at === LIVE ? this.statements.inodeLive.get(ino) : this.statements.inodeAt.get({ ino, at })) as Row | undefined;
     return row === undefined ? undefined : toInodeRow(row);
   }
 
