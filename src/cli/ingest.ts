@@ -162,6 +162,13 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   if (options.profile !== undefined) openOptions.profile = options.profile;
   if (options.chunkBytes !== undefined) openOptions.chunkBytes = options.chunkBytes;
   const engram: Engram = await openEngram(options.engramFile, openOptions);
+  if (options.profile !== undefined || options.chunkBytes !== undefined) {
+    // Both are fixed when the engram is created; say so instead of silently ignoring them.
+    const stats = await engram.stats();
+    if ((options.profile !== undefined && stats.profile !== options.profile) || (options.chunkBytes !== undefined && stats.chunkBytes !== options.chunkBytes)) {
+      warn(`embrfs: --profile/--chunk-size ignored (${options.engramFile}): the engram was created with ${stats.profile}, ${stats.chunkBytes}-byte chunks; ingest into a new file to change them`);
+    }
+  }
   const progress: Progress = createProgress({ label: 'ingest', quiet: options.quiet });
   const summary: IngestSummary = {
     files: 0,

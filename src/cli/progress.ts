@@ -1,6 +1,7 @@
 /**
  * A progress bar for long commands (ingest, extract, verify). Drawn on stderr, and only when
- * stderr is a terminal and `--quiet` was not given, so scripts and pipes never see it.
+ * both stdout and stderr are terminals and `--quiet` was not given, so scripts and pipes never
+ * see it.
  */
 import cliProgress from 'cli-progress';
 
@@ -37,7 +38,8 @@ function formatMegabytes(bytes: number): string {
  */
 export function createProgress(options: { label: string; quiet: boolean; stream?: NodeJS.WriteStream }): Progress {
   const stream = options.stream ?? process.stderr;
-  if (options.quiet || stream.isTTY !== true) return silent;
+  // A bar only for a person at a terminal: when either stream is redirected, a script is listening.
+  if (options.quiet || stream.isTTY !== true || process.stdout.isTTY !== true) return silent;
   const startMs = Date.now();
   let totalFiles = 0;
   let totalBytes = 0;

@@ -315,3 +315,19 @@ test('ingest of several sources puts each under its name, and log, compact and s
   assert.equal(duplicate.code, 2);
   assert.match(duplicate.stderr, /two sources share the name 'sub'/);
 });
+
+test('the progress bar shows files, MB, MB/s and ETA on a terminal only, and never with --quiet', async () => {
+  const tree = join(base, 'progress-tree');
+  await mkdir(tree);
+  for (let index = 0; index < 20; index += 1) await writeFile(join(tree, `f${index}`), pseudoRandomBytes(`p${index}`, 5000));
+  const piped = await runCli(['ingest', tree, '-o', join(base, 'progress-1.engram')]);
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.doesNotMatch(piped.stderr, /\u001b\[|MB\/s/);
+  // `script` gives the CLI a pseudo-terminal, as a person at a terminal would.
+  const onTerminal = await runProgram('script', ['-qec', `node bin/embrfs.js ingest '${tree}' -o '${join(base, 'progress-2.engram')}'`, '/dev/null']);
+  assert.equal(onTerminal.code, 0, onTerminal.stderr);
+  assert.match(onTerminal.stdout, /ingest \[.*\] \d+% \| \d+\/20 files \| [\d.]+\/[\d.]+ MB \| [\d.]+ MB\/s \| ETA/);
+  const quiet = await runProgram('script', ['-qec', `node bin/embrfs.js ingest '${tree}' -o '${join(base, 'progress-3.engram')}' --quiet`, '/dev/null']);
+  assert.equal(quiet.code, 0, quiet.stderr);
+  assert.doesNotMatch(quiet.stdout, /MB\/s/);
+});
