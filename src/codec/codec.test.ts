@@ -10,6 +10,9 @@ import type { ChunkCodec, CodecProfileName } from './api.js';
 
 const sha256 = (bytes: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(bytes).digest());
 const CHUNK_BYTES = 4096;
+// EMBRFS_SLOW=1: 20x the property runs, and every bit of a full-size payload flipped.
+const SLOW = process.env.EMBRFS_SLOW === '1';
+const RUN_SCALE = SLOW ? 20 : 1;
 const PROFILES: CodecProfileName[] = ['positional', 'holographic'];
 const codecs = new Map<CodecProfileName, ChunkCodec>(PROFILES.map((profile) => [profile, createChunkCodec({ profile, sha256, chunkBytes: CHUNK_BYTES })]));
 const codecOf = (profile: CodecProfileName): ChunkCodec => codecs.get(profile) as ChunkCodec;
@@ -80,7 +83,7 @@ for (const profile of PROFILES) {
       fc.property(fc.uint8Array({ minLength: 0, maxLength: CHUNK_BYTES }), (chunk) => {
         roundTrip(codec, chunk);
       }),
-      { numRuns: profile === 'holographic' ? 60 : 200 },
+      { numRuns: (profile === 'holographic' ? 60 : 200) * RUN_SCALE },
     );
   });
 
@@ -90,7 +93,7 @@ for (const profile of PROFILES) {
       fc.property(fc.array(fc.constantFrom(0x20, 0x65, 0x74, 0x0a, 0x00, 0xff), { minLength: 1, maxLength: 512 }), (values) => {
         roundTrip(codec, Uint8Array.from(values));
       }),
-      { numRuns: 100 },
+      { numRuns: 100 * RUN_SCALE },
     );
   });
 
@@ -129,15 +132,20 @@ for (const profile of PROFILES) {
     }
   });
 
-  test(`${profile}: throws CORRUPT when a bit of a full-size payload is flipped`, () => {
+  test(`${profile}: throws CORRUPT when a bit of a full-size payload is flipped (every bit with EMBRFS_SLOW=1)`, () => {
     const codec = codecOf(profile);
     const encoded = codec.encode(textChunk(CHUNK_BYTES));
+    const flipAndCheck = (bit: number): void => {
+      const damaged = encoded.payload.slice();
+      damaged[bit >>> 3] ^= 1 << (bit & 7);
+      assertCorrupt(() => codec.decode(damaged, encoded.sha256), `bit ${bit}`);
+    };
+    if (SLOW) {
+      for (let bit = 0; bit < encoded.payload.length * 8; bit += 1) flipAndCheck(bit);
+      return;
+    }
     fc.assert(
-      fc.property(fc.nat({ max: encoded.payload.length * 8 - 1 }), (bit) => {
-        const damaged = encoded.payload.slice();
-        damaged[bit >>> 3] ^= 1 << (bit & 7);
-        assertCorrupt(() => codec.decode(damaged, encoded.sha256), `bit ${bit}`);
-      }),
+      fc.property(fc.nat({ max: encoded.payload.length * 8 - 1 }), flipAndCheck),
       { numRuns: 300 },
     );
   });
@@ -174,7 +182,7 @@ for (const profile of PROFILES) {
           assert.ok(isEmbrError(error, 'CORRUPT'), `vectorOf threw ${String(error)}`);
         }
       }),
-      { numRuns: 500 },
+      { numRuns: 500 * RUN_SCALE },
     );
   });
 
