@@ -37,7 +37,7 @@ const CHUNK_BYTES = 4096;
 const PACK_BYTES = 64 * 1024;
 const MIB = 1024 * 1024;
 
-interface Region {
+export interface Region {
   kind: 'text' | 'code' | 'random' | 'zeros' | 'records';
   bytes: Uint8Array;
 }
@@ -217,7 +217,8 @@ function packedZstdBytes(encoded: EncodedChunk[]): number {
   return total;
 }
 
-function buildCorpus(totalBytes: number): Region[] {
+/** The mixed corpus, region by region (exported so a one-off script can compare other tools on it). */
+export function buildCorpus(totalBytes: number): Region[] {
   const textBytes = Math.floor((totalBytes * 5) / 16);
   const codeBytes = Math.floor((totalBytes * 5) / 16);
   const randomBytes = Math.floor(totalBytes / 8);
