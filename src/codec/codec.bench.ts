@@ -9,8 +9,9 @@
  * - `storedBytes`: each payload compressed alone with zstd level 3, or kept raw when that is
  *   smaller, summed. `payloadBytes`: the raw payloads summed.
  * - `perChunkZstdBytes`: zstd-3 of each raw chunk alone, summed (the floor's yardstick);
- *   `wholeZstdBytes`: zstd-3 of the whole corpus as one buffer; `packedZstdBytes`: payloads
- *   concatenated into packs of at least 64 KiB, each pack compressed with zstd-3.
+ *   `wholeZstdBytes`: zstd-3 of the whole corpus as one buffer; `packedZstdBytes` /
+ *   `packed1MiBZstdBytes`: payloads concatenated into packs of at least 64 KiB / 1 MiB, each pack
+ *   compressed with zstd-3.
  * - `encodeMBps`/`decodeMBps`: medians over several runs of encode (SHA-256 included) and decode
  *   (full SHA-256 check included) of every chunk; `sha256MBps` is node:crypto SHA-256 of the same
  *   chunks in the same run.
@@ -122,7 +123,8 @@ export async function run(context: BenchContext): Promise<void> {
       correctionBytes,
       perChunkZstdBytes,
       wholeZstdBytes,
-      packedZstdBytes: packedZstdBytes(encoded),
+      packedZstdBytes: packedZstdBytes(encoded, PACK_BYTES),
+      packed1MiBZstdBytes: packedZstdBytes(encoded, MIB),
       storedPerInput: round4(storedBytes / inputBytes),
       storedPerChunkZstd: round4(storedBytes / perChunkZstdBytes),
       encodePerSha256: round4(encodeMBps / sha256MBps),
@@ -191,14 +193,14 @@ function verifyAll(codec: ChunkCodec, chunks: Uint8Array[], encoded: EncodedChun
   }
 }
 
-/** Payloads concatenated into packs of at least PACK_BYTES, each pack compressed with zstd-3. */
-function packedZstdBytes(encoded: EncodedChunk[]): number {
+/** Payloads concatenated into packs of at least `packBytes`, each pack compressed with zstd-3. */
+function packedZstdBytes(encoded: EncodedChunk[], packBytes: number): number {
   let total = 0;
   let pack: Uint8Array[] = [];
-  let packBytes = 0;
+  let filledBytes = 0;
   const flush = (): void => {
-    if (packBytes === 0) return;
-    const buffer = new Uint8Array(packBytes);
+    if (filledBytes === 0) return;
+    const buffer = new Uint8Array(filledBytes);
     let offset = 0;
     for (const payload of pack) {
       buffer.set(payload, offset);
@@ -206,12 +208,12 @@ function packedZstdBytes(encoded: EncodedChunk[]): number {
     }
     total += Math.min(buffer.length, zstd3Bytes(buffer));
     pack = [];
-    packBytes = 0;
+    filledBytes = 0;
   };
   for (const chunk of encoded) {
     pack.push(chunk.payload);
-    packBytes += chunk.payload.length;
-    if (packBytes >= PACK_BYTES) flush();
+    filledBytes += chunk.payload.length;
+    if (filledBytes >= packBytes) flush();
   }
   flush();
   return total;
