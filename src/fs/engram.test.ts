@@ -328,6 +328,27 @@ for (const [storeName, make] of makers) {
         assert.equal(decode((await engram.readFile('/acct-a')).data), '70');
       }));
 
+    it('shows a transaction its own renames, mkdirs and deletes before it commits', () =>
+      using(make, async (engram) => {
+        await engram.mkdir('/src');
+        await engram.writeFile('/src/x', text('moved'));
+        await engram.transaction(async (tx) => {
+          await tx.rename('/src', '/dst');
+          assert.equal(decode((await tx.readFile('/dst/x')).data), 'moved');
+          assert.equal(await tx.exists('/src/x'), false);
+          await tx.mkdir('/new');
+          await tx.writeFile('/new/y', text('y'));
+          assert.deepEqual((await tx.readdir('/new')).map((entry) => entry.name), ['y']);
+          await tx.deleteFile('/new/y');
+          assert.equal(await tx.exists('/new/y'), false);
+          // Untouched paths are read live, and other writers' commits stay invisible to nothing.
+          assert.equal(await tx.exists('/unrelated'), false);
+        });
+        assert.equal(decode((await engram.readFile('/dst/x')).data), 'moved');
+        assert.deepEqual((await engram.readdir('/new')).map((entry) => entry.name), []);
+        assert.equal(await engram.exists('/src'), false);
+      }));
+
     it('refuses a transaction whose reads changed, applying none of its writes', () =>
       using(make, async (engram) => {
         await engram.writeFile('/r', text('1'));
@@ -516,6 +537,19 @@ for (const [storeName, make] of makers) {
         await expectCode('EXISTS', engram.writeFileFrom('/s', pieces(), { exclusive: true }));
         assert.equal((await engram.history('/s')).find((entry) => entry.kind === 'write')?.sha256, createHash('sha256').update(data).digest('hex'));
         assert.equal((await engram.verify()).ok, true);
+      }));
+
+    it('frees a streamed file\'s chunks once it is deleted and compacted', () =>
+      using(make, async (engram) => {
+        async function* pieces(): AsyncGenerator<Uint8Array> {
+          for (let index = 0; index < 10; index += 1) yield pattern(CHUNK * 3, 500 + index);
+        }
+        await engram.writeFileFrom('/streamed', pieces());
+        assert.equal((await engram.stats()).chunks, 30);
+        await engram.deleteFile('/streamed');
+        const report = await engram.compact({ retainCommits: 0 });
+        assert.equal(report.freedChunks, 30);
+        assert.equal((await engram.stats()).chunks, 0);
       }));
 
     it('keeps an unlinked file readable and writable through an open handle until it closes', () =>

@@ -354,6 +354,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
     const batchBytes = Math.max(chunkBytes, Math.floor(STAGE_BATCH_BYTES / chunkBytes) * chunkBytes);
     const ids: Array<number | null> = [];
     const dedupHits = new Set<number>();
+    const stagedIds = new Set<number>();
     const hash = createHash('sha256');
     let size = 0;
     let pending = new Uint8Array(batchBytes);
@@ -368,7 +369,9 @@ class EngramImpl extends Session implements Engram, SessionHost {
       });
       content.shas.forEach((sha, position) => {
         const id = batchIds[position];
-        if (sha !== null && id !== null && !staged.has(shaKey(sha))) dedupHits.add(id);
+        if (sha === null || id === null) return;
+        if (staged.has(shaKey(sha))) stagedIds.add(id);
+        else dedupHits.add(id);
       });
       ids.push(...batchIds);
     };
@@ -398,6 +401,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
       apply: (context) => {
         // Chunks found already stored (not staged by us) may have been freed meanwhile.
         for (const id of dedupHits) if (context.writer.chunkInfo(id) === undefined) throw new EmbrError('BUSY', `${path}: a chunk was compacted away during the upload; retry`, { file: this.file });
+        context.writer.claimChunks([...stagedIds]);
         return replaceFile(context, path, { firstIndex: 0, shas: [], packs: [], byteLength: size }, size, contentSha256, options, ids);
       },
     };

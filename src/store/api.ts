@@ -225,6 +225,8 @@ export interface StoreWriter extends StoreReader {
   setRootCounts(counts: Uint8Array): void;
   putSnapshot(row: SnapshotRow): void;
   removeSnapshot(name: string): void;
+  /** Marks chunks staged by earlier 'stage' commits as added by this commit (they lose the staging grace). */
+  claimChunks(chunkIds: number[]): void;
   /** Inserts or replaces a similarity-index row in this commit's transaction (not versioned). */
   putIndexRow(key: string, value: Uint8Array): void;
   deleteIndexRow(key: string): void;

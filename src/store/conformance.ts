@@ -425,6 +425,11 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         });
         store.collectGarbage({ pinnedCommits: [], retainAfterCommit: 10, stagedGraceAfterNs: 1_000n });
         store.read((reader) => assert.equal(reader.chunkInfo(staged), undefined));
+        // A staged chunk claimed by a later commit loses the grace once unreferenced.
+        const [claimed] = store.write({ kind: 'stage', timeNs: 2_000n }, (writer) => putOnePack(writer, [chunk('claimed')]));
+        store.write({ kind: 'write', timeNs: 2_000n }, (writer) => writer.claimChunks([claimed]));
+        store.collectGarbage({ pinnedCommits: [], retainAfterCommit: 10, stagedGraceAfterNs: 1_999n });
+        store.read((reader) => assert.equal(reader.chunkInfo(claimed), undefined));
       }));
   });
 }

@@ -544,6 +544,19 @@ class MemoryStore implements Store, StoreWriter {
     this.mapDelete(this.indexRows, key);
   }
 
+  claimChunks(chunkIds: number[]): void {
+    this.assertInCommit();
+    for (const chunkId of chunkIds) {
+      const chunk = this.chunks.get(chunkId);
+      if (chunk === undefined) continue;
+      const previous = chunk.addedCommit;
+      chunk.addedCommit = this.currentCommit;
+      this.record(() => {
+        chunk.addedCommit = previous;
+      });
+    }
+  }
+
   // ---- maintenance ----
 
   collectGarbage(rule: GcRule): GcReport {

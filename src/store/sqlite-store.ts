@@ -337,6 +337,7 @@ class SqliteStore implements Store, StoreWriter {
       indexRow: prepare('SELECT value FROM index_rows WHERE key = ?').pluck(),
       putIndexRow: prepare('INSERT INTO index_rows(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       deleteIndexRow: prepare('DELETE FROM index_rows WHERE key = ?'),
+      claimChunk: prepare('UPDATE chunks SET added_commit = ? WHERE chunk_id = ?'),
     };
     this.info = {
       profile: this.statements.meta.get('profile') as StoreInfo['profile'],
@@ -562,6 +563,10 @@ class SqliteStore implements Store, StoreWriter {
 
   deleteIndexRow(key: string): void {
     this.statements.deleteIndexRow.run(key);
+  }
+
+  claimChunks(chunkIds: number[]): void {
+    for (const chunkId of chunkIds) this.statements.claimChunk.run(this.commit, chunkId);
   }
 
   allocateIno(): number {
