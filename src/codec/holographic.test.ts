@@ -120,6 +120,34 @@ for (const [groupBytes, stripeCount] of [
   });
 }
 
+test('chunk vector is the concatenation of its group vectors, group g at [g*D, (g+1)*D)', () => {
+  const groupBytes = 4;
+  const basis = createHolographicBasis(sha256, groupBytes, 32);
+  const codec = createChunkCodec({ profile: 'holographic', sha256, groupBytes, chunkBytes: 3 * groupBytes });
+  const byteVectors = Array.from({ length: 256 }, (_, byte) => byteVector(basis, byte));
+  const positionVectors = Array.from({ length: groupBytes }, (_, position) => positionVector(basis, position));
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1, maxLength: 3 * groupBytes }), (chunk) => {
+      const positive: number[] = [];
+      const negative: number[] = [];
+      for (let group = 0; group * groupBytes < chunk.length; group += 1) {
+        const members = Array.from(chunk.subarray(group * groupBytes, (group + 1) * groupBytes));
+        const reference = majorityBundle(
+          members.map((byte, position) => bind(byteVectors[byte], positionVectors[position])),
+          basis.groupDimension,
+        );
+        for (const index of reference.positive) positive.push(group * basis.groupDimension + index);
+        for (const index of reference.negative) negative.push(group * basis.groupDimension + index);
+      }
+      const vector = codec.vectorOf(codec.encode(chunk).payload);
+      assert.equal(vector.dimension, 3 * basis.groupDimension);
+      assert.deepEqual(Array.from(vector.positive), positive);
+      assert.deepEqual(Array.from(vector.negative), negative);
+    }),
+    { numRuns: 100 },
+  );
+});
+
 function hasSupport(vector: SparseVector, byteVectorOfByte: SparseVector): boolean {
   for (const index of byteVectorOfByte.positive) if (vector.valueAt(index) !== 0) return true;
   for (const index of byteVectorOfByte.negative) if (vector.valueAt(index) !== 0) return true;
