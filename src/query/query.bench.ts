@@ -2,8 +2,8 @@
  * Similarity search quality and speed (issue 6). Builds a corpus of text (/usr/share/doc),
  * source (/usr/include) and binaries (/usr/bin, /usr/lib/x86_64-linux-gnu), indexes it in 4 KiB
  * chunks, and runs a seeded query set: excerpts of 256 B..64 KiB at random offsets, clean, with
- * 1/5/10% of bytes edited, or with lines inserted and deleted, plus unrelated controls (Python
- * sources that are not in the corpus, and random bytes). Emits JSON lines:
+ * 1/5/10% of bytes edited, or with lines inserted and deleted, plus unrelated controls (Perl
+ * modules that are not in the corpus, made-up words, and random bytes). Emits JSON lines:
  *
  * - `query.corpus`: corpus size, chunks, index bytes by row kind, index / corpus and index /
  *   engram estimate (zstd level 3 of each file), build time.
@@ -163,14 +163,26 @@ function buildQueries(corpus: CorpusFile[], size: BenchContext['size'], random: 
 function buildControls(size: BenchContext['size'], random: () => number): Query[] {
   const controls: Query[] = [];
   const count = size === 'small' ? 4 : 100;
-  const python = walkFiles('/usr/lib/python3.11', (path) => path.endsWith('.py'), 1 << 20).filter((path) => lstatSync(path).size >= 16384);
-  for (let index = 0; index < count && python.length > 0; index += 1) {
-    const sourcePath = python[Math.floor(random() * python.length)];
+  // Perl modules: real source text that is not in the corpus (Python would not do: the python3.11
+  // binary in /usr/bin embeds frozen stdlib modules, so Python excerpts have true matches).
+  const perl = walkFiles('/usr/share/perl', (path) => path.endsWith('.pm'), 1 << 20).filter((path) => lstatSync(path).size >= 16384);
+  for (let index = 0; index < count && perl.length > 0; index += 1) {
+    const sourcePath = perl[Math.floor(random() * perl.length)];
     const bytes = new Uint8Array(readFileSync(sourcePath));
     const sizeBytes = [1024, 4096, 16384][index % 3];
-    if (bytes.length < sizeBytes) continue;
     const offset = Math.floor(random() * (bytes.length - sizeBytes + 1));
-    controls.push({ truePath: null, sourcePath, sizeBytes, edit: 'control-python', bytes: bytes.subarray(offset, offset + sizeBytes) });
+    controls.push({ truePath: null, sourcePath, sizeBytes, edit: 'control-perl', bytes: bytes.subarray(offset, offset + sizeBytes) });
+  }
+  // Made-up words: text-shaped bytes (letters, spaces, newlines) that share no content with the corpus.
+  for (let index = 0; index < count; index += 1) {
+    const sizeBytes = [1024, 4096, 16384][index % 3];
+    let text = '';
+    while (text.length < sizeBytes) {
+      const wordLength = 1 + Math.floor(random() * 9);
+      for (let letter = 0; letter < wordLength; letter += 1) text += String.fromCharCode(97 + Math.floor(random() * 26));
+      text += random() < 0.1 ? '\n' : ' ';
+    }
+    controls.push({ truePath: null, sourcePath: 'made-up words', sizeBytes, edit: 'control-words', bytes: new TextEncoder().encode(text.slice(0, sizeBytes)) });
   }
   for (let index = 0; index < count; index += 1) {
     const bytes = new Uint8Array([1024, 4096, 16384][index % 3]);
@@ -344,7 +356,7 @@ export async function run(context: BenchContext): Promise<void> {
   }
   trueTopScores.sort((a, b) => a - b);
   let allFalsePositives = 0;
-  for (const kind of ['control-python', 'control-random']) for (const controlBytes of [1024, 4096, 16384]) {
+  for (const kind of ['control-perl', 'control-words', 'control-random']) for (const controlBytes of [1024, 4096, 16384]) {
     let falsePositives = 0;
     const controlTopScores: number[] = [];
     let worst: { score: number; query: Query; match: SearchMatch } | undefined;

@@ -39,7 +39,7 @@ export const DEFAULT_K = 10;
 export const DEFAULT_MAX_POSTING_FRACTION = 0.05;
 
 /** The indexed search scans the postings of this many query dimensions at most, the rarest first. */
-export const DEFAULT_MAX_SCANNED_DIMENSIONS = 256;
+export const DEFAULT_MAX_SCANNED_DIMENSIONS = 1024;
 
 /**
  * Evidence prior, in query dimensions: a score is the weighted fraction of the query found,
@@ -348,7 +348,18 @@ function rankRegions(
   k: number,
   options: SearchOptions,
 ): SearchMatch[] {
-  const slots = Uint32Array.from(hitSlots).sort();
+  // Only chunks with a positive score can start or end a best window; the exact rescoring below
+  // accounts for everything else. Dense hit sets are read in slot order without a sort.
+  let slots: Uint32Array;
+  if (hitSlots.length * 8 > scores.length) {
+    let positiveCount = 0;
+    for (let slot = 0; slot < scores.length; slot += 1) if (scores[slot] > 0) positiveCount += 1;
+    slots = new Uint32Array(positiveCount);
+    positiveCount = 0;
+    for (let slot = 0; slot < scores.length; slot += 1) if (scores[slot] > 0) slots[positiveCount++] = slot;
+  } else {
+    slots = Uint32Array.from(hitSlots.filter((slot) => scores[slot] > 0)).sort();
+  }
   const candidates: RegionCandidate[] = [];
   let position = 0;
   while (position < slots.length) {
