@@ -102,7 +102,7 @@ async function checkDamaged(file: string, expected: Map<string, Uint8Array>, lab
     } catch (error) {
       assertDamageError(error, `${label}: verify`);
     }
-    const failedPaths: string[] = [];
+    const failedPaths = new Map<string, string>();
     let missing = 0;
     for (const [path, content] of expected) {
       try {
@@ -112,13 +112,18 @@ async function checkDamaged(file: string, expected: Map<string, Uint8Array>, lab
       } catch (error) {
         assertDamageError(error, `${label}: readFile ${path}`);
         if (error.code === 'NOT_FOUND') missing += 1;
-        else failedPaths.push(path);
+        else failedPaths.set(path, `${error.code}: ${error.message}`);
       }
     }
     if (report === undefined) return 'detected';
-    if (failedPaths.length > 0) {
-      assert.equal(report.ok, false, `${label}: reads failed (${failedPaths.join(', ')}) but verify said ok`);
-      for (const path of failedPaths) assert.ok(report.damagedPaths.includes(path), `${label}: verify does not name damaged ${path}: ${report.damagedPaths.join(', ')}`);
+    if (failedPaths.size > 0) {
+      assert.equal(report.ok, false, `${label}: reads failed (${[...failedPaths.keys()].join(', ')}) but verify said ok`);
+      for (const [path, readError] of failedPaths) {
+        assert.ok(
+          report.damagedPaths.includes(path),
+          `${label}: verify does not name damaged ${path} (readFile: ${readError}); damagedPaths [${report.damagedPaths.join(', ')}]; problems: ${report.problems.slice(0, 2).join(' | ')}`,
+        );
+      }
     }
     if (!report.ok) {
       assert.ok(report.problems.length > 0, `${label}: a failed verify describes its problems`);
