@@ -642,6 +642,10 @@ describe('engram files', () => {
     const handle = await engram.open('/orphan', { create: true });
     await handle.write(0, pattern(CHUNK * 2, 13));
     await engram.deleteFile('/orphan');
+    // Another instance opening meanwhile must leave the orphan alone: its holder is still open.
+    const other = await openEngram(file);
+    await other.close();
+    assert.deepEqual((await handle.read(0, CHUNK * 2)).data, pattern(CHUNK * 2, 13));
     // Closing the engram without closing the handle is what a crashed process leaves behind.
     await engram.close();
     const again = await openEngram(file);

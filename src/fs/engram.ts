@@ -10,6 +10,8 @@
  * ```
  */
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { threadId } from 'node:worker_threads';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { EmbrError, isEmbrError } from '../errors.js';
 import type {
@@ -110,8 +112,31 @@ function observe(reader: StoreReader, path: string): Observation {
   }
 }
 
+/** Owner tags of the engram instances open in this process. */
+const liveOwnerTags = new Set<string>();
+let nextOwnerSerial = 1;
+
+/**
+ * True when the instance that tagged an orphan may still hold it open: an instance open in this
+ * process, or another live process on this host (signal 0 probes it). Untagged → not alive.
+ */
+function ownerIsAlive(tag: string | undefined): boolean {
+  if (tag === undefined) return false;
+  if (liveOwnerTags.has(tag)) return true;
+  const [host, pidText] = tag.split(':');
+  const pid = Number(pidText);
+  if (host !== hostname() || !Number.isInteger(pid) || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 class EngramImpl extends Session implements Engram, SessionHost {
   readonly pipeline: Pipeline;
+  readonly ownerTag = `${hostname()}:${process.pid}:${threadId}.${nextOwnerSerial++}`;
   readonly pool: EncodePool | undefined;
   private closed = false;
   /** Open handles per inode in this process. */
@@ -127,6 +152,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
     super();
     this.pipeline = pipeline;
     this.pool = encodePool({ profile: store.info.profile, chunkBytes: store.info.chunkBytes });
+    liveOwnerTags.add(this.ownerTag);
   }
 
   /** Encodes bytes as chunks from `firstIndex` (for file handles). */
@@ -195,6 +221,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
       root: new RootDelta(),
       pipeline: this.pipeline,
       isOpen: (ino) => this.isOpen(ino),
+      ownerTag: this.ownerTag,
     };
   }
 
@@ -302,10 +329,10 @@ class EngramImpl extends Session implements Engram, SessionHost {
     }
   }
 
-  /** Cleans inodes left unlinked-but-open by a process that ended (found at open). */
+  /** Cleans inodes left unlinked-but-open by a process (or engram instance) that ended. */
   cleanOrphans(): void {
     if (this.store.readOnly) return;
-    const orphans = this.store.read((reader) => reader.orphanInodes());
+    const orphans = this.store.read((reader) => reader.orphanInodes().filter((ino) => !ownerIsAlive(reader.orphanOwner(ino))));
     if (orphans.length === 0) return;
     const ops = orphans.map((ino) => ({ kind: 'release', touched: [], apply: (context: CommitContext) => destroyOrphan(context, ino) }));
     this.commit('release', ops, () => undefined);
@@ -661,6 +688,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    liveOwnerTags.delete(this.ownerTag);
     this.store.close();
   }
 }
@@ -764,6 +792,7 @@ function restoreTree(context: CommitContext, name: string): number {
     if (before.has(ino)) continue;
     if (row.type !== 'directory' && context.isOpen(ino)) {
       writer.putInode(ino, { ...dataOf(row), nlink: 0, ctimeNs: context.timeNs, change: 'unlink' });
+      writer.setOrphanOwner(ino, context.ownerTag);
     } else {
       destroyInode(context, ino);
     }

@@ -25,6 +25,8 @@ export interface CommitContext {
   readonly pipeline: Pipeline;
   /** True when the inode has open handles in this process (an unlinked inode then stays). */
   isOpen(ino: number): boolean;
+  /** Tag of this engram instance, recorded on inodes it keeps open after unlink. */
+  readonly ownerTag: string;
 }
 
 /** A chunk that the encoder found stored was freed (by compaction) before the commit: re-encode. */
@@ -307,6 +309,7 @@ export function unlinkInode(context: CommitContext, ino: number, row: InodeRow):
   const nlink = row.nlink - 1;
   if (nlink > 0 || context.isOpen(ino)) {
     context.writer.putInode(ino, { ...dataOf(row), nlink: Math.max(0, nlink), ctimeNs: context.timeNs, change: 'unlink' });
+    if (nlink <= 0) context.writer.setOrphanOwner(ino, context.ownerTag);
   } else {
     destroyInode(context, ino);
   }

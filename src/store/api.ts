@@ -194,6 +194,8 @@ export interface StoreReader {
   snapshots(): SnapshotRow[];
   /** Live inodes with nlink 0 (unlinked while open). */
   orphanInodes(): number[];
+  /** Who holds an orphan open (an opaque owner tag, see fs), if recorded. */
+  orphanOwner(ino: number): string | undefined;
   /** Serialized root vector counts (opaque), or undefined before the first content. */
   rootCounts(): Uint8Array | undefined;
   totals(): StoreTotals;
@@ -225,6 +227,8 @@ export interface StoreWriter extends StoreReader {
   setRootCounts(counts: Uint8Array): void;
   putSnapshot(row: SnapshotRow): void;
   removeSnapshot(name: string): void;
+  /** Records which engram instance keeps an unlinked inode open (removed with the inode). */
+  setOrphanOwner(ino: number, owner: string): void;
   /** Marks chunks staged by earlier 'stage' commits as added by this commit (they lose the staging grace). */
   claimChunks(chunkIds: number[]): void;
   /** Inserts or replaces a similarity-index row in this commit's transaction (not versioned). */

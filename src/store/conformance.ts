@@ -312,16 +312,23 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
           writer.putIndexRow('gone', Uint8Array.of(5));
           writer.deleteIndexRow('gone');
           writer.putInode(30, { ...fileData(0), nlink: 0 });
+          writer.setOrphanOwner(30, 'host:1:token');
+          writer.putInode(31, { ...fileData(0), nlink: 0 });
+          writer.setOrphanOwner(31, 'host:2:token');
         });
+        store.write(start(), (writer) => writer.removeInode(31));
         store.write(start(), (writer) => writer.removeSnapshot('b'));
         store.read((reader) => {
           assert.deepEqual(reader.snapshots(), [{ name: 'a', commit: 2, createdNs: 5n }]);
+          assert.equal(reader.headCommit(), 4);
           assert.deepEqual(reader.snapshot('a'), { name: 'a', commit: 2, createdNs: 5n });
           assert.equal(reader.snapshot('b'), undefined);
           assert.deepEqual([...(reader.rootCounts() ?? [])], [1, 2, 3]);
           assert.deepEqual([...(reader.indexRow('meta') ?? [])], [4]);
           assert.equal(reader.indexRow('gone'), undefined);
           assert.deepEqual(reader.orphanInodes(), [30]);
+          assert.equal(reader.orphanOwner(30), 'host:1:token');
+          assert.equal(reader.orphanOwner(31), undefined);
         });
       }));
 

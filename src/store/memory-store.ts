@@ -100,6 +100,7 @@ class MemoryStore implements Store, StoreWriter {
   private readonly chunkBySha = new Map<string, number>();
   private readonly snapshotRows = new Map<string, SnapshotRow>();
   private readonly indexRows = new Map<string, Uint8Array>();
+  private readonly orphanOwners = new Map<number, string>();
   private root: Uint8Array | undefined;
   private readonly packCache = new PackCache(8 << 20);
   private undoLog: Array<() => void> | null = null;
@@ -436,6 +437,7 @@ class MemoryStore implements Store, StoreWriter {
     this.closeLive(this.inodes.get(ino));
     this.closeChunkRefs(ino, 0, Number.MAX_SAFE_INTEGER);
     for (const rows of this.xattrs.get(ino)?.values() ?? []) this.closeLive(rows);
+    this.mapDelete(this.orphanOwners, ino);
   }
 
   putDentry(parentIno: number, name: string, childIno: number): void {
@@ -542,6 +544,15 @@ class MemoryStore implements Store, StoreWriter {
   deleteIndexRow(key: string): void {
     this.assertInCommit();
     this.mapDelete(this.indexRows, key);
+  }
+
+  orphanOwner(ino: number): string | undefined {
+    return this.orphanOwners.get(ino);
+  }
+
+  setOrphanOwner(ino: number, owner: string): void {
+    this.assertInCommit();
+    this.mapSet(this.orphanOwners, ino, owner);
   }
 
   claimChunks(chunkIds: number[]): void {

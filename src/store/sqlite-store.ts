@@ -85,6 +85,7 @@ CREATE INDEX chunks_pack ON chunks(pack_id);
 CREATE TABLE snapshots(name TEXT PRIMARY KEY, commit_id INTEGER NOT NULL, created_ns INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE root_vector(id INTEGER PRIMARY KEY CHECK (id = 1), counts BLOB NOT NULL);
 CREATE TABLE index_rows(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE orphan_owners(ino INTEGER PRIMARY KEY, owner TEXT NOT NULL);
 `;
 
 /**
@@ -338,6 +339,9 @@ class SqliteStore implements Store, StoreWriter {
       putIndexRow: prepare('INSERT INTO index_rows(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       deleteIndexRow: prepare('DELETE FROM index_rows WHERE key = ?'),
       claimChunk: prepare('UPDATE chunks SET added_commit = ? WHERE chunk_id = ?'),
+      orphanOwner: prepare('SELECT owner FROM orphan_owners WHERE ino = ?').pluck(),
+      setOrphanOwner: prepare('INSERT INTO orphan_owners(ino, owner) VALUES (?, ?) ON CONFLICT(ino) DO UPDATE SET owner = excluded.owner'),
+      deleteOrphanOwner: prepare('DELETE FROM orphan_owners WHERE ino = ?'),
     };
     this.info = {
       profile: this.statements.meta.get('profile') as StoreInfo['profile'],
@@ -565,6 +569,14 @@ class SqliteStore implements Store, StoreWriter {
     this.statements.deleteIndexRow.run(key);
   }
 
+  orphanOwner(ino: number): string | undefined {
+    return this.statements.orphanOwner.get(ino) as string | undefined;
+  }
+
+  setOrphanOwner(ino: number, owner: string): void {
+    this.statements.setOrphanOwner.run(ino, owner);
+  }
+
   claimChunks(chunkIds: number[]): void {
     for (const chunkId of chunkIds) this.statements.claimChunk.run(this.commit, chunkId);
   }
@@ -605,6 +617,7 @@ class SqliteStore implements Store, StoreWriter {
     this.closeChunkRefs(ino, 0, Number.MAX_SAFE_INTEGER);
     s.deleteAllXattrsAtCommit.run(ino, this.commit);
     s.closeAllXattrs.run(this.commit, ino);
+    s.deleteOrphanOwner.run(ino);
   }
 
   putDentry(parentIno: number, name: string, childIno: number): void {
