@@ -69,13 +69,16 @@ function dimensionPriority(dimension: number): number {
   return mix32(dimension ^ Math.imul(FINGERPRINT_SEED, 0x27d4eb2d));
 }
 
-// Scratch state reused across calls (JavaScript runs one call at a time per thread). counts is all
-// zero between calls; touched lists the dimensions a call made non-zero so it can reset only those.
+// Scratch state reused across calls (JavaScript runs one call at a time per thread), all zero
+// between calls. counts holds the signed feature count per dimension; occupied has one bit per
+// dimension a call touched, so collecting reads the dimensions in increasing order (no sort) and
+// resets only what was used.
 const scratchCounts = new Int32Array(FINGERPRINT_DIMENSION);
-// A count can return to zero and leave it again; seen keeps such a dimension from being listed twice.
-const scratchSeen = new Uint8Array(FINGERPRINT_DIMENSION);
-// At most FINGERPRINT_DIMENSION distinct dimensions can be touched, so touched never grows.
-const scratchTouched = new Uint32Array(FINGERPRINT_DIMENSION);
+const OCCUPIED_WORDS = Math.ceil(FINGERPRINT_DIMENSION / 32);
+const scratchOccupied = new Int32Array(OCCUPIED_WORDS);
+// Output staging: at most FINGERPRINT_DIMENSION non-zeros of each sign.
+const scratchPositive = new Uint32Array(FINGERPRINT_DIMENSION);
+const scratchNegative = new Uint32Array(FINGERPRINT_DIMENSION);
 
 /** Options of {@link contentFingerprint}. */
 export interface ContentFingerprintOptions {
@@ -97,12 +100,10 @@ export function contentFingerprint(bytes: Uint8Array, options: ContentFingerprin
   const maxNonZero = options.maxNonZero ?? Number.POSITIVE_INFINITY;
   if (!(maxNonZero >= 0)) throw new RangeError(`contentFingerprint: maxNonZero must be >= 0, got ${maxNonZero}`);
   const counts = scratchCounts;
-  const seen = scratchSeen;
-  const touched = scratchTouched;
+  const occupied = scratchOccupied;
   const gear = GEAR;
   const anchorShift = 32 - ANCHOR_MASK_BITS;
   const length = bytes.length;
-  let touchedCount = 0;
   let hash = 0;
   // The first WINDOW-1 positions hash a partial window (bytes before the input are implicit
   // zeros) and would make features depend on where the input starts: they never anchor.
@@ -122,81 +123,58 @@ export function contentFingerprint(bytes: Uint8Array, options: ContentFingerprin
     feature ^= feature >>> 16;
     // Low 31 bits pick the dimension (modulo bias ~ 10^4 / 2^31, negligible); bit 31 the sign.
     const dimension = (feature & 0x7fffffff) % FINGERPRINT_DIMENSION;
-    if (seen[dimension] === 0) {
-      seen[dimension] = 1;
-      touched[touchedCount] = dimension;
-      touchedCount += 1;
-    }
+    occupied[dimension >>> 5] |= 1 << (dimension & 31);
     counts[dimension] += feature < 0 ? -1 : 1;
   }
-  return collectSigns(touchedCount, maxNonZero);
+  return collectSigns(maxNonZero);
 }
 
-/** Turns the scratch counts of the touched dimensions into a sorted ternary vector and resets them. */
-function collectSigns(touchedCount: number, maxNonZero: number): SparseVector {
+/** Turns the scratch counts into a sorted ternary vector (thinned to maxNonZero) and resets the scratch state. */
+function collectSigns(maxNonZero: number): SparseVector {
   const counts = scratchCounts;
-  const touched = scratchTouched.subarray(0, touchedCount);
-  let nonZeroCount = 0;
-  for (let index = 0; index < touchedCount; index += 1) {
-    if (counts[touched[index]] !== 0) nonZeroCount += 1;
-  }
-  let kept: Uint32Array = touched;
-  if (nonZeroCount > maxNonZero) {
-    // Consistent thinning: keep the non-zero dimensions with the lowest seeded priority.
-    const candidates = new Float64Array(nonZeroCount);
-    let candidateCount = 0;
-    for (let index = 0; index < touchedCount; index += 1) {
-      const dimension = touched[index];
-      if (counts[dimension] !== 0) {
-        candidates[candidateCount] = dimensionPriority(dimension) * FINGERPRINT_DIMENSION + dimension;
-        candidateCount += 1;
-      }
-    }
-    candidates.sort();
-    kept = new Uint32Array(maxNonZero);
-    for (let index = 0; index < maxNonZero; index += 1) kept[index] = candidates[index] % FINGERPRINT_DIMENSION;
-  }
+  const occupied = scratchOccupied;
+  const positiveOut = scratchPositive;
+  const negativeOut = scratchNegative;
   let positiveCount = 0;
   let negativeCount = 0;
-  for (let index = 0; index < kept.length; index += 1) {
-    const count = counts[kept[index]];
-    if (count > 0) positiveCount += 1;
-    else if (count < 0) negativeCount += 1;
-  }
-  const positive = new Uint32Array(positiveCount);
-  const negative = new Uint32Array(negativeCount);
-  positiveCount = 0;
-  negativeCount = 0;
-  for (let index = 0; index < kept.length; index += 1) {
-    const dimension = kept[index];
-    const count = counts[dimension];
-    if (count > 0) positive[positiveCount++] = dimension;
-    else if (count < 0) negative[negativeCount++] = dimension;
-  }
-  for (let index = 0; index < touchedCount; index += 1) {
-    counts[touched[index]] = 0;
-    scratchSeen[touched[index]] = 0;
-  }
-  sortSmall(positive);
-  sortSmall(negative);
-  return new SparseVector(FINGERPRINT_DIMENSION, positive, negative);
-}
-
-/** Sorts ascending in place: insertion sort for the typical few dozen entries, built-in sort beyond. */
-function sortSmall(values: Uint32Array): void {
-  if (values.length > 64) {
-    values.sort();
-    return;
-  }
-  for (let index = 1; index < values.length; index += 1) {
-    const value = values[index];
-    let hole = index;
-    while (hole > 0 && values[hole - 1] > value) {
-      values[hole] = values[hole - 1];
-      hole -= 1;
+  for (let word = 0; word < OCCUPIED_WORDS; word += 1) {
+    let bits = occupied[word];
+    if (bits === 0) continue;
+    occupied[word] = 0;
+    while (bits !== 0) {
+      const lowest = bits & -bits;
+      const dimension = (word << 5) + 31 - Math.clz32(lowest);
+      bits ^= lowest;
+      const count = counts[dimension];
+      counts[dimension] = 0;
+      if (count > 0) positiveOut[positiveCount++] = dimension;
+      else if (count < 0) negativeOut[negativeCount++] = dimension;
     }
-    values[hole] = value;
   }
+  if (positiveCount + negativeCount <= maxNonZero) {
+    return new SparseVector(FINGERPRINT_DIMENSION, positiveOut.slice(0, positiveCount), negativeOut.slice(0, negativeCount));
+  }
+  // Consistent thinning: keep the non-zero dimensions with the lowest seeded priority. A
+  // candidate packs (priority, dimension, sign) into one float so a single numeric sort ranks them.
+  const candidates = new Float64Array(positiveCount + negativeCount);
+  for (let index = 0; index < positiveCount; index += 1) candidates[index] = (dimensionPriority(positiveOut[index]) * FINGERPRINT_DIMENSION + positiveOut[index]) * 2;
+  for (let index = 0; index < negativeCount; index += 1) candidates[positiveCount + index] = (dimensionPriority(negativeOut[index]) * FINGERPRINT_DIMENSION + negativeOut[index]) * 2 + 1;
+  candidates.sort();
+  const kept = candidates.subarray(0, maxNonZero);
+  let keptPositive = 0;
+  for (let index = 0; index < kept.length; index += 1) if (kept[index] % 2 === 0) keptPositive += 1;
+  const positive = new Uint32Array(keptPositive);
+  const negative = new Uint32Array(kept.length - keptPositive);
+  keptPositive = 0;
+  let keptNegative = 0;
+  for (let index = 0; index < kept.length; index += 1) {
+    const dimension = Math.floor(kept[index] / 2) % FINGERPRINT_DIMENSION;
+    if (kept[index] % 2 === 0) positive[keptPositive++] = dimension;
+    else negative[keptNegative++] = dimension;
+  }
+  positive.sort();
+  negative.sort();
+  return new SparseVector(FINGERPRINT_DIMENSION, positive, negative);
 }
 
 /**
