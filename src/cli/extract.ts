@@ -16,8 +16,8 @@ import { constants as fsConstants } from 'node:fs';
 import { chmod, chown, link, lchown, lstat, lutimes, mkdir, open, readdir, symlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Engram, ReadOptions, Stat } from '../fs/api.js';
-import { openEngram } from '../fs/index.js';
 import { CliFailure, ExitCode } from './failure.js';
+import { openForCli } from './session.js';
 import { needsExactTime, secondsOf, setExactTimes, type ExactTime } from './exact-times.js';
 import { createProgress } from './progress.js';
 
@@ -140,7 +140,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
   const asRoot = process.getuid?.() === 0;
   const outDir = resolve(options.outDir);
   const components = prefixComponents(options.pathPrefix ?? '/');
-  const engram: Engram = options.engram ?? (await openEngram(options.engramFile, { readOnly: true }));
+  const engram: Engram = options.engram ?? (await openForCli(options.engramFile, { readOnly: true }));
   const readOptions: ReadOptions = options.snapshot === undefined ? {} : { snapshot: options.snapshot };
   const summary: ExtractSummary = { files: 0, directories: 0, symlinks: 0, hardLinks: 0, bytes: 0, refusedEntries: [], elapsedMs: 0 };
   const progress = createProgress({ label: 'extract', quiet: options.quiet });

@@ -68,6 +68,9 @@ function describeEmbrError(error: EmbrError, engramFile: string | undefined): Fa
     case 'EXISTS':
       return located('already exists', 'choose another name or remove it first', ExitCode.failedCheck);
     case 'NOT_FOUND':
+      if (dataString(error, 'path') === undefined && dataString(error, 'snapshot') !== undefined) {
+        return located('snapshot not found', "list snapshots with 'embrfs snapshot list'", ExitCode.badInput);
+      }
       return located('not found', "check the path with 'embrfs ls'", ExitCode.badInput);
     case 'NOT_DIRECTORY':
       return located('not a directory', 'use a directory path', ExitCode.badInput);

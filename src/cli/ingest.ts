@@ -17,11 +17,11 @@ import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import { createReadStream, type BigIntStats } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import type { DirectoryEntry, Engram, ProfileName, Transaction } from '../fs/api.js';
-import { openEngram } from '../fs/index.js';
+import type { DirectoryEntry, Engram, OpenOptions, ProfileName, Transaction } from '../fs/api.js';
 import { isEmbrError } from '../errors.js';
 import { defaultBatchLimits, TransactionBatch } from './batch.js';
 import { CliFailure, ExitCode } from './failure.js';
+import { openForCli } from './session.js';
 import { createProgress, type Progress } from './progress.js';
 import { FileWritePool, type FileWriteJob } from './write-pool.js';
 
@@ -158,10 +158,10 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const asRoot = process.getuid?.() === 0;
   const warn = (line: string) => process.stderr.write(`${line}\n`);
   const { rootSource, children: rootChildren } = await resolveRoot(options.sources);
-  const openOptions: Parameters<typeof openEngram>[1] = { create: true };
+  const openOptions: OpenOptions = { create: true };
   if (options.profile !== undefined) openOptions.profile = options.profile;
   if (options.chunkBytes !== undefined) openOptions.chunkBytes = options.chunkBytes;
-  const engram: Engram = await openEngram(options.engramFile, openOptions);
+  const engram: Engram = await openForCli(options.engramFile, openOptions);
   if (options.profile !== undefined || options.chunkBytes !== undefined) {
     // Both are fixed when the engram is created; say so instead of silently ignoring them.
     const stats = await engram.stats();

@@ -3,6 +3,7 @@
  */
 import type { Engram, OpenOptions } from '../fs/api.js';
 import { openEngram } from '../fs/index.js';
+import { isEmbrError } from '../errors.js';
 import { CliFailure, ExitCode } from './failure.js';
 import { stat } from 'node:fs/promises';
 
@@ -26,10 +27,31 @@ export async function withEngram<T>(engramFile: string, options: OpenOptions, bo
       throw error;
     }
   }
-  const engram = await openEngram(engramFile, options);
+  const engram = await openForCli(engramFile, options);
   try {
     return await body(engram);
   } finally {
     await engram.close();
+  }
+}
+
+/**
+ * Opens an engram for a command. A file that cannot even be opened as an engram (damaged
+ * beyond its header, foreign, empty) is bad input, exit 2; damage found later by reading or
+ * verifying stays a failed check, exit 1.
+ *
+ * @example
+ * ```ts
+ * const engram = await openForCli('data.engram', { readOnly: true });
+ * ```
+ */
+export async function openForCli(engramFile: string, options: OpenOptions): Promise<Engram> {
+  try {
+    return await openEngram(engramFile, options);
+  } catch (error) {
+    if (isEmbrError(error, 'CORRUPT')) {
+      throw new CliFailure(ExitCode.badInput, `damaged engram, cannot be opened (${error.message})`, engramFile, 'restore the file from a copy; nothing was changed');
+    }
+    throw error;
   }
 }

@@ -203,6 +203,15 @@ test('usage errors and foreign or missing engrams exit 2 with one line naming th
   const notEngramDatabase = await runCli(['verify', foreignDatabase]);
   assert.equal(notEngramDatabase.code, 2, notEngramDatabase.stderr);
   assert.match(notEngramDatabase.stderr, /^embrfs: not an engram/);
+  const truncated = join(base, 'truncated.engram');
+  await writeFile(truncated, (await readFile(engramFile)).subarray(0, 64 * 1024));
+  const damagedOpen = await runCli(['verify', truncated]);
+  assert.equal(damagedOpen.code, 2, damagedOpen.stderr);
+  assert.match(damagedOpen.stderr, /^embrfs: .*\(.*truncated\.engram\): /);
+  assert.equal(damagedOpen.stderr.trim().split('\n').length, 1);
+  const missingSnapshot = await runCli(['ls', engramFile, '/', '--snapshot', 'no-such-snapshot']);
+  assert.equal(missingSnapshot.code, 2);
+  assert.match(missingSnapshot.stderr, /^embrfs: snapshot not found \(no-such-snapshot\)/);
   const missingSource = await runCli(['ingest', join(base, 'no-such-dir'), '-o', join(base, 'x.engram')]);
   assert.equal(missingSource.code, 2);
   assert.match(missingSource.stderr, /no-such-dir/);
