@@ -14,7 +14,10 @@
  *   over-reported by 128 bytes); we answer ERANGE and the exact size.
  * - `fgetattr`: forwarded with its file handle instead of being turned into a path `getattr`.
  */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { Errno, errnoOf, isExpectedError } from './errno.js';
 
 /** What the kernel is told about an inode. Times are milliseconds (the binding's resolution). */
@@ -103,6 +106,9 @@ type Signal = (result: number, ...args: unknown[]) => void;
 type NativeHandler = (nativeLocals: Buffer, opCode: number, ...args: unknown[]) => unknown;
 
 interface FuseNativeInstance {
+  mnt: string;
+  _thread: Buffer | null;
+  _close(callback: (error: Error | null) => void): void;
   mount(callback: (error: Error | null) => void): void;
   unmount(callback: (error: Error | null) => void): void;
   _fuseOptions(): string;
@@ -117,6 +123,10 @@ interface FuseNativeClass {
 
 const require = createRequire(import.meta.url);
 const FuseNative = require('fuse-native') as FuseNativeClass;
+/** The native module fuse-native loaded (node-gyp-build returns the same, already loaded one). */
+const nativeBinding = (createRequire(require.resolve('fuse-native'))('node-gyp-build') as (directory: string) => { fuse_native_unmount(mountpoint: string, thread: Buffer): void })(
+  dirname(require.resolve('fuse-native/package.json')),
+);
 
 /** The opcode of utimens in fuse-native.c (`op_utimens`). */
 const utimensOpCode = 12;
@@ -293,6 +303,26 @@ function createPatchedFuse(
       };
     }
 
+    /**
+     * The stock close gives up (and never releases the native side, whose libuv handle then
+     * keeps the process alive) when `fusermount -uz` fails because someone already unmounted.
+     */
+    override _close(callback: (error: Error | null) => void): void {
+      execFile('fusermount', ['-uz', this.mnt], (error) => {
+        if (error !== null && isMounted(this.mnt)) {
+          callback(error);
+          return;
+        }
+        try {
+          if (this._thread !== null) nativeBinding.fuse_native_unmount(this.mnt, this._thread);
+        } catch (nativeError) {
+          callback(nativeError as Error);
+          return;
+        }
+        callback(null);
+      });
+    }
+
     override _fuseOptions(): string {
       const base = super._fuseOptions();
       const joined = kernelOptions.join(',');
@@ -386,11 +416,30 @@ export function toStatArray(stat: FuseStat | null): Uint32Array {
  * ```
  */
 export async function cleanupStaleMount(mountpoint: string): Promise<boolean> {
-  const { execFile } = await import('node:child_process');
   const run = (args: string[]): Promise<boolean> =>
     new Promise((resolve) => {
       execFile('fusermount', args, (error) => resolve(error === null));
     });
   if (await run(['-u', mountpoint])) return true;
   return run(['-uz', mountpoint]);
+}
+
+/**
+ * True when a filesystem is mounted exactly at `mountpoint` (per /proc/self/mountinfo).
+ *
+ * @example
+ * ```ts
+ * if (isMounted('/mnt/data')) await cleanupStaleMount('/mnt/data');
+ * ```
+ */
+export function isMounted(mountpoint: string): boolean {
+  const table = readFileSync('/proc/self/mountinfo', 'utf8');
+  for (const line of table.split('\n')) {
+    const fields = line.split(' ');
+    if (fields.length < 5) continue;
+    // mountinfo escapes space, tab, newline and backslash as octal.
+    const point = fields[4].replace(/\\([0-7]{3})/g, (_match, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+    if (point === mountpoint) return true;
+  }
+  return false;
 }

@@ -8,14 +8,13 @@
  * mount whose process died.
  */
 import { realpath, stat } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EmbrError } from '../errors.js';
 import type { Durability, Engram } from '../fs/api.js';
-import { cleanupStaleMount, FuseMount } from './binding.js';
+import { cleanupStaleMount, FuseMount, isMounted } from './binding.js';
 import { EngramFuseOperations } from './operations.js';
 
-export { cleanupStaleMount } from './binding.js';
+export { cleanupStaleMount, isMounted } from './binding.js';
 export { Errno, errnoByCode, errnoOf } from './errno.js';
 export { EngramFuseOperations } from './operations.js';
 
@@ -197,24 +196,4 @@ async function prepareMountpoint(mountpoint: string): Promise<string> {
   if (!info.isDirectory()) throw new EmbrError('NOT_DIRECTORY', `mountpoint ${real} is not a directory`, { path: real });
   if (isMounted(real)) throw new EmbrError('EXISTS', `something is already mounted at ${real}: unmount it first (embrfs umount ${real})`, { path: real });
   return real;
-}
-
-/**
- * True when a filesystem is mounted exactly at `mountpoint` (per /proc/self/mountinfo).
- *
- * @example
- * ```ts
- * if (isMounted('/mnt/data')) await cleanupStaleMount('/mnt/data');
- * ```
- */
-export function isMounted(mountpoint: string): boolean {
-  const table = readFileSync('/proc/self/mountinfo', 'utf8');
-  for (const line of table.split('\n')) {
-    const fields = line.split(' ');
-    if (fields.length < 5) continue;
-    // mountinfo escapes space, tab, newline and backslash as octal.
-    const point = fields[4].replace(/\\([0-7]{3})/g, (_match, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-    if (point === mountpoint) return true;
-  }
-  return false;
 }

@@ -229,3 +229,53 @@ test('flushAll and closeAll write every pending run and release every handle', a
 test('a bad writeBufferBytes is refused at construction', () => {
   assert.throws(() => new EngramFuseOperations({ engram: createMemoryEngram(), engramFile: 'x', writeBufferBytes: 0 }), RangeError);
 });
+
+test('a failed write-behind is reported by the next flush, once', async () => {
+  const engram = createMemoryEngram();
+  const originalOpen = engram.open.bind(engram);
+  engram.open = async (path, options) => {
+    const handle = await originalOpen(path, options);
+    let failures = 1;
+    const originalWrite = handle.write.bind(handle);
+    handle.write = async (offset, data) => {
+      if (failures > 0) {
+        failures -= 1;
+        throw new EmbrError('NO_SPACE', 'disk full (simulated)', { file: 'x' });
+      }
+      return originalWrite(offset, data);
+    };
+    return handle;
+  };
+  const operations = new EngramFuseOperations({ engram, engramFile: 'x', writeBufferBytes: 4096 });
+  const fileHandle = await operations.create('/f', 0o100644);
+  assert.equal(await operations.write('/f', fileHandle, Buffer.alloc(4096, 1), 4096, 0), 4096, 'acknowledged: written behind');
+  await assert.rejects(operations.flush('/f', fileHandle), (error: unknown) => error instanceof EmbrError && error.code === 'NO_SPACE');
+  await operations.flush('/f', fileHandle);
+  await operations.write('/f', fileHandle, Buffer.from('ok'), 2, 0);
+  await operations.release('/f', fileHandle);
+  assert.equal(Buffer.from((await engram.readFile('/f')).data).toString(), 'ok');
+});
+
+test('getattr counts runs that are being written behind', async () => {
+  const engram = createMemoryEngram();
+  const operations = new EngramFuseOperations({ engram, engramFile: 'x', writeBufferBytes: 4096 });
+  const fileHandle = await operations.create('/f', 0o100644);
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const files = (operations as unknown as { files: Map<number, { handle: { write: (o: number, d: Uint8Array) => Promise<number> } }> }).files;
+  const handle = files.get(fileHandle)?.handle;
+  assert.ok(handle);
+  const originalWrite = handle.write.bind(handle);
+  handle.write = async (offset, data) => {
+    await gate;
+    return originalWrite(offset, data);
+  };
+  await operations.write('/f', fileHandle, Buffer.alloc(8192, 2), 8192, 0);
+  assert.equal((await operations.getattr('/f')).size, 8192, 'in-flight bytes counted');
+  assert.equal((await engram.stat('/f')).size, 0, 'not committed yet');
+  release();
+  await operations.release('/f', fileHandle);
+  assert.equal((await engram.stat('/f')).size, 8192);
+});

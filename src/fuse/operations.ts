@@ -97,6 +97,12 @@ interface InodeState {
   runBytes: number;
   /** Operations queued or running on this inode. */
   queuedCount: number;
+  /** Runs being written right now (still counted in the size getattr reports). */
+  inFlightRuns: WriteRun[];
+  /** The write-behind of runs that reached `writeBufferBytes`, if one is running. */
+  writeBehind: Promise<void> | null;
+  /** A write-behind failure, reported by the next flush/fsync/close (like a writeback error). */
+  deferredError: unknown;
   /** Tail of this inode's operation queue. */
   queue: Promise<void>;
 }
@@ -265,10 +271,11 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     const file = this.fileOf(fileHandle);
     const state = this.inodes.get(file.ino);
     let data: Uint8Array;
-    if (state === undefined || (state.runs.length === 0 && state.queuedCount === 0)) {
+    if (state === undefined || (state.runs.length === 0 && state.queuedCount === 0 && state.writeBehind === null)) {
       data = await this.readStored(file, offset, length);
     } else {
       data = await this.onInode(file.ino, async (current) => {
+        await this.settleWriteBehind(current, false);
         // A read that overlaps a pending run must see it. A read elsewhere sees stored bytes,
         // unless it hits the stored end of file: a run may extend the file (with a hole before
         // it), so a short read writes the runs and reads again.
@@ -303,7 +310,19 @@ export class EngramFuseOperations implements AsyncFuseOperations {
         state.runs.push({ offset, parts: [bytes], length: bytes.length, handle });
       }
       state.runBytes += bytes.length;
-      if (state.runBytes >= this.writeBufferBytes) await this.flushRuns(state);
+      if (state.runBytes >= this.writeBufferBytes) {
+        // Write-behind: encode and commit these runs while the writer sends the next ones. At
+        // most one is in flight per inode (back-pressure bounds memory to two buffers).
+        await this.settleWriteBehind(state, false);
+        const runs = this.takeRuns(state);
+        state.writeBehind = this.writeRuns(state, runs)
+          .catch((error: unknown) => {
+            state.deferredError ??= error;
+          })
+          .finally(() => {
+            state.writeBehind = null;
+          });
+      }
       return length;
     });
   }
@@ -332,7 +351,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       this.files.delete(fileHandle);
       if (state !== undefined) {
         state.openFiles.delete(fileHandle);
-        if (state.openFiles.size === 0 && state.runs.length === 0 && state.queuedCount === 0) this.inodes.delete(file.ino);
+        if (state.openFiles.size === 0 && state.runs.length === 0 && state.queuedCount === 0 && state.writeBehind === null) this.inodes.delete(file.ino);
       }
       if (file.handle !== null) await file.handle.close();
     }
@@ -499,7 +518,17 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     this.files.set(fileHandle, file);
     let state = this.inodes.get(file.ino);
     if (state === undefined) {
-      state = { ino: file.ino, openFiles: new Set(), runs: [], runBytes: 0, queuedCount: 0, queue: Promise.resolve() };
+      state = {
+        ino: file.ino,
+        openFiles: new Set(),
+        runs: [],
+        runBytes: 0,
+        queuedCount: 0,
+        inFlightRuns: [],
+        writeBehind: null,
+        deferredError: undefined,
+        queue: Promise.resolve(),
+      };
       this.inodes.set(file.ino, state);
     }
     state.openFiles.add(fileHandle);
@@ -534,11 +563,28 @@ export class EngramFuseOperations implements AsyncFuseOperations {
    * is done (reads that see runs queue behind this). On failure the runs are dropped and the
    * caller (close, fsync, ...) gets the error, so the same bytes are not written again later.
    */
+  /**
+   * Writes every pending run of the inode, in order, after any write-behind in flight. Runs are
+   * taken off first: if the write fails the caller (close, fsync, ...) gets the error and the
+   * same bytes are not written again later.
+   */
   private async flushRuns(state: InodeState): Promise<void> {
+    await this.settleWriteBehind(state, true);
+    if (state.runs.length === 0) return;
+    await this.writeRuns(state, this.takeRuns(state));
+  }
+
+  private takeRuns(state: InodeState): WriteRun[] {
     const runs = state.runs;
-    if (runs.length === 0) return;
+    state.runs = [];
+    state.runBytes = 0;
+    return runs;
+  }
+
+  private async writeRuns(state: InodeState, runs: WriteRun[]): Promise<void> {
     // Read-ahead fetched while these runs were pending holds the bytes they are about to change.
     this.dropReadAhead(state.ino);
+    state.inFlightRuns = runs;
     try {
       if (runs.length === 1) {
         await runs[0].handle.write(runs[0].offset, joinRun(runs[0]));
@@ -546,8 +592,18 @@ export class EngramFuseOperations implements AsyncFuseOperations {
         for (const run of runs) await run.handle.write(run.offset, joinRun(run));
       }
     } finally {
-      state.runs = [];
-      state.runBytes = 0;
+      state.inFlightRuns = [];
+      this.dropReadAhead(state.ino);
+    }
+  }
+
+  /** Waits for the write-behind; with `report`, throws (once) the error it deferred. */
+  private async settleWriteBehind(state: InodeState, report: boolean): Promise<void> {
+    if (state.writeBehind !== null) await state.writeBehind;
+    if (report && state.deferredError !== undefined) {
+      const error = state.deferredError;
+      state.deferredError = undefined;
+      throw error;
     }
   }
 
@@ -624,13 +680,16 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     if (this.inodes.size === 0) return;
     const { ino } = await this.engram.stat(path);
     const state = this.inodes.get(ino);
-    if (state !== undefined && (state.runs.length > 0 || state.queuedCount > 0)) await this.onInode(ino, (current) => this.flushRuns(current));
+    if (state !== undefined && (state.runs.length > 0 || state.queuedCount > 0 || state.writeBehind !== null)) {
+      await this.onInode(ino, (current) => this.flushRuns(current));
+    }
   }
 
   private withPendingSize(stat: FuseStat): FuseStat {
-    const runs = this.inodes.get(stat.ino)?.runs;
-    if (runs === undefined || runs.length === 0) return stat;
-    const size = runs.reduce((end, run) => Math.max(end, run.offset + run.length), stat.size);
+    const state = this.inodes.get(stat.ino);
+    if (state === undefined || (state.runs.length === 0 && state.inFlightRuns.length === 0)) return stat;
+    const pendingEnd = (end: number, run: WriteRun): number => Math.max(end, run.offset + run.length);
+    const size = state.runs.reduce(pendingEnd, state.inFlightRuns.reduce(pendingEnd, stat.size));
     return { ...stat, size, blocks: allocatedBlocks(size) };
   }
 
