@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, link, mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -123,6 +123,10 @@ test('re-ingest of an unchanged tree adds no chunks, and changes, additions and 
   await writeFile(join(source, 'new file.txt'), pseudoRandomBytes('new', 10_000));
   await chmod(join(source, 'name with spaces.txt'), 0o600);
   await utimes(join(source, 'size-0.bin'), 1_600_000_000, 1_600_000_000);
+  // Hard links change too: one path leaves its group, a new group appears.
+  await unlink(join(source, 'hard-b.txt'));
+  await writeFile(join(source, 'hard-b.txt'), 'now a separate file\n');
+  await link(join(source, 'script.sh'), join(source, 'script-link.sh'));
   const changed = await runCli(['ingest', source, '-o', engramFile, '--jobs', '1']);
   assert.equal(changed.code, 0, changed.stderr);
   const after = JSON.parse((await runCli(['info', engramFile, '--json'])).stdout) as { chunks: number; uniqueChunkBytes: number };
