@@ -45,7 +45,11 @@ export class EncodePool {
   ) {}
 
   private spawn(): PoolWorker {
-    const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: { profile: this.profile, chunkBytes: this.chunkBytes } });
+    const worker = new Worker(new URL('./encode-worker.js', import.meta.url), {
+      workerData: { profile: this.profile, chunkBytes: this.chunkBytes },
+      // `--input-type` (node -e) and similar entry flags make a file-based worker fail to start.
+      execArgv: process.execArgv.filter((flag) => !flag.startsWith('--input-type') && !flag.startsWith('--eval') && flag !== '-e'),
+    });
     const entry: PoolWorker = { worker, busy: 0 };
     worker.on('message', (result: EncodeTaskResult) => {
       const waiter = this.waiting.get(result.id);

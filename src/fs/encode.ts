@@ -115,7 +115,15 @@ export async function encodeContentAsync(
 ): Promise<EncodedContent> {
   if (pool === undefined || bytes.length < POOL_MIN_BYTES) return encodeContent(pipeline, bytes, firstIndex, lookupStored);
   const { shas, fresh } = splitContent(pipeline, bytes, lookupStored);
-  return { firstIndex, shas, packs: await pool.encode(fresh), byteLength: bytes.length };
+  let packs: PreparedPack[];
+  try {
+    packs = await pool.encode(fresh);
+  } catch {
+    // A worker that cannot start or crashed must not fail the write: encode here instead (a
+    // genuine codec error then surfaces from the inline encode with its own type).
+    packs = preparePacks(fresh.map((chunk) => encodeChunk(pipeline, chunk)));
+  }
+  return { firstIndex, shas, packs, byteLength: bytes.length };
 }
 
 /** Cuts bytes into chunks, hashes them and picks the distinct ones the store does not hold. */

@@ -44,7 +44,7 @@ export const ENGRAM_APPLICATION_ID = 0x456d6272;
 export const SCHEMA_VERSION = 1;
 /** How long a writer waits for another process's transaction before BUSY. */
 export const BUSY_TIMEOUT_MS = 15_000;
-const PACK_CACHE_BYTES = 16 << 20;
+const PACK_CACHE_BYTES = 8 << 20;
 /** A pack whose live payload share falls below this is rewritten by GC. */
 const REPACK_LIVE_SHARE = 0.5;
 
@@ -210,7 +210,7 @@ export function openSqliteStore(file: string, options: StoreOpenOptions = {}): S
     if (check !== 'ok') throw new EmbrError('CORRUPT', `${file}: integrity check failed: ${String(check)}`, { what: 'database', file });
     if (!options.readOnly) db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
-    db.pragma('cache_size = -32768');
+    db.pragma('cache_size = -16384');
     return new SqliteStore(db, file, options.readOnly === true);
   } catch (error) {
     db.close();
