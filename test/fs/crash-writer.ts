@@ -6,6 +6,8 @@
  *   intent <path> <sha256>            before a write starts (the content may end up committed)
  *   ack <path> <version> <sha256>     after the write resolved (the content MUST survive)
  *
+ * About one step in forty is a compaction (keeping 20 commits of history) instead of a write.
+ *
  * One write in four is a two-file transaction (both files get the same bytes), reported as two
  * intents before and, after it committed, two `ack-at-least <path> <version> <sha256>` lines whose
  * version is a lower bound (the commit number of a transaction is not returned to the caller).
@@ -49,6 +51,12 @@ async function main(input: CrashWriterInput): Promise<void> {
   process.stdout.write('ready\n');
   // Bounded: the parent kills us long before this ends.
   for (let sequence = 0; sequence < 1_000_000; sequence += 1) {
+    if (random.integer(0, 39) === 0) {
+      // Now and then a compaction, racing the other writers and the kill: it must never free
+      // what a live file (or a write being staged by another process) still needs.
+      await engram.compact({ retainCommits: 20 });
+      continue;
+    }
     const content = makeContent(random, input.seed, sequence);
     const sha256 = sha256Hex(content);
     if (random.integer(0, 3) === 0) {
