@@ -1,11 +1,11 @@
 // Model-based test: random sequences of operations run against VersionedEmbrFS and against a
 // plain in-memory model of a POSIX-like tree; after every step the whole tree (names, types,
-// bytes, modes, link counts, inode sharing, symlink targets) and every snapshot taken so far are
-// compared. fast-check shrinks a failing sequence to a short one.
+// bytes, modes, link counts, inode sharing, symlink targets) is compared through the writing
+// connection and through a second connection to the same file, and snapshots are re-compared. fast-check shrinks a failing sequence to a short one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fc from 'fast-check';
-import type { Engram } from '../../src/index.js';
+import { openEngram, type Engram } from '../../src/index.js';
 import { assertBytesEqual, createTempEngram, describeError, expectEmbrError, slowTier } from './helpers.js';
 
 interface ModelFile {
@@ -33,6 +33,8 @@ interface Model {
 
 interface Real {
   engram: Engram;
+  /** A second connection to the same engram file: it must see every commit at once (no stale caches). */
+  observer: Engram;
 }
 
 type Command = fc.AsyncCommand<Model, Real, false>;
@@ -135,6 +137,7 @@ async function compareTree(engram: Engram, entries: Map<string, ModelEntry>, sna
 
 async function compareAll(model: Model, real: Real): Promise<void> {
   await compareTree(real.engram, model.entries);
+  await compareTree(real.observer, model.entries);
 }
 
 /**
@@ -495,14 +498,16 @@ test('random operation sequences keep VersionedEmbrFS equal to an in-memory mode
     fc.asyncProperty(fc.commands(commandArbitraries, { maxCommands: 60, size: 'max' }), async (commands) => {
       // 'normal' durability: this test is about semantics, not fsync, and runs thousands of commits.
       const scratch = await createTempEngram({ durability: 'normal' });
+      const observer = await openEngram(scratch.file, { durability: 'normal' });
       try {
         await fc.asyncModelRun(
-          () => ({ model: { entries: new Map(), snapshots: new Map(), nextInodeId: 1 }, real: { engram: scratch.engram } }),
+          () => ({ model: { entries: new Map(), snapshots: new Map(), nextInodeId: 1 }, real: { engram: scratch.engram, observer } }),
           commands,
         );
-        const report = await scratch.engram.verify();
+        const report = await observer.verify();
         assert.ok(report.ok, `verify after the sequence: ${report.problems.join('; ')}`);
       } finally {
+        await observer.close();
         await scratch.cleanup();
       }
     }),
