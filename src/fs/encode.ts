@@ -27,6 +27,8 @@ export interface Pipeline {
   readonly codec: ChunkCodec;
   readonly chunkBytes: number;
   sha256(bytes: Uint8Array): Uint8Array;
+  /** Lets the codec reuse a chunk's SHA-256 computed for the dedup lookup (keyed by our own chunk views). */
+  rememberSha256(chunk: Uint8Array, sha: Uint8Array): void;
 }
 
 /** Chunks of a byte range, encoded and packed, ready for a commit. */
@@ -51,8 +53,19 @@ export interface EncodedContent {
  */
 export function createPipeline(options: { profile: CodecProfileName; chunkBytes: number }): Pipeline {
   const sha256 = (bytes: Uint8Array): Uint8Array => createHash('sha256').update(bytes).digest();
-  const codec = createChunkCodec({ profile: options.profile, chunkBytes: options.chunkBytes, sha256 });
-  return { codec, chunkBytes: options.chunkBytes, sha256 };
+  // Keys are the chunk views splitContent creates (never caller arrays, which may change later),
+  // so a remembered hash always belongs to the bytes it is looked up for.
+  const remembered = new WeakMap<Uint8Array, Uint8Array>();
+  const codecSha256 = (bytes: Uint8Array): Uint8Array => remembered.get(bytes) ?? sha256(bytes);
+  const codec = createChunkCodec({ profile: options.profile, chunkBytes: options.chunkBytes, sha256: codecSha256 });
+  return {
+    codec,
+    chunkBytes: options.chunkBytes,
+    sha256,
+    rememberSha256: (chunk, sha) => {
+      remembered.set(chunk, sha);
+    },
+  };
 }
 
 const ZEROS = new Uint8Array(1 << 20);
@@ -141,7 +154,9 @@ function splitContent(
       shas.push(null);
       continue;
     }
-    shas.push(pipeline.sha256(chunk));
+    const sha = pipeline.sha256(chunk);
+    pipeline.rememberSha256(chunk, sha);
+    shas.push(sha);
     pieces.push(chunk);
   }
   const present = shas.filter((sha): sha is Uint8Array => sha !== null);

@@ -552,6 +552,23 @@ for (const [storeName, make] of makers) {
         assert.equal((await engram.stats()).chunks, 0);
       }));
 
+    it('re-encodes a write whose deduplicated chunks were compacted away before it committed', () =>
+      using(make, async (engram) => {
+        const shared = pattern(CHUNK * 64, 600);
+        await engram.writeFile('/old', shared);
+        // Half the new file repeats /old (dedup hits), half is new (encoded off-thread, so the
+        // delete and compaction below get to run between the lookup and the commit).
+        const data = new Uint8Array(CHUNK * 2048);
+        data.set(shared);
+        data.set(pattern(data.length - shared.length, 601), shared.length);
+        const writing = engram.writeFile('/new', data);
+        await engram.deleteFile('/old');
+        await engram.compact({ retainCommits: 0 });
+        await writing;
+        assert.deepEqual((await engram.readFile('/new')).data, data);
+        assert.equal((await engram.verify()).ok, true);
+      }));
+
     it('keeps an unlinked file readable and writable through an open handle until it closes', () =>
       using(make, async (engram) => {
         const handle = await engram.open('/h', { create: true, mode: 0o600 });
