@@ -84,7 +84,14 @@ export async function withTempDirectory<T>(body: (directory: string) => Promise<
   }
 }
 
-/** Hex SHA-256 of the whole of `data`. */
+/**
+ * Hex SHA-256 of the whole of `data`.
+ *
+ * @example
+ * ```ts
+ * assert.equal(sha256Hex(read.data), sha256Hex(written));
+ * ```
+ */
 export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -152,12 +159,26 @@ export function seededBytes(seed: number | string, byteCount: number): Uint8Arra
   return new Uint8Array(keystream.buffer, keystream.byteOffset, keystream.byteLength);
 }
 
-/** UTF-8 bytes of `text`. */
+/**
+ * UTF-8 bytes of `text`.
+ *
+ * @example
+ * ```ts
+ * await engram.writeFile('/counter', utf8('0'));
+ * ```
+ */
 export function utf8(text: string): Uint8Array {
   return new TextEncoder().encode(text);
 }
 
-/** `bytes` decoded as UTF-8. */
+/**
+ * `bytes` decoded as UTF-8.
+ *
+ * @example
+ * ```ts
+ * const value = Number(fromUtf8((await engram.readFile('/counter')).data));
+ * ```
+ */
 export function fromUtf8(bytes: Uint8Array): string {
   return new TextDecoder().decode(bytes);
 }
@@ -165,6 +186,11 @@ export function fromUtf8(bytes: Uint8Array): string {
 /**
  * Asserts that two byte arrays are equal in length and in every byte. On a mismatch it reports
  * the first differing offset instead of dumping megabytes into the test log.
+ *
+ * @example
+ * ```ts
+ * assertBytesEqual((await engram.readFile('/big.bin')).data, content, '/big.bin');
+ * ```
  */
 export function assertBytesEqual(actual: Uint8Array, expected: Uint8Array, label: string): void {
   const actualBuffer = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength);
@@ -204,19 +230,40 @@ export async function expectEmbrError(promise: Promise<unknown>, ...codes: Error
   assert.fail(`expected a rejection with ${codes.join('|')}, but the call succeeded`);
 }
 
-/** True for a VERSION_MISMATCH EmbrError (the one error an optimistic retry loop may swallow). */
+/**
+ * True for a VERSION_MISMATCH EmbrError (the one error an optimistic retry loop may swallow).
+ *
+ * @example
+ * ```ts
+ * catch (error) { if (!isVersionMismatch(error)) throw error; conflicts += 1; }
+ * ```
+ */
 export function isVersionMismatch(error: unknown): error is EmbrError {
   return error instanceof EmbrError && error.code === 'VERSION_MISMATCH';
 }
 
-/** A one-line description of any thrown value, for assertion messages. */
+/**
+ * A one-line description of any thrown value, for assertion messages.
+ *
+ * @example
+ * ```ts
+ * assert.fail(`expected success, got ${describeError(error)}`);
+ * ```
+ */
 export function describeError(error: unknown): string {
   if (error instanceof EmbrError) return `EmbrError ${error.code}: ${error.message}`;
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
 }
 
-/** Resolves after `delayMs` milliseconds. */
+/**
+ * Resolves after `delayMs` milliseconds.
+ *
+ * @example
+ * ```ts
+ * await sleep(random.integer(0, 5));
+ * ```
+ */
 export function sleep(delayMs: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, delayMs));
 }
@@ -225,6 +272,11 @@ export function sleep(delayMs: number): Promise<void> {
  * Read-increment-write of a decimal counter file with optimistic retry: reads the value and its
  * version, writes value + 1 with `expectedVersion`, and retries on VERSION_MISMATCH (bounded).
  * Returns the version written and how many conflicts it met.
+ *
+ * @example
+ * ```ts
+ * const { version, conflicts } = await incrementCounter(engram, '/counter', new SeededRandom(1));
+ * ```
  */
 export async function incrementCounter(
   engram: Engram,
