@@ -382,6 +382,9 @@ class EngramImpl extends Session implements Engram, SessionHost {
     const ids: Array<number | null> = [];
     const dedupHits = new Set<number>();
     const stagedIds = new Set<number>();
+    // The streamed file's share of the root vector, summed batch by batch so the final commit
+    // neither holds one entry per chunk nor reads every fingerprint back under the write lock.
+    const rootCounts = new BundleAccumulator(FINGERPRINT_DIMENSION);
     const hash = createHash('sha256');
     let size = 0;
     let pending = new Uint8Array(batchBytes);
@@ -392,7 +395,14 @@ class EngramImpl extends Session implements Engram, SessionHost {
       for (const pack of content.packs) for (const chunk of pack.chunks) staged.add(shaKey(chunk.sha256));
       const batchIds = this.store.write({ kind: 'stage', timeNs: nowNs() }, (writer) => {
         const context = this.contextFor(writer);
-        return materialize(context, content);
+        const batch = materialize(context, content);
+        for (const id of batch) {
+          if (id === null) continue;
+          const fingerprint = context.root.knownFingerprints.get(id) ?? writer.chunkFingerprint(id);
+          if (fingerprint === undefined) throw new EmbrError('CORRUPT', `chunk ${id} has no fingerprint`, { what: 'chunk', chunkId: id });
+          rootCounts.add(deserializeVector(fingerprint));
+        }
+        return batch;
       });
       content.shas.forEach((sha, position) => {
         const id = batchIds[position];
@@ -429,7 +439,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
         // Chunks found already stored (not staged by us) may have been freed meanwhile.
         for (const id of dedupHits) if (context.writer.chunkInfo(id) === undefined) throw new EmbrError('BUSY', `${path}: a chunk was compacted away during the upload; retry`, { file: this.file });
         context.writer.claimChunks([...stagedIds]);
-        return replaceFile(context, path, { firstIndex: 0, shas: [], packs: [], byteLength: size }, size, contentSha256, options, ids);
+        return replaceFile(context, path, { firstIndex: 0, shas: [], packs: [], byteLength: size }, size, contentSha256, options, { ids, rootCounts });
       },
     };
     return this.commit('write', [op], () => undefined)[0] as number;

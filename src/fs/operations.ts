@@ -260,13 +260,13 @@ export function closeRefs(context: CommitContext, ino: number, firstIndex: numbe
 }
 
 /** Adds refs `ids[i]` at `firstIndex + i` (skipping holes) and bundles them into the root vector. */
-export function insertRefs(context: CommitContext, ino: number, firstIndex: number, ids: Array<number | null>): void {
+export function insertRefs(context: CommitContext, ino: number, firstIndex: number, ids: Array<number | null>, rootCounted = false): void {
   let runStart = -1;
   const flush = (endPosition: number): void => {
     if (runStart < 0) return;
     const run = ids.slice(runStart, endPosition) as number[];
     context.writer.insertChunkRefs(ino, firstIndex + runStart, run);
-    for (const id of run) context.root.add(id, 1);
+    if (!rootCounted) for (const id of run) context.root.add(id, 1);
     runStart = -1;
   };
   for (let position = 0; position < ids.length; position += 1) {

@@ -21,6 +21,8 @@ import { deserializeVector } from '../vsa/serialize.js';
 /** Pending changes of the root vector within one commit. */
 export class RootDelta {
   private readonly counts = new Map<number, number>();
+  /** Counts already summed elsewhere (a streamed file's fingerprints), added as they are. */
+  private readonly summed: BundleAccumulator[] = [];
   /** Fingerprints of chunks written in this commit (saves a read per new chunk). */
   readonly knownFingerprints = new Map<number, Uint8Array>();
 
@@ -31,13 +33,23 @@ export class RootDelta {
   }
 
   get size(): number {
-    return this.counts.size;
+    return this.counts.size + this.summed.length;
+  }
+
+  /** Adds counts summed outside the commit (their chunk refs are inserted without `add`). */
+  addSummed(counts: BundleAccumulator): void {
+    this.summed.push(counts);
   }
 
   /** Applies the pending changes to the stored root counts (inside the commit's transaction). */
   flush(writer: StoreWriter): void {
-    if (this.counts.size === 0) return;
+    if (this.size === 0) return;
     const root = loadRoot(writer);
+    for (const summed of this.summed) {
+      const counts = root.counts;
+      for (let index = 0; index < counts.length; index += 1) counts[index] += summed.counts[index];
+    }
+    this.summed.length = 0;
     for (const [chunkId, times] of this.counts) {
       const serialized = this.knownFingerprints.get(chunkId) ?? writer.chunkFingerprint(chunkId);
       if (serialized === undefined) {

@@ -53,6 +53,7 @@ import {
   writeAt,
 } from './operations.js';
 import { parsePath } from './path.js';
+import type { BundleAccumulator } from '../vsa/accumulator.js';
 
 /** The synchronous half of a mutation, applied inside a commit. */
 export interface Op<T> {
@@ -541,7 +542,7 @@ export function replaceFile(
   size: number,
   contentSha256: Uint8Array,
   options: WriteOptions,
-  stagedIds?: Array<number | null>,
+  staged?: { ids: Array<number | null>; rootCounts: BundleAccumulator },
 ): number {
   const writer = context.writer;
   const { parentIno, name, child } = resolveParent(writer, LIVE, path);
@@ -551,9 +552,9 @@ export function replaceFile(
     assertFile(child.row, path);
     checkVersion(path, options.expectedVersion, child.row);
     ino = child.ino;
-    const ids = stagedIds ?? materialize(context, content);
+    const ids = staged?.ids ?? materialize(context, content);
     closeRefs(context, ino, 0, Number.MAX_SAFE_INTEGER);
-    insertRefs(context, ino, 0, ids);
+    insertRefs(context, ino, 0, ids, staged !== undefined);
     writer.putInode(ino, {
       ...dataOf(child.row),
       size,
@@ -564,7 +565,7 @@ export function replaceFile(
     });
   } else {
     checkVersion(path, options.expectedVersion, undefined);
-    const ids = stagedIds ?? materialize(context, content);
+    const ids = staged?.ids ?? materialize(context, content);
     ino = createInode(context, parentIno, name, {
       type: 'file',
       mode: options.mode ?? 0o644,
@@ -576,7 +577,8 @@ export function replaceFile(
       contentSha256,
       mtimeNs: options.mtimeNs,
     });
-    insertRefs(context, ino, 0, ids);
+    insertRefs(context, ino, 0, ids, staged !== undefined);
   }
+  if (staged !== undefined) context.root.addSummed(staged.rootCounts);
   return writer.commit;
 }
