@@ -344,3 +344,26 @@ test('the progress bar shows files, MB, MB/s and ETA on a terminal only, and nev
   assert.equal(quiet.code, 0, quiet.stderr);
   assert.doesNotMatch(quiet.stdout, /MB\/s/);
 });
+
+test('a big ingest of many identical files ends with no unreferenced packs and extracts equal', async () => {
+  const tree = join(base, 'duplicates');
+  await mkdir(tree);
+  const content = pseudoRandomBytes('duplicate', 4 * 1024 * 1024);
+  for (let index = 0; index < 9; index += 1) await writeFile(join(tree, `copy-${index}.bin`), content);
+  const dupEngram = join(base, 'duplicates.engram');
+  const ingested = await runCli(['ingest', tree, '-o', dupEngram, '--jobs', '2']);
+  assert.equal(ingested.code, 0, ingested.stderr);
+  const database = new Database(dupEngram, { readonly: true });
+  try {
+    const orphans = database.prepare('SELECT count(*) AS count FROM packs WHERE pack_id NOT IN (SELECT pack_id FROM chunks)').get() as { count: number };
+    assert.equal(orphans.count, 0);
+  } finally {
+    database.close();
+  }
+  const info = JSON.parse((await runCli(['info', dupEngram, '--json'])).stdout) as { storedBytes: number; logicalBytes: number };
+  assert.equal(info.logicalBytes, 9 * content.length);
+  assert.ok(info.storedBytes < 2 * content.length, `stored ${info.storedBytes}`);
+  const outDir = join(base, 'out-duplicates');
+  assert.equal((await runCli(['extract', dupEngram, outDir, '--quiet'])).code, 0);
+  await diffTrees(tree, outDir);
+});
