@@ -564,30 +564,92 @@ class EngramImpl extends Session implements Engram, SessionHost {
     }
     const damagedPaths = new Set<string>();
     let checkedFiles = 0;
+    // A damaged b-tree can hide a row from the full scan above yet serve it to a lookup, so any
+    // chunk a file references that the scan did not vouch for is decoded during the walk.
+    const verifiedChunks = new Set<number>(chunkIds.filter((id) => !damagedChunks.has(id)));
     guarded('tree', () =>
       this.store.read((reader) => {
         const head = reader.headCommit();
+        const chunkBytes = this.pipeline.chunkBytes;
         const views: Array<{ prefix: string; at: number }> = [{ prefix: '', at: LIVE }];
         for (const snapshot of reader.snapshots()) views.push({ prefix: `${snapshot.name}:`, at: snapshot.commit });
         const liveRoot = new BundleAccumulator(FINGERPRINT_DIMENSION);
+        let rootComparable = true;
+        const bundle = (chunkId: number): void => {
+          const fingerprint = reader.chunkFingerprint(chunkId);
+          if (fingerprint === undefined) return;
+          try {
+            liveRoot.add(deserializeVector(fingerprint));
+          } catch (error) {
+            if (!isEmbrError(error)) throw error;
+            rootComparable = false;
+            problems.push(`chunk ${chunkId}: fingerprint is damaged: ${error.message}`);
+          }
+        };
+        /** Problems of one file's chunk refs (empty when sound). */
+        const checkFile = (ino: number, row: InodeRow, at: number): string[] => {
+          const found: string[] = [];
+          const chunkCount = Math.ceil(row.size / chunkBytes);
+          for (const ref of reader.chunkRefs(ino, at, 0, Number.MAX_SAFE_INTEGER)) {
+            if (ref.chunk === undefined) found.push(`chunk ${ref.chunkId} is missing`);
+            else if (ref.chunkIndex >= chunkCount) found.push(`chunk index ${ref.chunkIndex} lies past the end (${row.size} bytes)`);
+            else if (ref.chunk.byteLength !== chunkLength(row.size, chunkBytes, ref.chunkIndex)) found.push(`chunk ${ref.chunkId} has the wrong length`);
+            else if (damagedChunks.has(ref.chunkId)) found.push(`chunk ${ref.chunkId} is damaged`);
+            else if (!verifiedChunks.has(ref.chunkId)) {
+              try {
+                decodeRef(reader, this.pipeline, ref.chunk, ref.chunkId, ref.chunk.byteLength);
+                verifiedChunks.add(ref.chunkId);
+                checkedChunks += 1;
+                checkedBytes += ref.chunk.byteLength;
+              } catch (error) {
+                if (!isEmbrError(error)) throw error;
+                damagedChunks.add(ref.chunkId);
+                found.push(`chunk ${ref.chunkId}: ${error.message}`);
+              }
+            }
+            if (at === LIVE && ref.chunk !== undefined) bundle(ref.chunkId);
+          }
+          return found;
+        };
         for (const view of views) {
           const linkCounts = new Map<number, number>();
           const visited = new Map<number, InodeRow>();
+          const damagedInodes = new Set<number>();
+          const report = (path: string, problem: string): void => {
+            problems.push(`${view.prefix}${path}: ${problem}`);
+            damagedPaths.add(view.prefix + path);
+          };
           const walk = (ino: number, path: string, row: InodeRow): void => {
             if (row.fromCommit > head || (row.toCommit !== null && row.toCommit <= row.fromCommit)) {
-              problems.push(`${view.prefix}${path}: inode ${ino} has an impossible version interval`);
-              damagedPaths.add(view.prefix + path);
+              report(path, `inode ${ino} has an impossible version interval`);
             }
-            const firstVisit = !visited.has(ino);
-            visited.set(ino, row);
             if (row.type === 'directory') {
+              if (visited.has(ino)) {
+                report(path, `directory inode ${ino} appears twice (a cycle)`);
+                return;
+              }
+              visited.set(ino, row);
+              let entries: Array<{ name: string; childIno: number }>;
+              try {
+                entries = reader.listDirectory(ino, view.at);
+              } catch (error) {
+                if (!isEmbrError(error)) throw error;
+                report(path, `cannot list: ${error.message}`);
+                return;
+              }
               let subdirectories = 0;
-              for (const { name, childIno } of reader.listDirectory(ino, view.at)) {
+              for (const { name, childIno } of entries) {
                 const childPath = path === '/' ? `/${name}` : `${path}/${name}`;
-                const childRow = reader.inode(childIno, view.at);
+                let childRow: InodeRow | undefined;
+                try {
+                  childRow = reader.inode(childIno, view.at);
+                } catch (error) {
+                  if (!isEmbrError(error)) throw error;
+                  report(childPath, `inode ${childIno} is unreadable: ${error.message}`);
+                  continue;
+                }
                 if (childRow === undefined) {
-                  problems.push(`${view.prefix}${childPath}: entry names missing inode ${childIno}`);
-                  damagedPaths.add(view.prefix + childPath);
+                  report(childPath, `entry names missing inode ${childIno}`);
                   continue;
                 }
                 linkCounts.set(childIno, (linkCounts.get(childIno) ?? 0) + 1);
@@ -598,51 +660,48 @@ class EngramImpl extends Session implements Engram, SessionHost {
               return;
             }
             if (row.type === 'symlink') {
-              if (row.symlinkTarget === null || Buffer.byteLength(row.symlinkTarget) !== row.size) {
-                problems.push(`${view.prefix}${path}: symlink size does not match its target`);
-                damagedPaths.add(view.prefix + path);
-              }
+              if (row.symlinkTarget === null || Buffer.byteLength(row.symlinkTarget) !== row.size) report(path, 'symlink size does not match its target');
               return;
             }
             checkedFiles += 1;
-            if (!firstVisit) return;
-            const chunkBytes = this.pipeline.chunkBytes;
-            const chunkCount = Math.ceil(row.size / chunkBytes);
-            for (const ref of reader.chunkRefs(ino, view.at, 0, Number.MAX_SAFE_INTEGER)) {
-              let bad: string | undefined;
-              if (ref.chunk === undefined) bad = `chunk ${ref.chunkId} is missing`;
-              else if (damagedChunks.has(ref.chunkId)) bad = `chunk ${ref.chunkId} is damaged`;
-              else if (ref.chunkIndex >= chunkCount) bad = `chunk index ${ref.chunkIndex} lies past the end (${row.size} bytes)`;
-              else if (ref.chunk.byteLength !== chunkLength(row.size, chunkBytes, ref.chunkIndex)) bad = `chunk ${ref.chunkId} has the wrong length`;
-              if (bad !== undefined) {
-                problems.push(`${view.prefix}${path}: ${bad}`);
-                damagedPaths.add(view.prefix + path);
-              }
-              if (view.at === LIVE && ref.chunk !== undefined) {
-                const fingerprint = reader.chunkFingerprint(ref.chunkId);
-                if (fingerprint !== undefined) liveRoot.add(deserializeVector(fingerprint));
-              }
+            if (visited.has(ino)) {
+              // A hard link: the inode was checked under its first name; name this path too if damaged.
+              if (damagedInodes.has(ino)) report(path, `hard link to damaged inode ${ino}`);
+              return;
             }
+            visited.set(ino, row);
+            let found: string[];
+            try {
+              found = checkFile(ino, row, view.at);
+            } catch (error) {
+              if (!isEmbrError(error)) throw error;
+              found = [`chunk references are unreadable: ${error.message}`];
+            }
+            if (found.length > 0) damagedInodes.add(ino);
+            for (const problem of found) report(path, problem);
           };
-          const rootRow = reader.inode(ROOT_INO, view.at);
+          let rootRow: InodeRow | undefined;
+          try {
+            rootRow = reader.inode(ROOT_INO, view.at);
+          } catch (error) {
+            if (!isEmbrError(error)) throw error;
+          }
           if (rootRow === undefined) {
-            problems.push(`${view.prefix}/: the root directory is missing`);
+            report('/', 'the root directory is missing');
             continue;
           }
           walk(ROOT_INO, '/', rootRow);
           if (view.at === LIVE) {
             for (const [ino, count] of linkCounts) {
-              const row = visited.get(ino) as InodeRow;
-              if (row.type !== 'directory' && row.nlink !== count) problems.push(`inode ${ino}: nlink ${row.nlink}, but ${count} entries name it`);
+              const row = visited.get(ino);
+              if (row !== undefined && row.type !== 'directory' && row.nlink !== count) problems.push(`inode ${ino}: nlink ${row.nlink}, but ${count} entries name it`);
             }
             for (const orphan of reader.orphanInodes()) {
-              for (const ref of reader.chunkRefs(orphan, LIVE, 0, Number.MAX_SAFE_INTEGER)) {
-                const fingerprint = reader.chunkFingerprint(ref.chunkId);
-                if (fingerprint !== undefined) liveRoot.add(deserializeVector(fingerprint));
-              }
+              for (const ref of reader.chunkRefs(orphan, LIVE, 0, Number.MAX_SAFE_INTEGER)) bundle(ref.chunkId);
             }
           }
         }
+        if (!rootComparable) return;
         const stored = loadRoot(reader);
         if (Buffer.compare(Buffer.from(stored.counts.buffer, stored.counts.byteOffset, stored.counts.byteLength), Buffer.from(liveRoot.counts.buffer)) !== 0) {
           problems.push('the root vector differs from the bundle of the live content');
