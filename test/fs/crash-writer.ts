@@ -5,6 +5,7 @@
  *   ready
  *   intent <path> <sha256>            before a write starts (the content may end up committed)
  *   ack <path> <version> <sha256>     after the write resolved (the content MUST survive)
+ *   busy                              a step failed with BUSY (not acknowledged; counted)
  *
  * About one step in forty is a compaction (keeping 20 commits of history) instead of a write.
  *
@@ -18,7 +19,7 @@
  *
  * Input: one JSON argument, {@link CrashWriterInput}.
  */
-import { openEngram } from '../../src/index.js';
+import { isEmbrError, openEngram, type Engram } from '../../src/index.js';
 import { SeededRandom, seededBytes, sha256Hex } from './helpers.js';
 
 /** What the crash test passes to a writer. */
@@ -51,35 +52,46 @@ async function main(input: CrashWriterInput): Promise<void> {
   process.stdout.write('ready\n');
   // Bounded: the parent kills us long before this ends.
   for (let sequence = 0; sequence < 1_000_000; sequence += 1) {
-    if (random.integer(0, 39) === 0) {
-      // Now and then a compaction, racing the other writers and the kill: it must never free
-      // what a live file (or a write being staged by another process) still needs.
-      await engram.compact({ retainCommits: 20 });
-      continue;
-    }
-    const content = makeContent(random, input.seed, sequence);
-    const sha256 = sha256Hex(content);
-    if (random.integer(0, 3) === 0) {
-      // One write in four is a transaction putting the same bytes in both pair files: after any
-      // crash the two must be equal (all of a transaction or none of it).
-      const [first, second] = input.pairPaths;
-      process.stdout.write(`intent ${first} ${sha256}\nintent ${second} ${sha256}\n`);
-      // Inside a transaction the version is only known at commit (tx.writeFile returns a guess),
-      // so the ack carries a lower bound: the commit lands after the head we saw before it.
-      const headBefore = await engram.currentCommit();
-      await engram.transaction(async (tx) => {
-        await tx.writeFile(first, content);
-        await tx.writeFile(second, content);
-      });
-      process.stdout.write(`ack-at-least ${first} ${headBefore + 1} ${sha256}\nack-at-least ${second} ${headBefore + 1} ${sha256}\n`);
-    } else {
-      const path = random.pick(input.paths);
-      process.stdout.write(`intent ${path} ${sha256}\n`);
-      const version = await engram.writeFile(path, content);
-      process.stdout.write(`ack ${path} ${version} ${sha256}\n`);
+    try {
+      await step(engram, random, input, sequence);
+    } catch (error) {
+      // BUSY (the lock was held past the busy timeout, e.g. by a compaction on a loaded machine)
+      // is an operating condition a client retries; the write was not acknowledged.
+      if (!isEmbrError(error, 'BUSY')) throw error;
+      process.stdout.write('busy\n');
     }
   }
   await engram.close();
+}
+
+async function step(engram: Engram, random: SeededRandom, input: CrashWriterInput, sequence: number): Promise<void> {
+  if (random.integer(0, 39) === 0) {
+    // Now and then a compaction, racing the other writers and the kill: it must never free
+    // what a live file (or a write being staged by another process) still needs.
+    await engram.compact({ retainCommits: 20 });
+    return;
+  }
+  const content = makeContent(random, input.seed, sequence);
+  const sha256 = sha256Hex(content);
+  if (random.integer(0, 3) === 0) {
+    // One write in four is a transaction putting the same bytes in both pair files: after any
+    // crash the two must be equal (all of a transaction or none of it).
+    const [first, second] = input.pairPaths;
+    process.stdout.write(`intent ${first} ${sha256}\nintent ${second} ${sha256}\n`);
+    // Inside a transaction the version is only known at commit (tx.writeFile returns a guess),
+    // so the ack carries a lower bound: the commit lands after the head we saw before it.
+    const headBefore = await engram.currentCommit();
+    await engram.transaction(async (tx) => {
+      await tx.writeFile(first, content);
+      await tx.writeFile(second, content);
+    });
+    process.stdout.write(`ack-at-least ${first} ${headBefore + 1} ${sha256}\nack-at-least ${second} ${headBefore + 1} ${sha256}\n`);
+  } else {
+    const path = random.pick(input.paths);
+    process.stdout.write(`intent ${path} ${sha256}\n`);
+    const version = await engram.writeFile(path, content);
+    process.stdout.write(`ack ${path} ${version} ${sha256}\n`);
+  }
 }
 
 main(JSON.parse(process.argv[2] ?? '{}') as CrashWriterInput).catch((error: unknown) => {

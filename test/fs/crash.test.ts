@@ -24,6 +24,8 @@ interface Ledger {
   /** path -> a version the path must have reached (acknowledged transactions give only a bound). */
   minimumVersion: Map<string, number>;
   ackCount: number;
+  /** Steps that failed with BUSY (lock wait past the busy timeout): reported, not failures. */
+  busyCount: number;
 }
 
 /**
@@ -49,6 +51,8 @@ function runAndKill(input: CrashWriterInput, random: SeededRandom, ledger: Ledge
         let shas = ledger.intents.get(path);
         if (shas === undefined) ledger.intents.set(path, (shas = new Set()));
         shas.add(rest[0]);
+      } else if (kind === 'busy') {
+        ledger.busyCount += 1;
       } else if (kind === 'ack-at-least') {
         ledger.ackCount += 1;
         ledger.minimumVersion.set(path, Math.max(ledger.minimumVersion.get(path) ?? 0, Number(rest[0])));
@@ -126,7 +130,7 @@ test('SIGKILLed writers lose no acknowledged write and leave an engram that veri
     const paths = Array.from({ length: 12 }, (_, index) => `/crash/file${index}`);
     const pairPaths: [string, string] = ['/crash/pair-a', '/crash/pair-b'];
     const allPaths = [...paths, ...pairPaths];
-    const ledger: Ledger = { intents: new Map(), latestAck: new Map(), minimumVersion: new Map(), ackCount: 0 };
+    const ledger: Ledger = { intents: new Map(), latestAck: new Map(), minimumVersion: new Map(), ackCount: 0, busyCount: 0 };
     const random = new SeededRandom(Number(process.env.EMBRFS_CRASH_SEED ?? 424242));
     const parallelWriters = 4;
     const rounds = slowTier ? 250 : 50;
@@ -147,7 +151,7 @@ test('SIGKILLed writers lose no acknowledged write and leave an engram that veri
     assert.ok(ledger.ackCount > 0, 'the writers got some writes acknowledged before being killed');
     await checkEngram(scratch.file, ledger, allPaths, pairPaths);
     // Report the figures for the design notes.
-    console.log(`crash test: ${kills} kills, ${ledger.ackCount} acknowledged writes, ${ledger.latestAck.size + ledger.minimumVersion.size} paths checked`);
+    console.log(`crash test: ${kills} kills, ${ledger.ackCount} acknowledged writes, ${ledger.busyCount} BUSY, ${ledger.latestAck.size + ledger.minimumVersion.size} paths checked`);
   } finally {
     await scratch.cleanup();
   }
