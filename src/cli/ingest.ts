@@ -84,13 +84,14 @@ function permissionBits(stats: BigIntStats): number {
   return Number(stats.mode) & 0o7777;
 }
 
-async function lstatAll(directory: string, names: string[], warn: (line: string) => void): Promise<SourceEntry[]> {
+async function lstatAll(directory: string, names: string[], warn: (line: string) => void, excluded: ReadonlySet<string>): Promise<SourceEntry[]> {
   const entries: SourceEntry[] = [];
   for (let start = 0; start < names.length; start += statConcurrency) {
     const slice = names.slice(start, start + statConcurrency);
     const stats = await Promise.all(
       slice.map(async (name) => {
         const sourcePath = join(directory, name);
+        if (excluded.has(sourcePath)) return undefined;
         try {
           return { name, sourcePath, stats: await lstat(sourcePath, { bigint: true }) };
         } catch (error) {
@@ -164,6 +165,9 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const asRoot = process.getuid?.() === 0;
   const warn = (line: string) => process.stderr.write(`${line}\n`);
   const { rootSource, children: rootChildren } = await resolveRoot(options.sources);
+  // The engram may live inside a source tree: never ingest it (or SQLite's side files) into itself.
+  const engramPath = resolve(options.engramFile);
+  const ownFiles = new Set(['', '-wal', '-shm', '-journal'].map((suffix) => engramPath + suffix));
   const openOptions: OpenOptions = { create: true };
   if (options.profile !== undefined) openOptions.profile = options.profile;
   if (options.chunkBytes !== undefined) openOptions.chunkBytes = options.chunkBytes;
@@ -286,7 +290,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
         summary.directories += 1;
         directoryTimes.push({ engramPath, mtimeNs: stats.mtimeNs });
         const names = (await readdir(entry.sourcePath)).sort();
-        const children = await lstatAll(entry.sourcePath, names, warn);
+        const children = await lstatAll(entry.sourcePath, names, warn, ownFiles);
         progress.addTotal(
           children.filter((child) => child.stats.isFile()).length,
           children.reduce((sum, child) => sum + (child.stats.isFile() ? Number(child.stats.size) : 0), 0),
@@ -382,7 +386,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     let rootChildrenEntries = rootChildren;
     if (rootSource !== undefined) {
       const names = (await readdir(rootSource.sourcePath)).sort();
-      rootChildrenEntries = await lstatAll(rootSource.sourcePath, names, warn);
+      rootChildrenEntries = await lstatAll(rootSource.sourcePath, names, warn, ownFiles);
       const current = await engram.stat('/');
       await syncMetadata('/', rootSource.stats, current);
       directoryTimes.push({ engramPath: '/', mtimeNs: rootSource.stats.mtimeNs });

@@ -367,3 +367,15 @@ test('a big ingest of many identical files ends with no unreferenced packs and e
   assert.equal((await runCli(['extract', dupEngram, outDir, '--quiet'])).code, 0);
   await diffTrees(tree, outDir);
 });
+
+test('ingest never ingests the engram into itself when it lives inside the source', async () => {
+  const tree = join(base, 'self-tree');
+  await mkdir(tree);
+  await writeFile(join(tree, 'a.txt'), 'a\n');
+  const inside = join(tree, 'self.engram');
+  for (let round = 0; round < 2; round += 1) {
+    const ingested = await runCli(['ingest', tree, '-o', inside, '--quiet']);
+    assert.equal(ingested.code, 0, ingested.stderr);
+  }
+  assert.equal((await runCli(['ls', inside])).stdout, 'a.txt\n');
+});
