@@ -198,3 +198,21 @@ test('rootScore is 0 for an empty engram and higher for its own content than for
   assert.ok(own > unrelated + 0.05, `own ${own}, unrelated ${unrelated}`);
   assert.ok(rootScore(sharedIndex, corpus.get('/corpus/dir0/file0.txt') as Uint8Array, '/corpus') > 0);
 });
+
+test('searchIndex reports file offsets in a file indexed as several segments', () => {
+  const index = new SimilarityIndex(new MemoryIndexStorage());
+  // 1.6 MB of text: 400 chunks, two segments of the index.
+  const random = seededRandom(12);
+  let text = '';
+  while (text.length < 400 * 4096) {
+    const wordLength = 2 + Math.floor(random() * 8);
+    for (let letter = 0; letter < wordLength; letter += 1) text += String.fromCharCode(97 + Math.floor(random() * 26));
+    text += random() < 0.1 ? '\n' : ' ';
+  }
+  const big = new TextEncoder().encode(text.slice(0, 400 * 4096));
+  index.addFileBytes('/big.txt', big);
+  const queryOffset = 300 * 4096 + 1000;
+  const matches = searchIndex(index, big.slice(queryOffset, queryOffset + 2000), { k: 3 });
+  assert.equal(matches.length, 1, 'one match per file, however many segments hold it');
+  assert.deepEqual([matches[0].path, matches[0].offset, matches[0].length], ['/big.txt', 300 * 4096, 4096]);
+});

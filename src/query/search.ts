@@ -287,6 +287,9 @@ function pathMatchesPrefix(path: string, prefix: string | undefined): boolean {
   return path === directory || path.startsWith(`${directory}/`);
 }
 
+/** A region's end chunks scoring below this fraction of its strongest chunk are trimmed off. */
+const REGION_TRIM_FRACTION = 0.2;
+
 /** Candidates rescored exactly per requested match (see rankRegions). */
 const RESCORED_CANDIDATES_PER_MATCH = 10;
 const MIN_RESCORED_CANDIDATES = 100;
@@ -387,7 +390,15 @@ function rankRegions(
           }
         }
       }
-      if (bestScore > 0) candidates.push({ file, score: bestScore / queryWeight, firstChunk: bestFirst, lastChunk: bestLast });
+      if (bestScore > 0) {
+        // Containment never drops when a region grows, so a window absorbs neighbours that share
+        // a stray common feature. Trim ends holding under REGION_TRIM_FRACTION of the strongest chunk.
+        let strongest = 0;
+        for (let chunk = bestFirst; chunk <= bestLast; chunk += 1) strongest = Math.max(strongest, scores[file.firstSlot + chunk]);
+        while (bestFirst < bestLast && scores[file.firstSlot + bestFirst] < REGION_TRIM_FRACTION * strongest) bestFirst += 1;
+        while (bestLast > bestFirst && scores[file.firstSlot + bestLast] < REGION_TRIM_FRACTION * strongest) bestLast -= 1;
+        candidates.push({ file, score: bestScore / queryWeight, firstChunk: bestFirst, lastChunk: bestLast });
+      }
     }
     position = groupEnd;
   }
@@ -399,7 +410,14 @@ function rankRegions(
   const evidence = vector.fingerprint.nonZeroCount / (vector.fingerprint.nonZeroCount + SCORE_PRIOR_DIMENSIONS);
   for (const candidate of rescored) candidate.score = (exactRegionScore(candidate, signedWeight) / queryWeight) * evidence;
   rescored.sort(compareCandidates);
-  return rescored.slice(0, k).map((candidate) => {
+  // One match per file: a large file is indexed as several segments, each a candidate.
+  const seenPaths = new Set<string>();
+  const best = rescored.filter((candidate) => {
+    if (seenPaths.has(candidate.file.path)) return false;
+    seenPaths.add(candidate.file.path);
+    return true;
+  });
+  return best.slice(0, k).map((candidate) => {
     const { file, firstChunk, lastChunk } = candidate;
     const offset = file.chunkOffsets[firstChunk];
     const length = file.chunkOffsets[lastChunk] + file.chunkLengths[lastChunk] - offset;

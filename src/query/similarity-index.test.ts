@@ -261,3 +261,98 @@ test('a missing log row is reported as CORRUPT', () => {
   storage.delete('log:0');
   assert.throws(() => new SimilarityIndex(storage), (error: unknown) => error instanceof EmbrError && error.code === 'CORRUPT');
 });
+
+function syntheticChunks(count: number, seed: number): IndexedChunk[] {
+  const chunks: IndexedChunk[] = [];
+  for (let index = 0; index < count; index += 1) chunks.push({ fingerprint: chunkFingerprint(seededBytes(600, seed * 100_000 + index + 1)), byteLength: 4096 });
+  return chunks;
+}
+
+function segmentIds(index: SimilarityIndex, path: string): number[] {
+  const ids: number[] = [];
+  index.forEachFile((file) => {
+    if (file.path === path) ids[file.segment] = file.fileId;
+  });
+  return ids;
+}
+
+/** The state a fresh index reaches with `chunks` under `path`, compared with `index`. */
+function assertSameAsFresh(index: SimilarityIndex, path: string, chunks: IndexedChunk[]): void {
+  const fresh = new SimilarityIndex(new MemoryIndexStorage());
+  fresh.addFile(path, chunks);
+  const merged = index.fileByPath(path);
+  assert.ok(merged !== undefined);
+  assert.deepEqual(merged.chunkLengths, chunks.map((chunk) => chunk.byteLength));
+  assert.ok(merged.fingerprints.every((fingerprint, position) => fingerprint.equals(chunks[position].fingerprint)));
+  assert.deepEqual(merged.chunkOffsets, chunks.map((_, position) => position * 4096));
+  assert.deepEqual(index.root('/').counts, fresh.root('/').counts);
+  assert.equal(index.liveSlotCount, chunks.length);
+  assert.equal(index.liveFileCount, 1);
+  assert.deepEqual(allPostings(index), expectedPostings(index));
+}
+
+test('replaceChunks re-indexes only the segments a partial write touches', () => {
+  const index = new SimilarityIndex(new MemoryIndexStorage());
+  let chunks = syntheticChunks(600, 1);
+  index.addFile('/big', chunks);
+  const before = segmentIds(index, '/big');
+  assert.equal(before.length, 3); // 256 + 256 + 88 chunks
+  // Overwrite two chunks in segment 1.
+  const edited = syntheticChunks(2, 2);
+  index.replaceChunks('/big', 300, edited, 600);
+  chunks = [...chunks.slice(0, 300), ...edited, ...chunks.slice(302)];
+  const afterEdit = segmentIds(index, '/big');
+  assert.equal(afterEdit[0], before[0]);
+  assert.notEqual(afterEdit[1], before[1]);
+  assert.equal(afterEdit[2], before[2]);
+  assertSameAsFresh(index, '/big', chunks);
+  // Append 100 chunks (the old last chunk rewritten too): only the last segment changes.
+  const appended = syntheticChunks(101, 3);
+  index.replaceChunks('/big', 599, appended, 700);
+  chunks = [...chunks.slice(0, 599), ...appended];
+  const afterAppend = segmentIds(index, '/big');
+  assert.deepEqual(afterAppend.slice(0, 2), afterEdit.slice(0, 2));
+  assert.notEqual(afterAppend[2], afterEdit[2]);
+  assertSameAsFresh(index, '/big', chunks);
+  // Truncate to 200 chunks: segment 0 is rebuilt, segments 1 and 2 go away.
+  index.replaceChunks('/big', 200, [], 200);
+  chunks = chunks.slice(0, 200);
+  assert.equal(segmentIds(index, '/big').length, 1);
+  assertSameAsFresh(index, '/big', chunks);
+  // Re-adding identical content changes nothing.
+  const unchanged = segmentIds(index, '/big');
+  index.addFile('/big', chunks);
+  assert.deepEqual(segmentIds(index, '/big'), unchanged);
+  assert.throws(() => index.replaceChunks('/big', 201, [], 201), RangeError);
+  assert.throws(() => index.replaceChunks('/big', 0, [], 300), RangeError);
+});
+
+test('random partial writes through replaceChunks match a fresh index of the final chunks', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ from: fc.nat(), count: fc.integer({ min: 0, max: 300 }), newLength: fc.nat(), seed: fc.integer({ min: 10, max: 1e6 }) }), { minLength: 1, maxLength: 6 }),
+      (writes) => {
+        const storage = new MemoryIndexStorage();
+        let index = new SimilarityIndex(storage, { checkpointEveryCommits: 3 });
+        let chunks: IndexedChunk[] = [];
+        for (const write of writes) {
+          const fromChunk = write.from % (chunks.length + 1);
+          const replacement = syntheticChunks(write.count, write.seed);
+          const end = fromChunk + replacement.length;
+          const chunkCount = end + (write.newLength % (Math.max(chunks.length, end) - end + 1));
+          index.replaceChunks('/f', fromChunk, replacement, chunkCount);
+          const next = [...chunks.slice(0, fromChunk), ...replacement, ...chunks.slice(end)];
+          chunks = next.slice(0, chunkCount);
+          index.flush();
+          index = new SimilarityIndex(storage, { checkpointEveryCommits: 3 });
+        }
+        if (chunks.length === 0) {
+          assert.equal(index.fileByPath('/f')?.chunkLengths.length, 0);
+          return;
+        }
+        assertSameAsFresh(index, '/f', chunks);
+      },
+    ),
+    { numRuns: 15, seed: 6 },
+  );
+});

@@ -62,15 +62,24 @@ export interface IndexedChunk {
   byteLength: number;
 }
 
-/** A decoded `file:` row. */
+/**
+ * A decoded `file:` row: one *segment* of a file, at most {@link SEGMENT_CHUNKS} chunks, so that
+ * a partial write re-indexes only the segments it touches. {@link SimilarityIndex.fileByPath}
+ * returns all segments of a path merged into one view.
+ */
 export interface IndexedFile {
   readonly fileId: number;
   readonly path: string;
+  /** Segment number: the segment holds the file's chunks from segment * SEGMENT_CHUNKS on. */
+  readonly segment: number;
   readonly firstSlot: number;
+  /** Byte offset of the segment's first chunk in the file. */
+  readonly baseOffset: number;
   /** Byte offset of each chunk in the file. */
   readonly chunkOffsets: readonly number[];
   readonly chunkLengths: readonly number[];
   readonly fingerprints: readonly SparseVector[];
+  /** Bytes of the segment (of the whole file in a merged view). */
   readonly byteLength: number;
   /** Longest chunk (the file's chunk size unless it has a single short chunk). */
   readonly maxChunkBytes: number;
@@ -91,8 +100,11 @@ export const DEFAULT_CHECKPOINT_EVERY_COMMITS = 128;
 /** ... and every 8192 changed chunks (32 MiB of 4 KiB chunks) bounds it in work. */
 export const DEFAULT_CHECKPOINT_EVERY_CHUNKS = 8192;
 
-const OPERATION_ADD = 1;
-const OPERATION_REMOVE = 2;
+/** Chunks per file segment (1 MiB of 4 KiB chunks): the unit a partial write re-indexes. */
+export const SEGMENT_CHUNKS = 256;
+
+const OPERATION_ADD_SEGMENT = 1;
+const OPERATION_REMOVE_SEGMENT = 2;
 
 /**
  * Posting entries of one (dimension, block): `(slot - blockBase) * 2 + (negative ? 1 : 0)`,
@@ -131,7 +143,8 @@ export class SimilarityIndex {
   private readonly dirtyDirectory = new Set<number>();
   private readonly fileCache = new Map<number, IndexedFile | null>();
   private readonly dirtyFiles = new Set<number>();
-  private readonly pathCache = new Map<string, number | null>();
+  /** File ids of each segment of a path (0 = no such segment), or null for a path not indexed. */
+  private readonly pathCache = new Map<string, number[] | null>();
   private readonly dirtyPaths = new Set<string>();
   private readonly rootCache = new Map<string, BundleAccumulator>();
   private readonly dirtyRoots = new Set<string>();
@@ -176,7 +189,8 @@ export class SimilarityIndex {
   }
 
   /**
-   * Indexes `path` with the given chunks (replacing what was indexed under `path` before).
+   * Indexes `path` with the given chunks (replacing what was indexed under `path` before; only
+   * segments that differ are re-indexed).
    *
    * @example
    * ```ts
@@ -184,24 +198,77 @@ export class SimilarityIndex {
    * ```
    */
   addFile(path: string, chunks: readonly IndexedChunk[]): void {
-    checkPath(path);
-    if (!Array.isArray(chunks)) throw new TypeError('addFile: chunks must be an array');
-    for (const chunk of chunks) {
-      if (chunk.fingerprint.dimension !== FINGERPRINT_DIMENSION) throw new RangeError(`addFile: fingerprint dimension ${chunk.fingerprint.dimension} is not ${FINGERPRINT_DIMENSION}`);
-      if (!Number.isInteger(chunk.byteLength) || chunk.byteLength < 0) throw new RangeError(`addFile: chunk byteLength must be a non-negative integer, got ${chunk.byteLength}`);
-    }
-    if (this.nextSlotValue + chunks.length > 0xffff_ffff) throw new EmbrError('NO_SPACE', 'similarity index: slot ids exhausted; rebuild the index', { file: 'index' });
-    this.pendingOperations.push(encodeOperation(OPERATION_ADD, path, chunks));
-    this.applyAdd(path, chunks);
+    // Segments whose chunks did not change are kept as they are (a rewrite costs what it changes).
+    this.replaceChunks(path, 0, chunks, chunks.length);
   }
 
-  private applyAdd(path: string, chunks: readonly IndexedChunk[]): void {
-    this.applyRemove(path);
+  /**
+   * Updates an indexed file after a partial write: chunks `fromChunk .. fromChunk + chunks.length - 1`
+   * get the given fingerprints and the file then has `chunkCount` chunks (a truncate, or an
+   * append when `fromChunk` is the old count). Only the segments ({@link SEGMENT_CHUNKS} chunks)
+   * that change are re-indexed. An unindexed path is added (then `fromChunk` must be 0).
+   *
+   * @example
+   * ```ts
+   * index.replaceChunks('/log.txt', oldChunkCount - 1, [lastChunk, newChunk], oldChunkCount + 1); // append
+   * ```
+   */
+  replaceChunks(path: string, fromChunk: number, chunks: readonly IndexedChunk[], chunkCount: number): void {
+    checkPath(path);
+    checkChunks(chunks);
+    const oldSegments = (this.segmentIdsOf(path) ?? []).map((fileId) => {
+      const file = this.file(fileId);
+      invariant(file !== undefined, `segment file ${fileId} of ${path} exists`);
+      return file;
+    });
+    const oldCount = oldSegments.reduce((sum, segment) => sum + segment.chunkLengths.length, 0);
+    if (!Number.isInteger(fromChunk) || fromChunk < 0 || fromChunk > oldCount) throw new RangeError(`replaceChunks: fromChunk ${fromChunk} outside 0..${oldCount}`);
+    const replacedEnd = fromChunk + chunks.length;
+    if (!Number.isInteger(chunkCount) || chunkCount < replacedEnd || chunkCount > Math.max(oldCount, replacedEnd)) {
+      throw new RangeError(`replaceChunks: chunkCount ${chunkCount} must be in ${replacedEnd}..${Math.max(oldCount, replacedEnd)}`);
+    }
+    const addedChunks = chunks.length + Math.max(0, chunkCount - oldCount);
+    if (this.nextSlotValue + addedChunks + SEGMENT_CHUNKS > 0xffff_ffff) throw new EmbrError('NO_SPACE', 'similarity index: slot ids exhausted; rebuild the index', { file: 'index' });
+    const chunkAt = (index: number): IndexedChunk => {
+      if (index >= fromChunk && index < replacedEnd) return chunks[index - fromChunk];
+      const segment = oldSegments[Math.floor(index / SEGMENT_CHUNKS)];
+      const position = index % SEGMENT_CHUNKS;
+      return { fingerprint: segment.fingerprints[position], byteLength: segment.chunkLengths[position] };
+    };
+    const newSegmentCount = Math.max(1, Math.ceil(chunkCount / SEGMENT_CHUNKS));
+    const firstSegment = Math.min(Math.floor(fromChunk / SEGMENT_CHUNKS), newSegmentCount - 1);
+    let baseOffset = firstSegment < oldSegments.length ? oldSegments[firstSegment].baseOffset : oldSegments.reduce((sum, segment) => sum + segment.byteLength, 0);
+    for (let segment = firstSegment; segment < newSegmentCount; segment += 1) {
+      const start = segment * SEGMENT_CHUNKS;
+      const end = Math.min(chunkCount, start + SEGMENT_CHUNKS);
+      const old = oldSegments[segment];
+      // Past the replaced range, a segment whose place and chunks are unchanged stays as it is;
+      // and once one such segment is found, all later ones are unchanged too.
+      if (start >= replacedEnd && old !== undefined && old.baseOffset === baseOffset && old.chunkLengths.length === end - start) break;
+      const segmentChunks: IndexedChunk[] = [];
+      for (let index = start; index < end; index += 1) segmentChunks.push(chunkAt(index));
+      if (old === undefined || !sameSegment(old, baseOffset, segmentChunks)) {
+        this.pendingOperations.push(encodeAddOperation(path, segment, baseOffset, segmentChunks));
+        this.applyAddSegment(path, segment, baseOffset, segmentChunks);
+      }
+      baseOffset += segmentChunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+    }
+    for (let segment = oldSegments.length - 1; segment >= newSegmentCount; segment -= 1) {
+      this.pendingOperations.push(encodeRemoveOperation(path, segment));
+      this.applyRemoveSegment(path, segment);
+    }
+  }
+
+  private applyAddSegment(path: string, segment: number, baseOffset: number, chunks: readonly IndexedChunk[]): void {
+    const segmentIds = this.segmentIdsOf(path)?.slice() ?? [];
+    if (segmentIds[segment] !== undefined && segmentIds[segment] !== 0) this.applyRemoveSegment(path, segment);
+    const idsAfterRemoval = this.segmentIdsOf(path)?.slice() ?? [];
+    if (idsAfterRemoval.length === 0) this.liveFiles += 1;
     const fileId = this.nextFileId;
     this.nextFileId += 1;
     const firstSlot = this.nextSlotValue;
     this.nextSlotValue += chunks.length;
-    const file = makeFile(fileId, path, firstSlot, chunks.map((chunk) => chunk.byteLength), chunks.map((chunk) => chunk.fingerprint));
+    const file = makeFile(fileId, path, segment, firstSlot, baseOffset, chunks.map((chunk) => chunk.byteLength), chunks.map((chunk) => chunk.fingerprint));
     const roots = this.rootsOf(path);
     for (let chunkIndex = 0; chunkIndex < chunks.length; chunkIndex += 1) {
       const slot = firstSlot + chunkIndex;
@@ -213,10 +280,11 @@ export class SimilarityIndex {
     }
     this.fileCache.set(fileId, file);
     this.dirtyFiles.add(fileId);
-    this.pathCache.set(path, fileId);
+    while (idsAfterRemoval.length <= segment) idsAfterRemoval.push(0);
+    idsAfterRemoval[segment] = fileId;
+    this.pathCache.set(path, idsAfterRemoval);
     this.dirtyPaths.add(path);
     this.liveSlots += chunks.length;
-    this.liveFiles += 1;
     this.chunksSinceCheckpoint += chunks.length;
   }
 
@@ -249,16 +317,22 @@ export class SimilarityIndex {
    */
   removeFile(path: string): boolean {
     checkPath(path);
-    if (this.fileIdOf(path) === undefined) return false;
-    this.pendingOperations.push(encodeOperation(OPERATION_REMOVE, path, []));
-    return this.applyRemove(path);
+    const segmentIds = this.segmentIdsOf(path);
+    if (segmentIds === undefined) return false;
+    for (let segment = segmentIds.length - 1; segment >= 0; segment -= 1) {
+      if (segmentIds[segment] === 0) continue;
+      this.pendingOperations.push(encodeRemoveOperation(path, segment));
+      this.applyRemoveSegment(path, segment);
+    }
+    return true;
   }
 
-  private applyRemove(path: string): boolean {
-    const fileId = this.fileIdOf(path);
-    if (fileId === undefined) return false;
+  private applyRemoveSegment(path: string, segment: number): boolean {
+    const segmentIds = this.segmentIdsOf(path)?.slice();
+    const fileId = segmentIds?.[segment];
+    if (segmentIds === undefined || fileId === undefined || fileId === 0) return false;
     const file = this.file(fileId);
-    invariant(file !== undefined && file.path === path, `file row ${fileId} belongs to path ${path}`);
+    invariant(file !== undefined && file.path === path && file.segment === segment, `file row ${fileId} is segment ${segment} of ${path}`);
     const roots = this.rootsOf(path);
     for (let chunkIndex = 0; chunkIndex < file.fingerprints.length; chunkIndex += 1) {
       const slot = file.firstSlot + chunkIndex;
@@ -271,18 +345,29 @@ export class SimilarityIndex {
     }
     this.fileCache.set(fileId, null);
     this.dirtyFiles.add(fileId);
-    this.pathCache.set(path, null);
+    segmentIds[segment] = 0;
+    while (segmentIds.length > 0 && segmentIds[segmentIds.length - 1] === 0) segmentIds.pop();
+    this.pathCache.set(path, segmentIds.length === 0 ? null : segmentIds);
     this.dirtyPaths.add(path);
+    if (segmentIds.length === 0) this.liveFiles -= 1;
     this.liveSlots -= file.fingerprints.length;
-    this.liveFiles -= 1;
     this.chunksSinceCheckpoint += file.fingerprints.length;
     return true;
   }
 
-  /** The decoded record of `path`, or undefined when it is not indexed. */
+  /** All segments of `path` merged into one record, or undefined when it is not indexed. */
   fileByPath(path: string): IndexedFile | undefined {
-    const fileId = this.fileIdOf(path);
-    return fileId === undefined ? undefined : this.file(fileId);
+    const segmentIds = this.segmentIdsOf(path);
+    if (segmentIds === undefined) return undefined;
+    const segments = segmentIds.map((fileId) => {
+      const file = this.file(fileId);
+      invariant(file !== undefined, `segment file ${fileId} of ${path} exists`);
+      return file;
+    });
+    if (segments.length === 1) return segments[0];
+    const chunkLengths = segments.flatMap((segment) => segment.chunkLengths);
+    const fingerprints = segments.flatMap((segment) => segment.fingerprints);
+    return makeFile(segments[0].fileId, path, 0, segments[0].firstSlot, 0, chunkLengths, fingerprints);
   }
 
   /** The decoded record of a file id, or undefined for a removed or unknown id. */
@@ -391,10 +476,13 @@ export class SimilarityIndex {
     }
     this.dirtyFiles.clear();
     for (const path of this.dirtyPaths) {
-      const fileId = this.pathCache.get(path);
+      const segmentIds = this.pathCache.get(path);
       const key = `path:${path}`;
-      if (fileId === null || fileId === undefined) this.storage.delete(key);
-      else this.storage.put(key, encodeVarints([fileId]));
+      if (segmentIds === null || segmentIds === undefined) this.storage.delete(key);
+      else {
+        invariant(segmentIds.every((fileId) => fileId !== 0), `segments of ${path} are contiguous`);
+        this.storage.put(key, encodeVarints([segmentIds.length, ...segmentIds]));
+      }
     }
     this.dirtyPaths.clear();
     for (const directory of this.dirtyRoots) {
@@ -483,9 +571,12 @@ export class SimilarityIndex {
     while (reader.offset < row.length) {
       const kind = reader.readByte();
       const path = readPath(reader);
-      if (kind === OPERATION_ADD) this.applyAdd(path, readChunks(reader));
-      else if (kind === OPERATION_REMOVE) {
-        if (!this.applyRemove(path)) reader.corrupt(`removes ${path}, which is not indexed`);
+      const segment = reader.readVarint();
+      if (kind === OPERATION_ADD_SEGMENT) {
+        const baseOffset = reader.readVarint() * 0x1_0000_0000 + reader.readVarint();
+        this.applyAddSegment(path, segment, baseOffset, readChunks(reader));
+      } else if (kind === OPERATION_REMOVE_SEGMENT) {
+        if (!this.applyRemoveSegment(path, segment)) reader.corrupt(`removes segment ${segment} of ${path}, which is not indexed`);
       } else reader.corrupt(`unknown operation ${kind}`);
     }
   }
@@ -496,19 +587,27 @@ export class SimilarityIndex {
     this.metaDirty = false;
   }
 
-  private fileIdOf(path: string): number | undefined {
-    let fileId = this.pathCache.get(path);
-    if (fileId === undefined) {
+  /** File ids of the segments of `path` (every entry non-zero), or undefined when not indexed. */
+  private segmentIdsOf(path: string): number[] | undefined {
+    let segmentIds = this.pathCache.get(path);
+    if (segmentIds === undefined) {
       const row = this.storage.get(`path:${path}`);
-      if (row === undefined) fileId = null;
+      if (row === undefined) segmentIds = null;
       else {
         const reader = new VarintReader(row, `similarity index path row ${path}`);
-        fileId = reader.readVarint();
+        const segmentCount = reader.readVarint();
+        if (segmentCount === 0 || segmentCount > row.length) reader.corrupt(`segment count ${segmentCount}`);
+        segmentIds = [];
+        for (let segment = 0; segment < segmentCount; segment += 1) {
+          const fileId = reader.readVarint();
+          if (fileId === 0) reader.corrupt(`segment ${segment} missing`);
+          segmentIds.push(fileId);
+        }
         reader.expectEnd();
       }
-      this.pathCache.set(path, fileId);
+      this.pathCache.set(path, segmentIds);
     }
-    return fileId ?? undefined;
+    return segmentIds ?? undefined;
   }
 
   private directoryBlock(block: number): Uint32Array {
@@ -599,16 +698,34 @@ function checkPath(path: string): void {
   }
 }
 
-function makeFile(fileId: number, path: string, firstSlot: number, chunkLengths: number[], fingerprints: SparseVector[]): IndexedFile {
+function makeFile(fileId: number, path: string, segment: number, firstSlot: number, baseOffset: number, chunkLengths: number[], fingerprints: SparseVector[]): IndexedFile {
   const chunkOffsets: number[] = [];
   let byteLength = 0;
   let maxChunkBytes = 0;
   for (const length of chunkLengths) {
-    chunkOffsets.push(byteLength);
+    chunkOffsets.push(baseOffset + byteLength);
     byteLength += length;
     if (length > maxChunkBytes) maxChunkBytes = length;
   }
-  return { fileId, path, firstSlot, chunkOffsets, chunkLengths, fingerprints, byteLength, maxChunkBytes };
+  return { fileId, path, segment, firstSlot, baseOffset, chunkOffsets, chunkLengths, fingerprints, byteLength, maxChunkBytes };
+}
+
+function checkChunks(chunks: readonly IndexedChunk[]): void {
+  if (!Array.isArray(chunks)) throw new TypeError('chunks must be an array');
+  for (const chunk of chunks) {
+    if (chunk.fingerprint.dimension !== FINGERPRINT_DIMENSION) throw new RangeError(`fingerprint dimension ${chunk.fingerprint.dimension} is not ${FINGERPRINT_DIMENSION}`);
+    if (!Number.isInteger(chunk.byteLength) || chunk.byteLength < 0) throw new RangeError(`chunk byteLength must be a non-negative integer, got ${chunk.byteLength}`);
+  }
+}
+
+/** True when a stored segment already holds exactly these chunks at this offset. */
+function sameSegment(old: IndexedFile, baseOffset: number, chunks: readonly IndexedChunk[]): boolean {
+  if (old.baseOffset !== baseOffset || old.chunkLengths.length !== chunks.length) return false;
+  for (let index = 0; index < chunks.length; index += 1) {
+    if (old.chunkLengths[index] !== chunks[index].byteLength) return false;
+    if (old.fingerprints[index] !== chunks[index].fingerprint && !old.fingerprints[index].equals(chunks[index].fingerprint)) return false;
+  }
+  return true;
 }
 
 /** Index of the first entry >= value in a sorted array. */
@@ -705,27 +822,40 @@ function concatenate(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Log operation: u8 kind, varint pathBytes, path (UTF-8), and for an add: varint chunkCount, per chunk varint byteLength + vector. */
-function encodeOperation(kind: number, path: string, chunks: readonly IndexedChunk[]): Uint8Array {
+/**
+ * Log operations. Add segment: u8 1, varint pathBytes, path (UTF-8), varint segment, varint
+ * baseOffset / 2^32, varint baseOffset % 2^32, varint chunkCount, per chunk varint byteLength +
+ * vector. Remove segment: u8 2, varint pathBytes, path, varint segment.
+ */
+function encodeAddOperation(path: string, segment: number, baseOffset: number, chunks: readonly IndexedChunk[]): Uint8Array {
   const pathBytes = textEncoder.encode(path);
-  let byteLength = 1 + varintByteLength(pathBytes.length) + pathBytes.length;
-  if (kind === OPERATION_ADD) {
-    byteLength += varintByteLength(chunks.length);
-    for (const chunk of chunks) byteLength += varintByteLength(chunk.byteLength) + serializedVectorByteLength(chunk.fingerprint);
-  }
+  const offsetHigh = Math.floor(baseOffset / 0x1_0000_0000);
+  const offsetLow = baseOffset % 0x1_0000_0000;
+  let byteLength = 1 + varintByteLength(pathBytes.length) + pathBytes.length + varintByteLength(segment) + varintByteLength(offsetHigh) + varintByteLength(offsetLow) + varintByteLength(chunks.length);
+  for (const chunk of chunks) byteLength += varintByteLength(chunk.byteLength) + serializedVectorByteLength(chunk.fingerprint);
   const out = new Uint8Array(byteLength);
-  out[0] = kind;
+  out[0] = OPERATION_ADD_SEGMENT;
   let offset = writeVarint(out, 1, pathBytes.length);
   out.set(pathBytes, offset);
-  offset += pathBytes.length;
-  if (kind === OPERATION_ADD) {
-    offset = writeVarint(out, offset, chunks.length);
-    for (const chunk of chunks) {
-      offset = writeVarint(out, offset, chunk.byteLength);
-      offset = writeVector(chunk.fingerprint, out, offset);
-    }
+  offset = writeVarint(out, offset + pathBytes.length, segment);
+  offset = writeVarint(out, offset, offsetHigh);
+  offset = writeVarint(out, offset, offsetLow);
+  offset = writeVarint(out, offset, chunks.length);
+  for (const chunk of chunks) {
+    offset = writeVarint(out, offset, chunk.byteLength);
+    offset = writeVector(chunk.fingerprint, out, offset);
   }
   invariant(offset === out.length, 'log operation length');
+  return out;
+}
+
+function encodeRemoveOperation(path: string, segment: number): Uint8Array {
+  const pathBytes = textEncoder.encode(path);
+  const out = new Uint8Array(1 + varintByteLength(pathBytes.length) + pathBytes.length + varintByteLength(segment));
+  out[0] = OPERATION_REMOVE_SEGMENT;
+  const offset = writeVarint(out, 1, pathBytes.length);
+  out.set(pathBytes, offset);
+  writeVarint(out, offset + pathBytes.length, segment);
   return out;
 }
 
@@ -756,10 +886,13 @@ function readChunks(reader: VarintReader): IndexedChunk[] {
   return chunks;
 }
 
-/** File row: u8 version, varint pathBytes, path (UTF-8), varint firstSlot, varint chunkCount, then per chunk varint byteLength + vector (vsa format). */
+/** File row: u8 version, varint pathBytes, path (UTF-8), varint segment, varint baseOffset / 2^32, varint baseOffset % 2^32, varint firstSlot, varint chunkCount, then per chunk varint byteLength + vector (vsa format). */
 function encodeFile(file: IndexedFile): Uint8Array {
   const pathBytes = textEncoder.encode(file.path);
-  let byteLength = 1 + varintByteLength(pathBytes.length) + pathBytes.length + varintByteLength(file.firstSlot) + varintByteLength(file.chunkLengths.length);
+  const offsetHigh = Math.floor(file.baseOffset / 0x1_0000_0000);
+  const offsetLow = file.baseOffset % 0x1_0000_0000;
+  let byteLength = 1 + varintByteLength(pathBytes.length) + pathBytes.length + varintByteLength(file.segment) + varintByteLength(offsetHigh) + varintByteLength(offsetLow) +
+    varintByteLength(file.firstSlot) + varintByteLength(file.chunkLengths.length);
   for (let index = 0; index < file.chunkLengths.length; index += 1) {
     byteLength += varintByteLength(file.chunkLengths[index]) + serializedVectorByteLength(file.fingerprints[index]);
   }
@@ -767,7 +900,10 @@ function encodeFile(file: IndexedFile): Uint8Array {
   out[0] = INDEX_FORMAT_VERSION;
   let offset = writeVarint(out, 1, pathBytes.length);
   out.set(pathBytes, offset);
-  offset = writeVarint(out, offset + pathBytes.length, file.firstSlot);
+  offset = writeVarint(out, offset + pathBytes.length, file.segment);
+  offset = writeVarint(out, offset, offsetHigh);
+  offset = writeVarint(out, offset, offsetLow);
+  offset = writeVarint(out, offset, file.firstSlot);
   offset = writeVarint(out, offset, file.chunkLengths.length);
   for (let index = 0; index < file.chunkLengths.length; index += 1) {
     offset = writeVarint(out, offset, file.chunkLengths[index]);
@@ -782,8 +918,10 @@ function decodeFile(fileId: number, row: Uint8Array): IndexedFile {
   const version = reader.readByte();
   if (version !== INDEX_FORMAT_VERSION) reader.corrupt(`unknown file row version ${version}`);
   const path = readPath(reader);
+  const segment = reader.readVarint();
+  const baseOffset = reader.readVarint() * 0x1_0000_0000 + reader.readVarint();
   const firstSlot = reader.readVarint();
   const chunks = readChunks(reader);
   reader.expectEnd();
-  return makeFile(fileId, path, firstSlot, chunks.map((chunk) => chunk.byteLength), chunks.map((chunk) => chunk.fingerprint));
+  return makeFile(fileId, path, segment, firstSlot, baseOffset, chunks.map((chunk) => chunk.byteLength), chunks.map((chunk) => chunk.fingerprint));
 }
