@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, readFile, stat, writeFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -64,12 +64,6 @@ async function buildPristine(file: string): Promise<Map<string, Uint8Array>> {
     await engram.close();
   }
   return expected;
-}
-
-/** Copies the engram (and any WAL left beside it) to `target`. */
-async function copyEngram(source: string, target: string): Promise<void> {
-  await copyFile(source, target);
-  for (const suffix of ['-wal']) if (existsSync(source + suffix)) await copyFile(source + suffix, target + suffix);
 }
 
 async function removeEngram(file: string): Promise<void> {
