@@ -10,10 +10,12 @@
  *   weigh little.
  * - A chunk's raw score is the weighted dot product Σ w_d² q_d c_d.
  * - A file's score is its best *region*: a run of consecutive chunks at most
- *   ceil(queryBytes / chunkBytes) + 1 long, scored by the sum of its chunk scores divided by the
- *   query's weighted norm Σ w_d² q_d². That is the weighted fraction of the query found in the
- *   region (1 = everything), so a short excerpt is not out-scored by a small file sharing one
- *   common feature, and a long excerpt collects its evidence across the chunks it spans.
+ *   ceil(queryBytes / chunkBytes) + 1 long, chosen by the sum of its chunk scores, ends trimmed,
+ *   then rescored exactly: Σ over query dimensions of w_d² q_d sign(region bundle at d), divided
+ *   by the query's weighted norm Σ w_d² q_d². That is the weighted fraction of the query found in
+ *   the region (1 = everything), so a short excerpt is not out-scored by a small file sharing one
+ *   common feature, and a long excerpt collects its evidence across the chunks it spans. It is
+ *   multiplied by the evidence factor n / (n + {@link SCORE_PRIOR_DIMENSIONS}).
  * - `cosine` is the plain cosine of the query with the majority bundle of the region's chunk
  *   fingerprints, reported beside the score.
  *
@@ -72,7 +74,7 @@ export interface SearchMatch {
   offset: number;
   /** Byte length of the region. */
   length: number;
-  /** Weighted fraction of the query found in the region, in [-1, 1]; results are sorted by it, descending. */
+  /** Weighted fraction of the query found in the region times the evidence factor, in [-1, 1]; results are sorted by it, descending. */
   score: number;
   /** Plain cosine of the query fingerprint with the bundle of the region's chunk fingerprints. */
   cosine: number;
