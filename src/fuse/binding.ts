@@ -6,7 +6,9 @@
  * Workarounds applied here (each is a subclass override of a `fuse-native` internal; the version
  * is pinned in package.json, and `binding.test.ts` fails loudly if an internal moves):
  * - Mount options `fuse-native` has no switch for: `big_writes`, `max_write=131072` (writes arrive
- *   in 128 KiB requests instead of 4 KiB), `use_ino` (our stable inode numbers reach `stat`).
+ *   in 128 KiB requests instead of 4 KiB), `use_ino` (our stable inode numbers reach `stat`),
+ *   `auto_cache` (the page cache survives an open when size and mtime are unchanged, so re-reads
+ *   do not reach us, and a change by another writer still drops it), `negative_timeout`.
  * - `utimens`: the C side passes atime twice; the real mtime (milliseconds) still sits in the
  *   per-thread request record, which is a Node Buffer that `fuse-native` allocated from JS, so we
  *   read it from there (offset checked against the C struct layout).
@@ -143,7 +145,7 @@ export const nativeMtimeOffsetBytes = 112;
 export const utimeSentinelMs = 1073;
 
 /** Extra libfuse options fuse-native has no switch for (see the module comment). */
-const extraOptions = ['big_writes', 'max_write=131072', 'max_read=131072', 'use_ino', 'fsname=embrfs', 'subtype=embrfs'];
+const extraOptions = ['big_writes', 'max_write=131072', 'max_read=131072', 'use_ino', 'auto_cache', 'fsname=embrfs', 'subtype=embrfs'];
 
 /** Decodes the two utimens times the binding gives us into set/now/omit. */
 export function decodeUtimens(atimeMs: number, mtimeMs: number): { atime: TimeUpdate; mtime: TimeUpdate } {
@@ -176,7 +178,10 @@ export class FuseMount {
 
   constructor(mountpoint: string, operations: AsyncFuseOperations, options: FuseMountOptions) {
     this.mountpoint = mountpoint;
-    const kernelOptions = [...extraOptions, `attr_timeout=${options.attributeTimeoutSeconds}`, `entry_timeout=${options.attributeTimeoutSeconds}`];
+    const timeout = options.attributeTimeoutSeconds;
+    // Names looked up as missing are cached as long as attributes: creates through this mount
+    // invalidate them at once, other writers' creates show up within the same timeout.
+    const kernelOptions = [...extraOptions, `attr_timeout=${timeout}`, `entry_timeout=${timeout}`, `negative_timeout=${timeout}`];
     if (options.readOnly) kernelOptions.push('ro');
     this.fuse = createPatchedFuse(mountpoint, operations, options, kernelOptions);
   }
