@@ -390,7 +390,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
     let pending = new Uint8Array(batchBytes);
     let pendingBytes = 0;
     const stage = async (bytes: Uint8Array): Promise<void> => {
-      const content = await this.encode(bytes, ids.length, false);
+      // Inline, not in the pool: the workers' heaps would break the streaming memory bound.
+      const content = await this.encode(bytes, ids.length, false, true);
       const staged = new Set<string>();
       for (const pack of content.packs) for (const chunk of pack.chunks) staged.add(shaKey(chunk.sha256));
       const batchIds = this.store.write({ kind: 'stage', timeNs: nowNs() }, (writer) => {
