@@ -4,6 +4,31 @@
  * while the next one fills: at most two batches are held in memory.
  */
 import type { Engram, Transaction } from '../fs/api.js';
+import { isEmbrError } from '../errors.js';
+
+/** Attempts of a commit that meets BUSY (another writer held the lock past the busy timeout). */
+const busyAttempts = 20;
+
+/**
+ * Runs `commit` again while it fails with BUSY. Ingest has several writers on one engram (its
+ * worker threads and the main thread); on a loaded machine one of them can wait longer than
+ * SQLite's busy timeout. A failed transaction applied nothing, so running it again is safe.
+ *
+ * @example
+ * ```ts
+ * await retryWhileBusy(() => engram.transaction(async (tx) => { await tx.mkdir('/a'); }));
+ * ```
+ */
+export async function retryWhileBusy<T>(commit: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await commit();
+    } catch (error) {
+      if (!isEmbrError(error, 'BUSY') || attempt >= busyAttempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * attempt)));
+    }
+  }
+}
 
 /** One queued mutation, applied inside the batch's transaction. */
 export type BatchOperation = (tx: Transaction) => Promise<void>;
@@ -68,11 +93,11 @@ export class TransactionBatch {
     const bytes = this.#bytes;
     this.#operations = [];
     this.#bytes = 0;
-    const commit = this.#engram
-      .transaction(async (tx) => {
+    const commit = retryWhileBusy(() =>
+      this.#engram.transaction(async (tx) => {
         for (const operation of operations) await operation(tx);
-      })
-      .then(() => {
+      }),
+    ).then(() => {
         this.#commits += 1;
         this.#onCommitted?.(operations.length, bytes);
       });

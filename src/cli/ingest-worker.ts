@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Engram, Transaction, WriteOptions } from '../fs/api.js';
 import { openEngram } from '../fs/index.js';
 import { EmbrError } from '../errors.js';
+import { retryWhileBusy } from './batch.js';
 import type { FileWriteJob, WorkerReply, WorkerRequest } from './write-pool.js';
 
 /** Files above this size are streamed with bounded memory instead of read whole. */
@@ -35,19 +36,22 @@ async function writeBatch(engram: Engram, files: FileWriteJob[]): Promise<void> 
   if (small.length > 0) {
     // Read before the transaction: the body may be retried, the bytes need not be read again.
     const contents = await Promise.all(small.map((job) => readFile(job.sourcePath)));
-    await engram.transaction(
-      async (tx) => {
-        for (let index = 0; index < small.length; index += 1) {
-          await tx.writeFile(small[index].engramPath, contents[index], writeOptionsOf(small[index]));
-          await fixMetadata(tx, small[index]);
-        }
-      },
-      { retries: 5 },
+    await retryWhileBusy(() =>
+      engram.transaction(
+        async (tx) => {
+          for (let index = 0; index < small.length; index += 1) {
+            await tx.writeFile(small[index].engramPath, contents[index], writeOptionsOf(small[index]));
+            await fixMetadata(tx, small[index]);
+          }
+        },
+        { retries: 5 },
+      ),
     );
   }
   for (const job of big) {
-    await engram.writeFileFrom(job.engramPath, createReadStream(job.sourcePath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>, writeOptionsOf(job));
-    if (job.fixMetadata !== undefined) await engram.transaction((tx) => fixMetadata(tx, job));
+    // A stream cannot be replayed, so a retry opens the source again.
+    await retryWhileBusy(() => engram.writeFileFrom(job.engramPath, createReadStream(job.sourcePath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>, writeOptionsOf(job)));
+    if (job.fixMetadata !== undefined) await retryWhileBusy(() => engram.transaction((tx) => fixMetadata(tx, job)));
   }
 }
 

@@ -19,7 +19,7 @@ import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { DirectoryEntry, Engram, OpenOptions, ProfileName, Transaction } from '../fs/api.js';
 import { isEmbrError } from '../errors.js';
-import { defaultBatchLimits, TransactionBatch } from './batch.js';
+import { defaultBatchLimits, retryWhileBusy, TransactionBatch } from './batch.js';
 import { CliFailure, ExitCode } from './failure.js';
 import { openForCli } from './session.js';
 import { createProgress, type Progress } from './progress.js';
@@ -264,8 +264,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       if (sizeBytes > streamThresholdBytes) {
         // Keep commit order: everything queued before this file lands first.
         await batch.drain();
-        const stream = createReadStream(entry.sourcePath, { highWaterMark: 1024 * 1024 });
-        await engram.writeFileFrom(engramPath, stream as AsyncIterable<Uint8Array>, writeOptions);
+        await retryWhileBusy(() => engram.writeFileFrom(engramPath, createReadStream(entry.sourcePath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>, writeOptions));
         if (replace === 'overwrite' && existing !== undefined && (await syncMetadata(engramPath, entry.stats, existing))) {
           await batch.add((tx) => tx.utimes(engramPath, null, entry.stats.mtimeNs).then(() => {}), 0);
         }
@@ -447,7 +446,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     // two workers' batches), so a big ingest of a tree with many copies leaves unreferenced
     // packs. A compaction that keeps all history frees exactly those.
     if (options.compact !== false && summary.writtenBytes >= compactAfterBytes) {
-      const report = await engram.compact({ retainCommits: Number.MAX_SAFE_INTEGER });
+      const report = await retryWhileBusy(() => engram.compact({ retainCommits: Number.MAX_SAFE_INTEGER }));
       summary.compactedBytes = report.bytesBefore - report.bytesAfter;
     }
   } finally {

@@ -332,6 +332,8 @@ export async function main(argv: string[]): Promise<number> {
     if ((error as NodeJS.ErrnoException).code === 'EPIPE') return ExitCode.success;
     const { exitCode, line } = describeFailure(error, state.engramFile);
     process.stderr.write(`embrfs: ${line}\n`);
+    // EMBRFS_DEBUG=1 adds the stack (and its causes) for bug reports; the one line stays first.
+    if (process.env.EMBRFS_DEBUG === '1' && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n${error.cause instanceof Error ? (error.cause.stack ?? '') : ''}\n`);
     return exitCode;
   }
 }
