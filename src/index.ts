@@ -13,3 +13,5 @@
 export * from './errors.js';
 export type * from './fs/api.js';
 export { openEngram, openEngramOnStore, DEFAULT_CHUNK_BYTES, DEFAULT_RETAIN_COMMITS } from './fs/index.js';
+export { createMemoryStore } from './store/memory-store.js';
+export type { Store } from './store/api.js';

@@ -627,6 +627,17 @@ describe('engram files', () => {
     await again.close();
   });
 
+  it('commits and reopens with the opt-in normal durability', async () => {
+    const file = freshFile();
+    const engram = await openEngram(file, { create: true, durability: 'normal' });
+    const version = await engram.writeFile('/n', text('normal'));
+    await engram.close();
+    const again = await openEngram(file, { durability: 'full' });
+    assert.deepEqual(await again.readFile('/n'), { data: text('normal'), version });
+    await again.close();
+    await expectCode('INVALID_ARGUMENT', openEngram(file, { durability: 'off' as 'full' }));
+  });
+
   it('opens read-only: reads work, every mutation is READ_ONLY', async () => {
     const file = freshFile();
     const engram = await openEngram(file, { create: true });

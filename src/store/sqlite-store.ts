@@ -61,6 +61,7 @@ CREATE TABLE inodes(
   symlink_target TEXT, content_sha256 BLOB, change TEXT NOT NULL,
   PRIMARY KEY(ino, from_commit)) WITHOUT ROWID;
 CREATE INDEX inodes_live ON inodes(ino) WHERE to_commit IS NULL;
+CREATE INDEX inodes_orphans ON inodes(ino) WHERE to_commit IS NULL AND nlink = 0;
 CREATE TABLE dentries(
   parent_ino INTEGER NOT NULL, name TEXT NOT NULL, from_commit INTEGER NOT NULL, to_commit INTEGER,
   child_ino INTEGER NOT NULL,
