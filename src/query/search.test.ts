@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { SimilarityIndex } from './similarity-index.js';
 import { bruteForceSearch, queryVector, rootScore, searchIndex, similarFiles } from './search.js';
 import { MemoryIndexStorage } from './storage.js';
@@ -215,4 +216,26 @@ test('searchIndex reports file offsets in a file indexed as several segments', (
   const matches = searchIndex(index, big.slice(queryOffset, queryOffset + 2000), { k: 3 });
   assert.equal(matches.length, 1, 'one match per file, however many segments hold it');
   assert.deepEqual([matches[0].path, matches[0].offset, matches[0].length], ['/big.txt', 300 * 4096, 4096]);
+});
+
+test('every match lies inside its file, on chunk boundaries, with a score in [-1, 1], in descending order', () => {
+  const paths = [...corpus.keys()];
+  fc.assert(
+    fc.property(fc.nat(), fc.nat(), fc.integer({ min: 1, max: 40_000 }), fc.integer({ min: 0, max: 30 }), (pathPick, offsetPick, length, editPercent) => {
+      const source = corpus.get(paths[pathPick % paths.length]) as Uint8Array;
+      const offset = offsetPick % source.length;
+      const query = source.slice(offset, offset + length);
+      for (let position = 0; position < query.length; position += 1) if ((position * 7919) % 100 < editPercent) query[position] ^= 0x55;
+      const matches = searchIndex(sharedIndex, query, { k: 10 });
+      matches.forEach((match, position) => {
+        const file = corpus.get(match.path);
+        assert.ok(file !== undefined, `${match.path} is in the corpus`);
+        assert.ok(match.offset % 4096 === 0 && match.length > 0 && match.offset + match.length <= file.length);
+        assert.ok(match.score > 0 && match.score <= 1, `score ${match.score}`);
+        assert.ok(match.cosine >= -1 && match.cosine <= 1);
+        if (position > 0) assert.ok(matches[position - 1].score >= match.score);
+      });
+    }),
+    { numRuns: 60, seed: 6 },
+  );
 });
