@@ -35,7 +35,7 @@ async function writeBatch(engram: Engram, files: FileWriteJob[]): Promise<void> 
   const big = files.filter((job) => job.sizeBytes > streamThresholdBytes);
   if (small.length > 0) {
     // Read before the transaction: the body may be retried, the bytes need not be read again.
-    const contents = await Promise.all(small.map((job) => readFile(job.sourcePath)));
+    const contents = await Promise.all(small.map((job) => job.data ?? readFile(job.sourcePath)));
     await retryWhileBusy(() =>
       engram.transaction(
         async (tx) => {

@@ -14,6 +14,7 @@
  *   mtimes are set last because adding entries changes them.
  */
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { createReadStream, type BigIntStats } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -32,6 +33,8 @@ const workersAfterBytes = 16 * 1024 * 1024;
 const workersAfterFiles = 1024;
 /** Ingests that wrote at least this much end with a history-keeping compaction (see below). */
 const compactAfterBytes = 32 * 1024 * 1024;
+/** Content keys remembered for deferring copies (about 80 bytes each); beyond it copies are written at once. */
+const maxSeenContents = 1_000_000;
 /** How many lstat calls run at once while walking. */
 const statConcurrency = 32;
 
@@ -214,6 +217,8 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     const firstPathByInode = new Map<string, string>();
     const hardLinks: { engramPath: string; firstPath: string }[] = [];
     const directoryTimes: { engramPath: string; mtimeNs: bigint }[] = [];
+    const seenContent = new Set<string>();
+    const deferred: { entry: SourceEntry; engramPath: string; replace: 'none' | 'overwrite'; existing: { mode: number; uid: number; gid: number } | undefined }[] = [];
 
     const ownerOptions = (stats: BigIntStats): { uid?: number; gid?: number } =>
       asRoot ? { uid: Number(stats.uid), gid: Number(stats.gid) } : {};
@@ -231,11 +236,33 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       return true;
     };
 
-    const writeRegularFile = async (entry: SourceEntry, engramPath: string, replace: 'none' | 'overwrite' | 'remove-first', existing: { mode: number; uid: number; gid: number } | undefined) => {
+    const writeRegularFile = async (
+      entry: SourceEntry,
+      engramPath: string,
+      replace: 'none' | 'overwrite' | 'remove-first',
+      existing: { mode: number; uid: number; gid: number } | undefined,
+      isDeferred = false,
+    ) => {
       const sizeBytes = Number(entry.stats.size);
       const writeOptions = { mode: permissionBits(entry.stats), mtimeNs: entry.stats.mtimeNs, ...ownerOptions(entry.stats) };
       if (replace === 'remove-first') {
         await batch.add((tx) => removeTree(tx, engramPath), 0);
+      }
+      let data: Buffer | undefined;
+      if (sizeBytes <= streamThresholdBytes) {
+        data = await readFile(entry.sourcePath);
+        // Workaround (reported to the library): chunks are deduplicated only against committed
+        // ones, so copies of one content inside one batch (or in two workers' batches) are all
+        // encoded and stored. A copy of content already seen in this run waits until the first
+        // one is committed; then the library finds its chunks stored and skips their encoding.
+        if (!isDeferred && data.length > 0) {
+          const contentKey = `${data.length}:${createHash('sha256').update(data).digest('base64')}`;
+          if (seenContent.has(contentKey)) {
+            deferred.push({ entry, engramPath, replace: replace === 'remove-first' ? 'none' : replace, existing });
+            return;
+          }
+          if (seenContent.size < maxSeenContents) seenContent.add(contentKey);
+        }
       }
       if (pool === undefined && jobs > 1 && (explicitJobs || summary.writtenBytes >= workersAfterBytes || summary.writtenFiles >= workersAfterFiles)) {
         // Started only for real work: each worker's open of an existing engram costs a check of the file.
@@ -243,6 +270,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       }
       if (pool !== undefined) {
         const job: FileWriteJob = { engramPath, sourcePath: entry.sourcePath, sizeBytes, ...writeOptions };
+        if (data !== undefined) job.data = data;
         if (replace === 'overwrite' && existing !== undefined) {
           const fix: NonNullable<FileWriteJob['fixMetadata']> = {};
           if (existing.mode !== writeOptions.mode) fix.mode = writeOptions.mode;
@@ -270,14 +298,14 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
         }
         progress.advance(1, sizeBytes);
       } else {
-        const data = await readFile(entry.sourcePath);
+        const bytes = data ?? (await readFile(entry.sourcePath));
         await batch.add(async (tx) => {
-          await tx.writeFile(engramPath, data, writeOptions);
-        }, data.length);
+          await tx.writeFile(engramPath, bytes, writeOptions);
+        }, bytes.length);
         if (replace === 'overwrite' && existing !== undefined && (await syncMetadata(engramPath, entry.stats, existing))) {
           await batch.add((tx) => tx.utimes(engramPath, null, entry.stats.mtimeNs).then(() => {}), 0);
         }
-        progress.advance(1, data.length);
+        progress.advance(1, sizeBytes);
       }
       summary.writtenFiles += 1;
       summary.writtenBytes += sizeBytes;
@@ -402,6 +430,15 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       const discovered: PendingDirectory[] = [];
       await syncDirectory(directory, discovered);
       for (let index = discovered.length - 1; index >= 0; index -= 1) stack.push(discovered[index]);
+    }
+    // Copies of content seen earlier in this run: now that the first ones are committed (or about
+    // to be: drain first), their chunks are found stored and cost no encoding.
+    if (deferred.length > 0) {
+      await dispatch();
+      if (pool !== undefined) await pool.drain();
+      await batch.drain();
+      for (const copy of deferred) await writeRegularFile(copy.entry, copy.engramPath, copy.replace, copy.existing, true);
+      deferred.length = 0;
     }
     await dispatch();
     if (pool !== undefined) {

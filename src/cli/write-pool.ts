@@ -21,6 +21,8 @@ export interface FileWriteJob {
   mtimeNs: bigint;
   uid?: number;
   gid?: number;
+  /** The bytes when the main thread already read them (small files); else the worker reads `sourcePath`. */
+  data?: Uint8Array;
   /** The path existed as a file: mode/owner are not taken from write options, so set them after. */
   fixMetadata?: { mode?: number; uid?: number; gid?: number };
 }
