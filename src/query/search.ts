@@ -146,15 +146,31 @@ export function searchIndex(index: SimilarityIndex, query: Uint8Array | string |
   // Second pass: scan the postings of the rarest dimensions only. They carry the most weight and
   // the least work; the exact rescoring in rankRegions still counts every query dimension.
   const order = Array.from(dimensions.keys()).sort((left, right) => documentFrequencies[left] - documentFrequencies[right] || dimensions[left] - dimensions[right]);
-  const scannedCount = Math.min(order.length, maxScannedDimensions);
+  let scannedCount = Math.min(order.length, maxScannedDimensions);
+  let scannedPostings = 0;
   for (let rank = 0; rank < scannedCount; rank += 1) {
-    const position = order[rank];
-    if (documentFrequencies[position] > maxDocumentFrequency && maxPostingFraction < 1) break;
-    const dimension = dimensions[position];
+    if (documentFrequencies[order[rank]] > maxDocumentFrequency && maxPostingFraction < 1) {
+      scannedCount = rank;
+      break;
+    }
+    scannedPostings += documentFrequencies[order[rank]];
+  }
+  // A large query touches most chunks: then tracking which were hit costs more than reading
+  // every score once in rankRegions, so the dense mode skips the tracking.
+  const dense = scannedPostings * 4 > scores.length;
+  for (let rank = 0; rank < scannedCount; rank += 1) {
+    const dimension = dimensions[order[rank]];
     const agreeing = signedWeight[dimension];
     for (let block = 0; block < blockCount; block += 1) {
       const entries = index.postings(dimension, block);
       const base = block * SLOTS_PER_POSTING_BLOCK;
+      if (dense) {
+        for (let entryIndex = 0; entryIndex < entries.length; entryIndex += 1) {
+          const entry = entries[entryIndex];
+          scores[base + (entry >>> 1)] += (entry & 1) === 0 ? agreeing : -agreeing;
+        }
+        continue;
+      }
       for (let entryIndex = 0; entryIndex < entries.length; entryIndex += 1) {
         const entry = entries[entryIndex];
         const slot = base + (entry >>> 1);
@@ -166,7 +182,7 @@ export function searchIndex(index: SimilarityIndex, query: Uint8Array | string |
       }
     }
   }
-  return rankRegions(index, vector, hitSlots, scores, signedWeight, queryWeight, k, options);
+  return rankRegions(index, vector, dense ? null : hitSlots, scores, signedWeight, queryWeight, k, options);
 }
 
 /**
@@ -346,7 +362,8 @@ interface RegionCandidate {
 function rankRegions(
   index: SimilarityIndex,
   vector: QueryVector,
-  hitSlots: number[],
+  /** Slots with a score, or null when any slot may have one (dense mode: every score is read). */
+  hitSlots: number[] | null,
   scores: Float64Array,
   signedWeight: Float64Array,
   queryWeight: number,
@@ -356,7 +373,7 @@ function rankRegions(
   // Only chunks with a positive score can start or end a best window; the exact rescoring below
   // accounts for everything else. Dense hit sets are read in slot order without a sort.
   let slots: Uint32Array;
-  if (hitSlots.length * 8 > scores.length) {
+  if (hitSlots === null || hitSlots.length * 8 > scores.length) {
     let positiveCount = 0;
     for (let slot = 0; slot < scores.length; slot += 1) if (scores[slot] > 0) positiveCount += 1;
     slots = new Uint32Array(positiveCount);
@@ -407,8 +424,16 @@ function rankRegions(
   // Chunk scores add up over a region, so a feature present in several of its chunks counted
   // several times and scores could pass 1. The best candidates are rescored exactly: each query
   // dimension counts once, with the sign of the region's bundle.
-  candidates.sort(compareCandidates);
-  const rescored = candidates.slice(0, Math.max(RESCORED_CANDIDATES_PER_MATCH * k, MIN_RESCORED_CANDIDATES));
+  const rescoredCount = Math.max(RESCORED_CANDIDATES_PER_MATCH * k, MIN_RESCORED_CANDIDATES);
+  let shortlist = candidates;
+  if (candidates.length > 2 * rescoredCount) {
+    // A numeric sort of the scores finds the cut-off; only the shortlist gets the full comparator.
+    const sortedScores = Float64Array.from(candidates, (candidate) => candidate.score).sort();
+    const cutOff = sortedScores[sortedScores.length - rescoredCount];
+    shortlist = candidates.filter((candidate) => candidate.score >= cutOff);
+  }
+  shortlist.sort(compareCandidates);
+  const rescored = shortlist.slice(0, rescoredCount);
   const evidence = vector.fingerprint.nonZeroCount / (vector.fingerprint.nonZeroCount + SCORE_PRIOR_DIMENSIONS);
   for (const candidate of rescored) candidate.score = (exactRegionScore(candidate, signedWeight) / queryWeight) * evidence;
   rescored.sort(compareCandidates);
