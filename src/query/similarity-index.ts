@@ -4,18 +4,21 @@
  * and update it in the same transaction as each commit. Format version {@link INDEX_FORMAT_VERSION}.
  *
  * Model. Every indexed file is a list of chunks, each with a fingerprint ({@link chunkFingerprint})
- * and a byte length. Each chunk occupies one *slot*, a uint32 handed out in increasing order and
- * never reused, so a file's chunks are the contiguous slots `firstSlot .. firstSlot+chunkCount-1`.
+ * and a byte length, kept in *segments* of {@link SEGMENT_CHUNKS} chunks so that a partial write
+ * re-indexes only the segments it touches ({@link SimilarityIndex.replaceChunks}). Each chunk
+ * occupies one *slot*, a uint32 handed out in increasing order and never reused, so a segment's
+ * chunks are the contiguous slots `firstSlot .. firstSlot+chunkCount-1`.
  *
  * Rows (values in docs/design/query.md):
  * - `meta`: format version, dimension, root depth, the log range, and the counters (next slot,
  *   next file id, live slots, live files) as of the last checkpoint.
- * - `log:<n>`: the operations (add path with its chunks, remove path) of one flush. A commit
- *   writes one log row; every so many commits a *checkpoint* writes the base rows below and
- *   deletes the log rows. Opening the index replays the log on top of the base rows.
- * - `path:<path>` → file id. `file:<fileId>` → path, first slot, and per chunk its byte length
- *   and fingerprint (needed to un-index and un-bundle on removal, and for brute force).
- * - `slots:<slot / 4096>` → the file id owning each slot of that block (run-length coded; 0 = free).
+ * - `log:<n>`: the operations (add a segment with its chunks, remove a segment) of one flush. A
+ *   commit writes one log row; every so many commits a *checkpoint* writes the base rows below
+ *   and deletes the log rows. Opening the index replays the log on top of the base rows.
+ * - `path:<path>` → the file id of each segment. `file:<fileId>` → one segment: path, segment
+ *   number, byte offset, first slot, and per chunk its byte length and fingerprint (needed to
+ *   un-index and un-bundle on removal, for rewrites, and for brute force).
+ * - `slots:<slot / 4096>` → the segment file id owning each slot of that block (run-length coded; 0 = free).
  * - `post:<dimension>:<slot / 16384>` → the slots whose fingerprint is non-zero at `dimension`,
  *   with the sign, delta-varint coded. Only live slots appear: removal deletes the entries.
  * - `root:<directory>` → the majority-bundle counts ({@link BundleAccumulator}) of every chunk
