@@ -13,19 +13,44 @@ import { availableParallelism } from 'node:os';
 import { Worker, isMainThread } from 'node:worker_threads';
 import type { CodecProfileName } from '../codec/api.js';
 import type { PreparedPack } from '../store/api.js';
+import { EmbrError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 
 /** Writes at least this large are encoded in the pool (smaller ones inline: a round trip costs more). */
 export const POOL_MIN_BYTES = 256 * 1024;
 
-/** One batch of chunks for a worker: their bytes back to back. */
+/** One batch of chunks for a worker to encode: their bytes back to back. */
 export interface EncodeTask {
+  kind: 'encode';
   id: number;
   bytes: Uint8Array;
   offsets: number[];
   lengths: number[];
 }
 
-export type EncodeTaskResult = { id: number; packs: PreparedPack[] } | { id: number; error: string };
+/** One batch of payloads for a worker to decode (each checked against its SHA-256), output back to back. */
+export interface DecodeTask {
+  kind: 'decode';
+  id: number;
+  payloads: Uint8Array;
+  offsets: number[];
+  lengths: number[];
+  /** 32 bytes per chunk. */
+  sha256s: Uint8Array;
+  byteLengths: number[];
+}
+
+export type EncodeTaskResult =
+  | { id: number; packs: PreparedPack[] }
+  | { id: number; bytes: Uint8Array }
+  | { id: number; error: string; code?: string; data?: Record<string, unknown> };
+
+/** A chunk to decode: its payload, SHA-256 and expected length. */
+export interface DecodeRequest {
+  payload: Uint8Array;
+  sha256: Uint8Array;
+  byteLength: number;
+}
 
 interface PoolWorker {
   worker: Worker;
@@ -35,7 +60,7 @@ interface PoolWorker {
 /** The encode pool of one (profile, chunk size). */
 export class EncodePool {
   private readonly workers: PoolWorker[] = [];
-  private readonly waiting = new Map<number, { resolve: (packs: PreparedPack[]) => void; reject: (error: Error) => void; owner: PoolWorker }>();
+  private readonly waiting = new Map<number, { resolve: (result: PreparedPack[] | Uint8Array) => void; reject: (error: Error) => void; owner: PoolWorker }>();
   private nextId = 1;
 
   constructor(
@@ -57,8 +82,10 @@ export class EncodePool {
       this.waiting.delete(result.id);
       entry.busy -= 1;
       if (entry.busy === 0) worker.unref();
-      if ('error' in result) waiter.reject(new Error(`encode worker failed: ${result.error}`));
-      else waiter.resolve(result.packs);
+      if ('error' in result) {
+        // A codec verdict (CORRUPT) keeps its type; anything else is a pool failure the caller may retry inline.
+        waiter.reject(result.code === undefined ? new Error(`encode worker failed: ${result.error}`) : new EmbrError(result.code as ErrorCode, result.error, result.data ?? {}));
+      } else waiter.resolve('packs' in result ? result.packs : result.bytes);
     });
     worker.on('error', (error) => {
       // A crashed worker fails its own tasks and leaves the pool; the next task spawns a new one.
@@ -93,6 +120,57 @@ export class EncodePool {
     return (await Promise.all(tasks)).flat();
   }
 
+  /**
+   * Decodes chunks in the workers, each checked against its SHA-256, and returns their bytes back
+   * to back. Throws EmbrError CORRUPT like the codec.
+   */
+  async decode(requests: DecodeRequest[]): Promise<Uint8Array> {
+    if (requests.length === 0) return new Uint8Array(0);
+    const parts = Math.min(this.size, requests.length);
+    const perPart = Math.ceil(requests.length / parts);
+    const tasks: Array<Promise<Uint8Array>> = [];
+    for (let first = 0; first < requests.length; first += perPart) tasks.push(this.runDecode(requests.slice(first, first + perPart)));
+    const pieces = await Promise.all(tasks);
+    if (pieces.length === 1) return pieces[0];
+    const out = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
+    let offset = 0;
+    for (const piece of pieces) {
+      out.set(piece, offset);
+      offset += piece.length;
+    }
+    return out;
+  }
+
+  private runDecode(requests: DecodeRequest[]): Promise<Uint8Array> {
+    const payloads = new Uint8Array(requests.reduce((sum, request) => sum + request.payload.length, 0));
+    const sha256s = new Uint8Array(32 * requests.length);
+    const offsets: number[] = [];
+    const lengths: number[] = [];
+    let offset = 0;
+    requests.forEach((request, position) => {
+      payloads.set(request.payload, offset);
+      sha256s.set(request.sha256, 32 * position);
+      offsets.push(offset);
+      lengths.push(request.payload.length);
+      offset += request.payload.length;
+    });
+    const task: DecodeTask = { kind: 'decode', id: 0, payloads, offsets, lengths, sha256s, byteLengths: requests.map((request) => request.byteLength) };
+    return this.post(task, [payloads.buffer, sha256s.buffer]) as Promise<Uint8Array>;
+  }
+
+  private post(task: EncodeTask | DecodeTask, transfer: ArrayBuffer[]): Promise<PreparedPack[] | Uint8Array> {
+    const id = this.nextId;
+    this.nextId += 1;
+    task.id = id;
+    const owner = this.pick();
+    owner.busy += 1;
+    owner.worker.ref();
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, owner });
+      owner.worker.postMessage(task, transfer);
+    });
+  }
+
   private run(chunks: Uint8Array[]): Promise<PreparedPack[]> {
     const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
     const bytes = new Uint8Array(total);
@@ -105,16 +183,8 @@ export class EncodePool {
       lengths.push(chunk.length);
       offset += chunk.length;
     }
-    const id = this.nextId;
-    this.nextId += 1;
-    const owner = this.pick();
-    owner.busy += 1;
-    owner.worker.ref();
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject, owner });
-      const task: EncodeTask = { id, bytes, offsets, lengths };
-      owner.worker.postMessage(task, [bytes.buffer]);
-    });
+    const task: EncodeTask = { kind: 'encode', id: 0, bytes, offsets, lengths };
+    return this.post(task, [bytes.buffer]) as Promise<PreparedPack[]>;
   }
 }
 

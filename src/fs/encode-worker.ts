@@ -11,12 +11,34 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { NewChunk } from '../store/api.js';
 import { preparePacks } from '../store/pack.js';
 import { createPipeline, encodeChunk } from './encode.js';
-import type { EncodeTask, EncodeTaskResult } from './encode-pool.js';
+import type { DecodeTask, EncodeTask, EncodeTaskResult } from './encode-pool.js';
+import { EmbrError } from '../errors.js';
 
 const pipeline = createPipeline(workerData as { profile: 'positional' | 'holographic'; chunkBytes: number });
 
-parentPort?.on('message', (task: EncodeTask) => {
+function decode(task: DecodeTask): Uint8Array {
+  const out = new Uint8Array(task.byteLengths.reduce((sum, length) => sum + length, 0));
+  let offset = 0;
+  for (let position = 0; position < task.offsets.length; position += 1) {
+    const start = task.offsets[position];
+    const bytes = pipeline.codec.decode(task.payloads.subarray(start, start + task.lengths[position]), task.sha256s.subarray(32 * position, 32 * position + 32));
+    if (bytes.length !== task.byteLengths[position]) {
+      throw new EmbrError('CORRUPT', `chunk decodes to ${bytes.length} bytes where ${task.byteLengths[position]} are expected`, { what: 'chunk' });
+    }
+    out.set(bytes, offset);
+    offset += bytes.length;
+  }
+  return out;
+}
+
+parentPort?.on('message', (task: EncodeTask | DecodeTask) => {
   try {
+    if (task.kind === 'decode') {
+      const bytes = decode(task);
+      const result: EncodeTaskResult = { id: task.id, bytes };
+      parentPort?.postMessage(result, [bytes.buffer as ArrayBuffer]);
+      return;
+    }
     const fresh: NewChunk[] = [];
     for (let position = 0; position < task.lengths.length; position += 1) {
       const start = task.offsets[position];
@@ -25,6 +47,10 @@ parentPort?.on('message', (task: EncodeTask) => {
     const result: EncodeTaskResult = { id: task.id, packs: preparePacks(fresh) };
     parentPort?.postMessage(result);
   } catch (error) {
-    parentPort?.postMessage({ id: task.id, error: error instanceof Error ? error.message : String(error) });
+    const reply: EncodeTaskResult =
+      error instanceof EmbrError
+        ? { id: task.id, error: error.message, code: error.code, data: { ...error.data } }
+        : { id: task.id, error: error instanceof Error ? error.message : String(error) };
+    parentPort?.postMessage(reply);
   }
 });

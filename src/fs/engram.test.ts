@@ -683,6 +683,25 @@ describe('engram files', () => {
     await again.close();
   });
 
+  it('reads a large file through the decode pool and still refuses a damaged chunk with CORRUPT', async () => {
+    const file = freshFile();
+    const engram = await openEngram(file, { create: true, chunkBytes: 4096 });
+    const data = pattern((3 << 20) + 123, 16);
+    await engram.writeFile('/large', data);
+    assert.deepEqual((await engram.readFile('/large')).data, data);
+    await engram.close();
+    const db = new Database(file);
+    const packId = db.prepare('SELECT pack_id FROM chunks ORDER BY chunk_id LIMIT 1 OFFSET 400').pluck().get() as number;
+    const stored = db.prepare('SELECT data FROM packs WHERE pack_id = ?').pluck().get(packId) as Buffer;
+    stored[stored.length >> 1] ^= 0x10;
+    db.prepare('UPDATE packs SET data = ? WHERE pack_id = ?').run(stored, packId);
+    db.close();
+    const damaged = await openEngram(file);
+    await expectCode('CORRUPT', damaged.readFile('/large'));
+    assert.deepEqual((await damaged.read('/large', 0, 4096)).data, data.subarray(0, 4096));
+    await damaged.close();
+  });
+
   it('names the damaged path when a stored pack is corrupted', async () => {
     const file = freshFile();
     const engram = await openEngram(file, { create: true, chunkBytes: CHUNK });

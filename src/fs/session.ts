@@ -29,11 +29,12 @@ import type { StoreReader } from '../store/api.js';
 import { LIVE } from '../store/api.js';
 import type { EncodedContent, Pipeline } from './encode.js';
 import { encodeContentAsync } from './encode.js';
-import type { EncodePool } from './encode-pool.js';
+import type { DecodeRequest, EncodePool } from './encode-pool.js';
 import type { CommitContext } from './operations.js';
 import {
   adjustDirectoryLinks,
   assertFile,
+  chunkLength,
   checkVersion,
   closeRefs,
   createInode,
@@ -147,10 +148,17 @@ export abstract class Session implements ReadApi, WriteApi {
   // ---- reads ----
 
   async readFile(path: string, options?: ReadOptions): Promise<ReadResult> {
-    return this.view(options, [path], (reader, at) => {
+    const pool = this.host.pool;
+    const result = this.view<ReadResult | { plan: ReadPlan; version: number }>(options, [path], (reader, at) => {
       const { ino, row } = mustResolveFile(reader, at, path);
-      return { data: readRange(reader, this.host.pipeline, at, ino, row.size, 0, row.size), version: row.fromCommit };
+      if (pool === undefined || row.size < POOL_READ_MIN_BYTES) {
+        return { data: readRange(reader, this.host.pipeline, at, ino, row.size, 0, row.size), version: row.fromCommit };
+      }
+      // Large files: gather the payloads in this one consistent read, decode them in the pool after it.
+      return { plan: planRead(reader, this.host.pipeline, at, ino, row.size), version: row.fromCommit };
     });
+    if ('data' in result) return result;
+    return { data: await decodePlan(this.host.pipeline, pool as EncodePool, result.plan), version: result.version };
   }
 
   async read(path: string, offset: number, length: number, options?: ReadOptions): Promise<ReadResult> {
@@ -533,6 +541,54 @@ export abstract class Session implements ReadApi, WriteApi {
       },
     }));
   }
+}
+
+/** Files at least this large are decoded in the worker pool by readFile. */
+export const POOL_READ_MIN_BYTES = 1 << 20;
+
+/** What readFile decodes outside the read transaction: every chunk with where it goes. */
+interface ReadPlan {
+  size: number;
+  indexes: number[];
+  requests: DecodeRequest[];
+}
+
+function planRead(reader: StoreReader, pipeline: Pipeline, at: number, ino: number, size: number): ReadPlan {
+  const plan: ReadPlan = { size, indexes: [], requests: [] };
+  for (const ref of reader.chunkRefs(ino, at, 0, Math.ceil(size / pipeline.chunkBytes))) {
+    const expected = chunkLength(size, pipeline.chunkBytes, ref.chunkIndex);
+    if (ref.chunk === undefined) throw new EmbrError('CORRUPT', `chunk ${ref.chunkId} is referenced but missing`, { what: 'chunk', chunkId: ref.chunkId });
+    if (ref.chunk.byteLength !== expected) {
+      throw new EmbrError('CORRUPT', `chunk ${ref.chunkId} holds ${ref.chunk.byteLength} bytes where the file needs ${expected}`, { what: 'chunk', chunkId: ref.chunkId });
+    }
+    plan.indexes.push(ref.chunkIndex);
+    plan.requests.push({ payload: reader.chunkPayload(ref.chunk), sha256: ref.chunk.sha256, byteLength: expected });
+  }
+  return plan;
+}
+
+async function decodePlan(pipeline: Pipeline, pool: EncodePool, plan: ReadPlan): Promise<Uint8Array> {
+  let decoded: Uint8Array;
+  try {
+    decoded = await pool.decode(plan.requests);
+  } catch (error) {
+    if (error instanceof EmbrError) throw error;
+    // The pool itself failed (a worker could not start): decode here; the verdict is the same.
+    decoded = new Uint8Array(plan.requests.reduce((sum, request) => sum + request.byteLength, 0));
+    let offset = 0;
+    for (const request of plan.requests) {
+      decoded.set(pipeline.codec.decode(request.payload, request.sha256), offset);
+      offset += request.byteLength;
+    }
+  }
+  const out = new Uint8Array(plan.size);
+  let offset = 0;
+  plan.indexes.forEach((index, position) => {
+    const length = plan.requests[position].byteLength;
+    out.set(decoded.subarray(offset, offset + length), index * pipeline.chunkBytes);
+    offset += length;
+  });
+  return out;
 }
 
 /** The commit half of writeFile: create or replace a whole file. */
