@@ -31,8 +31,6 @@ const streamThresholdBytes = 8 * 1024 * 1024;
 /** Worker threads start once this much has been written in this thread (small updates stay single-threaded). */
 const workersAfterBytes = 16 * 1024 * 1024;
 const workersAfterFiles = 1024;
-/** Ingests that wrote at least this much end with a history-keeping compaction (see below). */
-const compactAfterBytes = 32 * 1024 * 1024;
 /** Content keys remembered for deferring copies (about 80 bytes each); beyond it copies are written at once. */
 const maxSeenContents = 1_000_000;
 /** How many lstat calls run at once while walking. */
@@ -44,7 +42,7 @@ export interface IngestOptions {
   profile?: ProfileName;
   chunkBytes?: number;
   quiet: boolean;
-  /** False: skip the final compaction of unreferenced packs (default: on after 32 MiB written). */
+  /** True: end with a history-keeping compaction that frees unreferenced packs (default off: the deferral of copies leaves about 2% to free). */
   compact?: boolean;
   /** Worker threads writing files (default: 2, or 1 on a one-core machine, started after 16 MiB or 1024 files). 1 writes in this thread. */
   jobs?: number;
@@ -479,10 +477,9 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     await batch.drain();
 
     // Workaround (reported to the library): a commit stores a chunk pack even when every chunk in
-    // it turned out to be a duplicate of one committed first (identical files in one batch or in
-    // two workers' batches), so a big ingest of a tree with many copies leaves unreferenced
-    // packs. A compaction that keeps all history frees exactly those.
-    if (options.compact !== false && summary.writtenBytes >= compactAfterBytes) {
+    // it turned out to be a duplicate of one committed first. The deferral of copies above avoids
+    // most of it; `--compact` frees the rest with a compaction that keeps all history.
+    if (options.compact === true) {
       const report = await retryWhileBusy(() => engram.compact({ retainCommits: Number.MAX_SAFE_INTEGER }));
       summary.compactedBytes = report.bytesBefore - report.bytesAfter;
     }

@@ -65,17 +65,17 @@ function buildProgram(state: RunState): Command {
     .requiredOption('-o, --output <file>', 'the engram file to create or update')
     .addOption(new Option('--profile <profile>', 'codec profile for a new engram').choices(['positional', 'holographic']))
     .option('--chunk-size <bytes>', 'chunk size in bytes for a new engram', parseCount)
-    .option('--no-compact', 'skip the final compaction that frees unreferenced packs after a big ingest')
+    .option('--compact', 'end with a compaction that keeps all history and frees unreferenced packs')
     .option('-j, --jobs <n>', 'worker threads encoding files (default 2; 1 = no workers)', parseCount)
     .option('-q, --quiet', 'no progress bar and no summary')
     .addHelpText('after', example('embrfs ingest ~/projects -o projects.engram\nembrfs ingest notes.txt photos -o mixed.engram --quiet'))
-    .action(async (sources: string[], options: { output: string; profile?: ProfileName; chunkSize?: number; jobs?: number; quiet?: boolean; compact: boolean }, command: Command) => {
+    .action(async (sources: string[], options: { output: string; profile?: ProfileName; chunkSize?: number; jobs?: number; quiet?: boolean; compact?: boolean }, command: Command) => {
       await run(options.output, async () => {
         const summary = await ingest({
           sources,
           engramFile: options.output,
           quiet: options.quiet === true,
-          compact: options.compact,
+          compact: options.compact === true,
           ...(options.profile === undefined ? {} : { profile: options.profile }),
           ...(options.chunkSize === undefined ? {} : { chunkBytes: options.chunkSize }),
           ...(options.jobs === undefined ? {} : { jobs: Math.max(1, options.jobs) }),

@@ -309,7 +309,8 @@ test('ingest of several sources puts each under its name, and log, compact and s
   assert.equal((await runCli(['cat', multi, '/sub/target.txt'])).stdout, 'link target\n');
   assert.equal((await runCli(['snapshot', 'create', multi, 'before'])).code, 0);
   await writeFile(fileSource, 'single, changed\n');
-  assert.equal((await runCli(['ingest', join(source, 'sub'), fileSource, '-o', multi, '--quiet'])).code, 0);
+  const compacting = await runCli(['ingest', join(source, 'sub'), fileSource, '-o', multi, '--compact']);
+  assert.equal(compacting.code, 0, compacting.stderr);
   const log = await runCli(['log', multi, '--json']);
   assert.equal(log.code, 0, log.stderr);
   const entries = (JSON.parse(log.stdout) as { entries: { path: string; commit: number }[] }).entries;
