@@ -15,7 +15,8 @@
  *   requests on several threads). A read with nothing pending or queued skips the queue so the
  *   kernel's parallel readahead requests are served in parallel.
  * - Sequential reads fetch `readAheadBytes` at once and serve the following requests from that
- *   buffer (fewer, larger engram reads); any write or truncate of the inode drops it, and it
+ *   buffer (fewer, larger engram reads); past its middle the next buffer is prefetched, so
+ *   decoding overlaps the transfer. Any write or truncate of the inode drops them, and they
  *   expires after `readAheadTtlMs` so other writers' changes show up like attributes do.
  * - libfuse 2 "hides" an open file on unlink/rename-over by renaming it to `.fuse_hiddenXXXX`
  *   and unlinks that name on release. We turn the hiding rename into the real unlink (the open
@@ -73,11 +74,13 @@ interface OpenFile {
   handle: FileHandle | null;
   /** End offset of the last read, to recognise sequential reading. */
   lastReadEnd: number;
-  readAhead: ReadAhead | null;
+  /** At most two: the buffer being read and the next one, prefetched. */
+  readAheads: ReadAhead[];
 }
 
 interface ReadAhead {
   offset: number;
+  requestedBytes: number;
   bytes: Promise<Uint8Array>;
   fetchedAtMs: number;
 }
@@ -233,10 +236,10 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     if (this.snapshot !== undefined) {
       const stat = await this.engram.stat(path, this.readOptions);
       if (stat.type === 'directory') throw new EmbrError('IS_DIRECTORY', `${path} is a directory`, { path });
-      return this.register({ fileHandle: 0, ino: stat.ino, path, handle: null, lastReadEnd: -1, readAhead: null });
+      return this.register({ fileHandle: 0, ino: stat.ino, path, handle: null, lastReadEnd: -1, readAheads: [] });
     }
     const handle = await this.engram.open(path);
-    const fileHandle = this.register({ fileHandle: 0, ino: handle.ino, path, handle, lastReadEnd: -1, readAhead: null });
+    const fileHandle = this.register({ fileHandle: 0, ino: handle.ino, path, handle, lastReadEnd: -1, readAheads: [] });
     if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY) {
       try {
         this.dropReadAhead(handle.ino);
@@ -254,7 +257,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
 
   async create(path: string, mode: number): Promise<number> {
     const handle = await this.engram.open(path, { create: true, mode: mode & 0o7777 });
-    return this.register({ fileHandle: 0, ino: handle.ino, path, handle, lastReadEnd: -1, readAhead: null });
+    return this.register({ fileHandle: 0, ino: handle.ino, path, handle, lastReadEnd: -1, readAheads: [] });
   }
 
   async mknod(path: string, mode: number, _device: number): Promise<void> {
@@ -637,33 +640,46 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     return null;
   }
 
-  /** Stored bytes (no pending runs), through the file's read-ahead buffer when reading sequentially. */
+  /** Stored bytes (no pending runs), through the file's read-ahead buffers when reading sequentially. */
   private async readStored(file: OpenFile, offset: number, length: number): Promise<Uint8Array> {
-    const handle = file.handle;
-    const fetch = (at: number, bytes: number): Promise<Uint8Array> =>
-      handle === null
-        ? this.engram.read(file.path, at, bytes, this.readOptions).then((result) => result.data)
-        : handle.read(at, bytes).then((result) => result.data);
     const sequential = offset === file.lastReadEnd;
     file.lastReadEnd = offset + length;
-    const cached = file.readAhead;
-    if (cached !== null && Date.now() - cached.fetchedAtMs <= this.readAheadTtlMs && offset >= cached.offset) {
-      const bytes = await cached.bytes;
+    const nowMs = Date.now();
+    for (const entry of file.readAheads) {
+      if (nowMs - entry.fetchedAtMs > this.readAheadTtlMs || offset < entry.offset || offset >= entry.offset + entry.requestedBytes) continue;
+      const bytes = await entry.bytes;
+      // Dropped while we waited (a write or truncate): read fresh bytes below.
+      if (!file.readAheads.includes(entry)) break;
+      const start = offset - entry.offset;
+      const atEndOfFile = bytes.length < entry.requestedBytes;
       // Served only if the buffer holds the whole request, or ends at the end of the file.
-      if (file.readAhead === cached && (offset + length <= cached.offset + bytes.length || bytes.length < this.readAheadBytes)) {
-        return bytes.subarray(offset - cached.offset, Math.min(bytes.length, offset - cached.offset + length));
-      }
+      if (start + length > bytes.length && !atEndOfFile) break;
+      if (!atEndOfFile && start + length > entry.requestedBytes / 2) this.prefetch(file, entry.offset + entry.requestedBytes);
+      return bytes.subarray(start, Math.min(bytes.length, start + length));
     }
-    if (!sequential || this.readAheadBytes <= length) return fetch(offset, length);
-    const readAhead: ReadAhead = { offset, bytes: fetch(offset, this.readAheadBytes), fetchedAtMs: Date.now() };
-    file.readAhead = readAhead;
-    try {
-      const bytes = await readAhead.bytes;
-      return bytes.subarray(0, Math.min(bytes.length, length));
-    } catch (error) {
-      if (file.readAhead === readAhead) file.readAhead = null;
-      throw error;
-    }
+    if (!sequential || this.readAheadBytes <= length) return this.fetchStored(file, offset, length);
+    const bytes = await this.prefetch(file, offset).bytes;
+    return bytes.subarray(0, Math.min(bytes.length, length));
+  }
+
+  private fetchStored(file: OpenFile, offset: number, length: number): Promise<Uint8Array> {
+    if (file.handle === null) return this.engram.read(file.path, offset, length, this.readOptions).then((result) => result.data);
+    return file.handle.read(offset, length).then((result) => result.data);
+  }
+
+  /** Starts (or finds) the read-ahead fetch at `offset`; keeps the two newest. */
+  private prefetch(file: OpenFile, offset: number): ReadAhead {
+    const existing = file.readAheads.find((entry) => entry.offset === offset);
+    if (existing !== undefined) return existing;
+    const entry: ReadAhead = { offset, requestedBytes: this.readAheadBytes, bytes: this.fetchStored(file, offset, this.readAheadBytes), fetchedAtMs: Date.now() };
+    // A failed fetch is forgotten; whoever awaits it gets the error, a prefetch nobody awaits
+    // must not become an unhandled rejection.
+    entry.bytes.catch(() => {
+      file.readAheads = file.readAheads.filter((other) => other !== entry);
+    });
+    file.readAheads.push(entry);
+    while (file.readAheads.length > 2) file.readAheads.shift();
+    return entry;
   }
 
   private dropReadAhead(ino: number): void {
@@ -671,7 +687,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     if (state === undefined) return;
     for (const fileHandle of state.openFiles) {
       const file = this.files.get(fileHandle);
-      if (file !== undefined) file.readAhead = null;
+      if (file !== undefined) file.readAheads = [];
     }
   }
 

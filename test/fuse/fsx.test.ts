@@ -75,7 +75,7 @@ test(`random reads, writes, truncates and appends agree with a shadow copy (${op
     const path = join(mount.mountpoint, `fsx-${index}`);
     shadows.push({ path, bytes: Buffer.alloc(1 << 16), size: 0, descriptor: fs.openSync(path, 'w+') });
   }
-  const counts = { write: 0, read: 0, truncate: 0, append: 0, reopen: 0, fsync: 0 };
+  const counts = { write: 0, read: 0, scan: 0, truncate: 0, append: 0, reopen: 0, fsync: 0 };
   for (let step = 0; step < operationCount; step += 1) {
     const shadow = shadows[random(fileCount)];
     const choice = random(100);
@@ -90,6 +90,20 @@ test(`random reads, writes, truncates and appends agree with a shadow copy (${op
       if (offset + length > shadow.size) resize(shadow, offset + length);
       data.copy(shadow.bytes, offset);
       counts.write += 1;
+    } else if (choice < 44) {
+      // A sequential scan (exercises the adapter's read-ahead and prefetch), in 4-128 KiB steps.
+      const step = 4096 * (1 + random(32));
+      const buffer = Buffer.alloc(step);
+      let offset = random(2) === 0 ? 0 : random(shadow.size + 1);
+      if (trace) console.log(step, 'scan', shadow.path.slice(-1), offset, step);
+      for (;;) {
+        const bytesRead = fs.readSync(shadow.descriptor, buffer, 0, step, offset);
+        assert.equal(bytesRead, Math.max(0, Math.min(step, shadow.size - offset)), `seed ${seed} op ${step}: scan of ${shadow.path} at ${offset}`);
+        checkRange(shadow, offset, buffer.subarray(0, bytesRead), step);
+        if (bytesRead === 0) break;
+        offset += bytesRead;
+      }
+      counts.scan += 1;
     } else if (choice < 75) {
       const offset = random(shadow.size + 100);
       const length = 1 + random(65536);
