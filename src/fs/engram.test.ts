@@ -428,6 +428,35 @@ for (const [storeName, make] of makers) {
         assert.deepEqual(await engram.listSnapshots(), []);
       }));
 
+    it('restores a snapshot across renames, moved files, removed directories and hard links', () =>
+      using(make, async (engram) => {
+        await engram.mkdir('/a/b', { parents: true });
+        await engram.writeFile('/a/b/f', pattern(CHUNK * 3, 700));
+        await engram.link('/a/b/f', '/a/hard');
+        await engram.mkdir('/gone');
+        await engram.writeFile('/gone/g', text('g'));
+        await engram.createSnapshot('s');
+        const before = await engram.readdir('/a');
+        await engram.rename('/a/b', '/moved');
+        await engram.rename('/moved/f', '/f2');
+        await engram.write('/f2', 5, text('XYZ'));
+        await engram.deleteFile('/gone/g');
+        await engram.rmdir('/gone');
+        await engram.mkdir('/a/b');
+        await engram.writeFile('/a/b/new', text('new'));
+        await engram.restoreSnapshot('s');
+        assert.deepEqual(await engram.readdir('/a'), before);
+        assert.deepEqual((await engram.readdir('/')).map((entry) => entry.name), ['a', 'gone']);
+        assert.deepEqual((await engram.readFile('/a/b/f')).data, pattern(CHUNK * 3, 700));
+        assert.deepEqual((await engram.readdir('/a/b')).map((entry) => entry.name), ['f']);
+        assert.equal(decode((await engram.readFile('/gone/g')).data), 'g');
+        assert.equal((await engram.stat('/a/hard')).ino, (await engram.stat('/a/b/f')).ino);
+        assert.equal((await engram.stat('/a/hard')).nlink, 2);
+        assert.equal((await engram.stat('/a')).nlink, 3);
+        const report = await engram.verify();
+        assert.deepEqual(report.problems, []);
+      }));
+
     it('tells the history of a path with kinds, sizes and content hashes', () =>
       using(make, async (engram) => {
         const v1 = await engram.writeFile('/h', text('one'));
