@@ -18,7 +18,8 @@ import type { ChunkCodec, CodecProfileName } from '../codec/index.js';
 import { chunkFingerprint } from '../query/fingerprint.js';
 import type { NewChunk, PreparedPack } from '../store/api.js';
 import { preparePacks } from '../store/pack.js';
-import { serializeVector } from '../vsa/serialize.js';
+import { deserializeVector, serializeVector } from '../vsa/serialize.js';
+import type { SparseVector } from '../vsa/sparse.js';
 import type { EncodePool } from './encode-pool.js';
 import { POOL_MIN_BYTES } from './encode-pool.js';
 
@@ -183,12 +184,33 @@ function splitContent(
  */
 export function encodeChunk(pipeline: Pipeline, chunk: Uint8Array): NewChunk {
   const encoded = pipeline.codec.encode(chunk);
+  const vector = chunkFingerprint(chunk);
+  const fingerprint = serializeVector(vector);
+  fingerprintVectors.set(fingerprint, vector);
   return {
     sha256: encoded.sha256,
     byteLength: encoded.byteLength,
     payload: encoded.payload,
     vectorCorrectBytes: encoded.vectorCorrectBytes,
     correctionBytes: encoded.correctionBytes,
-    fingerprint: serializeVector(chunkFingerprint(chunk)),
+    fingerprint,
   };
+}
+
+/**
+ * Fingerprint vectors by their serialized bytes, for chunks encoded in this thread: the commit's
+ * root-vector update then skips deserializing them (a measurable share of a large write).
+ */
+const fingerprintVectors = new WeakMap<Uint8Array, SparseVector>();
+
+/**
+ * The vector of a serialized fingerprint (from the cache when this thread encoded it).
+ *
+ * @example
+ * ```ts
+ * root.add(fingerprintVector(chunk.fingerprint));
+ * ```
+ */
+export function fingerprintVector(serialized: Uint8Array): SparseVector {
+  return fingerprintVectors.get(serialized) ?? deserializeVector(serialized);
 }

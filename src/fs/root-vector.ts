@@ -16,7 +16,7 @@ import { EmbrError } from '../errors.js';
 import type { StoreReader, StoreWriter } from '../store/api.js';
 import { FINGERPRINT_DIMENSION } from '../query/fingerprint.js';
 import { BundleAccumulator } from '../vsa/accumulator.js';
-import { deserializeVector } from '../vsa/serialize.js';
+import { fingerprintVector } from './encode.js';
 
 /** Pending changes of the root vector within one commit. */
 export class RootDelta {
@@ -55,7 +55,7 @@ export class RootDelta {
       if (serialized === undefined) {
         throw new EmbrError('CORRUPT', `chunk ${chunkId} has no fingerprint`, { what: 'chunk', chunkId });
       }
-      const fingerprint = deserializeVector(serialized);
+      const fingerprint = fingerprintVector(serialized);
       for (let step = 0; step < Math.abs(times); step += 1) {
         if (times > 0) root.add(fingerprint);
         else root.subtract(fingerprint);
