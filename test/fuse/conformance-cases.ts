@@ -259,6 +259,20 @@ export function buildCases(): ConformanceCase[] {
   add('sed -i edits in place', { op: 'shell', command: 'printf "a\\nb\\n" > sed.txt && sed -i s/a/A/ sed.txt && cat sed.txt' });
   add('ls -la names and types', { op: 'shell', command: "ls -la deep | awk '{print substr($1,1,1), $NF}'" });
 
+  // O2. several processes at once.
+  add('concurrent O_APPEND writers lose nothing', {
+    op: 'shell',
+    command: '(for i in $(seq 150); do echo aaaaaaa >> conc; done) & (for i in $(seq 150); do echo bbbbbbb >> conc; done) & wait; wc -c < conc; grep -c a conc; grep -c b conc',
+  });
+  add('concurrent writers of different files', {
+    op: 'shell',
+    command: 'for n in 1 2 3 4; do (seq 1 5000 > par$n) & done; wait; cat par1 par2 par3 par4 | sha256sum',
+  });
+  add('a reader during a writer sees a prefix of the final content', {
+    op: 'shell',
+    command: '(seq 1 30000 > grow) & sleep 0.05; cat grow > part; wait; n=$(wc -c < part); head -c $n grow | cmp -s - part && echo prefix; seq 1 30000 | cmp - grow && echo same',
+  });
+
   // P. permissions as uid/gid 65534 (nobody).
   add('private directory', { op: 'mkdir', path: 'priv', mode: 0o755 });
   add('secret file', { op: 'writeFile', path: 'priv/secret', data: 'secret', mode: 0o600 });
