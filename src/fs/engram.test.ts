@@ -656,6 +656,21 @@ describe('engram files', () => {
     await again.close();
   });
 
+  it('shrinks the engram file when compaction frees data', async () => {
+    const file = freshFile();
+    const engram = await openEngram(file, { create: true });
+    await engram.writeFile('/big', pattern(4 << 20, 17));
+    await engram.writeFile('/small', text('stays'));
+    await engram.deleteFile('/big');
+    const before = (await engram.stats()).storedBytes;
+    const report = await engram.compact({ retainCommits: 0 });
+    assert.equal(report.bytesBefore, before);
+    assert.ok(report.bytesAfter < before / 4, `${report.bytesAfter} should be far below ${before}`);
+    assert.equal((await engram.stats()).storedBytes, report.bytesAfter);
+    assert.equal(decode((await engram.readFile('/small')).data), 'stays');
+    await engram.close();
+  });
+
   it('commits and reopens with the opt-in normal durability', async () => {
     const file = freshFile();
     const engram = await openEngram(file, { create: true, durability: 'normal' });
