@@ -13,7 +13,7 @@
  * ```
  */
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { EmbrError } from '../errors.js';
 import type {
   ChunkInfo,
@@ -165,7 +165,20 @@ function createEngramFile(file: string, create: NonNullable<StoreOpenOptions['cr
     db.exec('COMMIT');
     db.pragma('journal_mode = WAL');
     db.close();
-    renameSync(temporary, file);
+    try {
+      // link, not rename: if another process created the engram meanwhile, keep theirs (a rename
+      // would replace a file that process already has open).
+      linkSync(temporary, file);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
+        // A filesystem without hard links: rename unless someone else got there first.
+        if (!existsSync(file)) renameSync(temporary, file);
+      } else if (code !== 'EEXIST') {
+        throw error;
+      }
+    }
+    rmSync(temporary, { force: true });
   } catch (error) {
     if (db.open) db.close();
     rmSync(temporary, { force: true });
