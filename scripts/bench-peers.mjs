@@ -3,14 +3,15 @@
 // restic (compression auto), borg (-e none, default lz4) and `tar | zstd -3`, on one corpus
 // copied from /usr/share/doc and /usr/include (about 250 MB, 12k files).
 //
-// Usage: node scripts/bench-peers.mjs [--keep] [--tools embrfs,restic,borg,tar] [--sources dir,dir]
+// Usage: node scripts/bench-peers.mjs [--keep] [--rounds 3] [--tools embrfs,restic,borg,tar] [--sources dir,dir]
 //   (run `npx tsc -p tsconfig.json` first; the script runs the built CLI bin/embrfs.js)
 //
-// Steps per tool, all in one run on the same warm page cache: ingest (backup/create), stored
-// size, extract (restore), then re-ingest after changing 1% of the files (every 100th file in
-// sorted order: a third get a line inserted at the start, a third 16 bytes overwritten in the
-// middle, a third a line appended) and the growth of the stored size. Each step prints one
-// JSON line; the last lines give embrfs/restic ratios and the floors of issue 4.
+// Steps per tool, all in one run on the same warm page cache: ingest (backup/create) into a new
+// repository, stored size, extract (restore), in `--rounds` interleaved rounds (median reported);
+// then, per round, re-ingest after changing another 1% of the files (every 100th file in sorted
+// order: a third get a line inserted at the start, a third 16 bytes flipped in the middle, a
+// third a line appended) and the growth of the stored size. Each round and each step prints one
+// JSON line; the last lines give the ratios to restic and the floors of issue 4.
 // Times are wall-clock seconds from /usr/bin/time (with peak RSS); the machine is shared, so
 // compare ratios within one run, never figures across runs.
 import { spawnSync } from 'node:child_process';
@@ -20,6 +21,8 @@ import { join, resolve } from 'node:path';
 
 const argv = process.argv.slice(2);
 const keep = argv.includes('--keep');
+const roundsIndex = argv.indexOf('--rounds');
+const rounds = roundsIndex >= 0 ? Number(argv[roundsIndex + 1]) : 3;
 const toolsIndex = argv.indexOf('--tools');
 const tools = toolsIndex >= 0 ? argv[toolsIndex + 1].split(',') : ['embrfs', 'restic', 'borg', 'tar'];
 const sourcesIndex = argv.indexOf('--sources');
@@ -121,6 +124,7 @@ try {
   const borgEnv = { BORG_BASE_DIR: join(work, 'borg-base'), BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes' };
   const engram = join(work, 'corpus.engram');
 
+  let borgArchives = 0;
   const ingestSteps = {
     embrfs: () => timed('node', [embrfsBin, 'ingest', corpus, '-o', engram, '--quiet']),
     restic: (first) => {
@@ -129,7 +133,8 @@ try {
     },
     borg: (first) => {
       if (first) timed('borg', ['init', '-e', 'none', join(work, 'borg-repo')], { env: borgEnv });
-      return timed('borg', ['create', `${join(work, 'borg-repo')}::${first ? 'first' : 'second'}`, 'corpus'], { env: borgEnv });
+      borgArchives += 1;
+      return timed('borg', ['create', `${join(work, 'borg-repo')}::${first ? 'first' : `next-${borgArchives}`}`, 'corpus'], { env: borgEnv });
     },
     tar: (first) => timed('sh', ['-c', `tar -cf - corpus | zstd -3 -q -f -o ${first ? 'corpus.tar.zst' : 'corpus2.tar.zst'}`]),
   };
@@ -160,38 +165,105 @@ try {
     tar: (out) => join(out, 'corpus'),
   };
 
+  const median = (values) => {
+    const sorted = [...values].sort((left, right) => left - right);
+    return sorted[Math.floor(sorted.length / 2)];
+  };
+  const resetRepository = {
+    embrfs: () => ['', '-wal', '-shm'].forEach((suffix) => rmSync(engram + suffix, { force: true })),
+    restic: () => {
+      rmSync(resticEnv.RESTIC_REPOSITORY, { recursive: true, force: true });
+      rmSync(resticEnv.RESTIC_CACHE_DIR, { recursive: true, force: true });
+    },
+    borg: () => {
+      rmSync(join(work, 'borg-repo'), { recursive: true, force: true });
+      rmSync(borgEnv.BORG_BASE_DIR, { recursive: true, force: true });
+    },
+    tar: () => rmSync(join(work, 'corpus.tar.zst'), { force: true }),
+  };
+
+  // Rounds interleave the tools (embrfs, restic, borg, tar, embrfs, ...) so a load change on the
+  // shared machine hits all of them alike; each step reports the median of its rounds.
+  const perRound = {};
+  for (let round = 1; round <= rounds; round += 1) {
+    for (const tool of tools) {
+      resetRepository[tool]();
+      const ingestTime = ingestSteps[tool](true);
+      const storedBytes = storedSize[tool](true);
+      const out = join(work, `${tool}-out`);
+      const extractTime = extractSteps[tool](out);
+      const same = identical(corpus, extractedRoot[tool](out));
+      rmSync(out, { recursive: true, force: true });
+      perRound[tool] ??= { ingest: [], extract: [], storedBytes: 0, identical: true };
+      perRound[tool].ingest.push(ingestTime);
+      perRound[tool].extract.push(extractTime);
+      perRound[tool].storedBytes = storedBytes;
+      perRound[tool].identical &&= same;
+      emit({ tool, step: 'round', round, ingestSeconds: ingestTime.seconds, ingestCpuSeconds: ingestTime.cpuSeconds, extractSeconds: extractTime.seconds, extractCpuSeconds: extractTime.cpuSeconds, storedBytes, identical: same });
+    }
+  }
   for (const tool of tools) {
-    const ingestTime = ingestSteps[tool](true);
-    const storedBytes = storedSize[tool](true);
-    record(tool, 'ingest', { ...ingestTime, storedBytes, storedRatio: Math.round((storedBytes / corpusBytes) * 1000) / 1000, mbPerSecond: Math.round((corpusBytes / 1e6 / ingestTime.seconds) * 10) / 10 });
-    const out = join(work, `${tool}-out`);
-    const extractTime = extractSteps[tool](out);
-    record(tool, 'extract', { ...extractTime, identical: identical(corpus, extractedRoot[tool](out)), mbPerSecond: Math.round((corpusBytes / 1e6 / extractTime.seconds) * 10) / 10 });
-    rmSync(out, { recursive: true, force: true });
+    const data = perRound[tool];
+    const ingestSeconds = median(data.ingest.map((item) => item.seconds));
+    const extractSeconds = median(data.extract.map((item) => item.seconds));
+    record(tool, 'ingest', {
+      rounds,
+      seconds: ingestSeconds,
+      cpuSeconds: median(data.ingest.map((item) => item.cpuSeconds)),
+      maxRssMiB: Math.max(...data.ingest.map((item) => item.maxRssMiB)),
+      storedBytes: data.storedBytes,
+      storedRatio: Math.round((data.storedBytes / corpusBytes) * 1000) / 1000,
+      mbPerSecond: Math.round((corpusBytes / 1e6 / ingestSeconds) * 10) / 10,
+    });
+    record(tool, 'extract', {
+      rounds,
+      seconds: extractSeconds,
+      cpuSeconds: median(data.extract.map((item) => item.cpuSeconds)),
+      maxRssMiB: Math.max(...data.extract.map((item) => item.maxRssMiB)),
+      identical: data.identical,
+      mbPerSecond: Math.round((corpusBytes / 1e6 / extractSeconds) * 10) / 10,
+    });
   }
 
-  // Change 1% of the files, the same way for everyone.
-  const changed = corpusFiles.filter((_file, index) => index % 100 === 50);
-  changed.forEach((file, index) => {
-    const data = readFileSync(file);
-    const line = Buffer.from(`embrfs bench-peers change ${index}\n`);
-    let next;
-    if (index % 3 === 0) next = Buffer.concat([line, data]);
-    else if (index % 3 === 1) {
-      next = Buffer.from(data);
-      const at = Math.floor(next.length / 2);
-      for (let offset = 0; offset < 16 && at + offset < next.length; offset += 1) next[at + offset] ^= 0x20;
-      if (next.length === 0) next = line;
-    } else next = Buffer.concat([data, line]);
-    writeFileSync(file, next);
-  });
-  emit({ tool: 'corpus', step: 'change', changedFiles: changed.length, rule: 'every 100th file: insert a line at the start / flip 16 bytes in the middle / append a line' });
-
+  // Re-ingest rounds: each changes another 1% of the files (every 100th file, shifted by the
+  // round), the same way for everyone, then every tool takes in the changed tree.
+  const reingest = {};
+  for (let round = 1; round <= rounds; round += 1) {
+    const changed = corpusFiles.filter((_file, index) => index % 100 === (50 + round) % 100);
+    changed.forEach((file, index) => {
+      const data = readFileSync(file);
+      const line = Buffer.from(`embrfs bench-peers change ${round}.${index}\n`);
+      let next;
+      if (index % 3 === 0) next = Buffer.concat([line, data]);
+      else if (index % 3 === 1) {
+        next = Buffer.from(data);
+        const at = Math.floor(next.length / 2);
+        for (let offset = 0; offset < 16 && at + offset < next.length; offset += 1) next[at + offset] ^= 0x20;
+        if (next.length === 0) next = line;
+      } else next = Buffer.concat([data, line]);
+      writeFileSync(file, next);
+    });
+    emit({ tool: 'corpus', step: 'change', round, changedFiles: changed.length, rule: 'every 100th file: insert a line at the start / flip 16 bytes in the middle / append a line' });
+    for (const tool of tools) {
+      const before = storedSize[tool](true);
+      const time = ingestSteps[tool](false);
+      const after = storedSize[tool](false) + (tool === 'tar' ? before : 0);
+      if (tool === 'tar') rmSync(join(work, 'corpus2.tar.zst'), { force: true });
+      reingest[tool] ??= [];
+      reingest[tool].push({ ...time, growthBytes: after - before, storedBytes: after });
+      emit({ tool, step: 'reingest-round', round, seconds: time.seconds, cpuSeconds: time.cpuSeconds, growthBytes: after - before });
+    }
+  }
   for (const tool of tools) {
-    const before = results[tool].ingest.storedBytes;
-    const time = ingestSteps[tool](false);
-    const after = storedSize[tool](false) + (tool === 'tar' ? before : 0);
-    record(tool, 'reingest', { ...time, storedBytes: after, growthBytes: after - before });
+    const data = reingest[tool];
+    record(tool, 'reingest', {
+      rounds,
+      seconds: median(data.map((item) => item.seconds)),
+      cpuSeconds: median(data.map((item) => item.cpuSeconds)),
+      maxRssMiB: Math.max(...data.map((item) => item.maxRssMiB)),
+      storedBytes: data[data.length - 1].storedBytes,
+      growthBytes: median(data.map((item) => item.growthBytes)),
+    });
   }
 
   if (results.embrfs !== undefined && results.restic !== undefined) {
