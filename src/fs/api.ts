@@ -75,7 +75,7 @@ export interface ReadResult {
 }
 
 export interface WriteOptions {
-  /** Fail with VERSION_MISMATCH unless the file's current version is this one. */
+  /** Fail with VERSION_MISMATCH unless the file's current version is this one (an absent file has version 0). */
   expectedVersion?: number;
   /** Create-only: fail with EXISTS if the path exists. Never conflicts with creates of other paths. */
   exclusive?: boolean;
@@ -232,7 +232,12 @@ export interface WriteApi {
   removexattr(path: string, name: string): Promise<number>;
 }
 
-/** A multi-file transaction: reads are recorded and validated at commit. */
+/**
+ * A multi-file transaction: reads are recorded and validated at commit. Reads see the
+ * transaction's own queued writes. Write methods resolve to a provisional version (the next
+ * commit number when queued); all changes get the transaction's commit number. Precondition
+ * errors of queued writes (EXISTS, VERSION_MISMATCH, NOT_FOUND...) surface from `transaction()`.
+ */
 export interface Transaction extends ReadApi, WriteApi {}
 
 export interface TransactionOptions {
@@ -248,7 +253,10 @@ export interface Engram extends ReadApi, WriteApi {
   /** Opens a handle on an existing file (or creates it with `create`). */
   open(path: string, options?: { create?: boolean; exclusive?: boolean; truncate?: boolean; mode?: number; uid?: number; gid?: number }): Promise<FileHandle>;
 
-  /** Streams a file out in chunk-sized pieces with bounded memory. */
+  /**
+   * Streams a file out in pieces of at most 1 MiB with bounded memory, all from the version current
+   * when iteration starts. `start` and `end` are byte offsets, `end` inclusive (as node:fs).
+   */
   createReadStream(path: string, options?: ReadOptions & { start?: number; end?: number }): AsyncIterable<Uint8Array>;
   /** Streams a file in from an async iterable with bounded memory; commits once at the end. */
   writeFileFrom(path: string, source: AsyncIterable<Uint8Array>, options?: WriteOptions): Promise<number>;
