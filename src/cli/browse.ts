@@ -15,7 +15,14 @@ function childPath(parent: string, name: string): string {
   return parent === '/' ? `/${name}` : `${parent}/${name}`;
 }
 
-/** `drwxr-xr-x` from a type and permission bits (with set-id and sticky bits like ls). */
+/**
+ * `drwxr-xr-x` from a type and permission bits (with set-id and sticky bits like ls).
+ *
+ * @example
+ * ```ts
+ * modeString('file', 0o4755); // '-rwsr-xr-x'
+ * ```
+ */
 export function modeString(type: Stat['type'], mode: number): string {
   const typeChar = type === 'directory' ? 'd' : type === 'symlink' ? 'l' : '-';
   const triplet = (shift: number, special: boolean, specialChar: string) => {

@@ -19,12 +19,26 @@ export interface ExactTime {
   mtimeNs: bigint;
 }
 
-/** True when `lutimes` (microsecond precision) cannot set this time exactly. */
+/**
+ * True when `lutimes` (microsecond precision) cannot set this time exactly.
+ *
+ * @example
+ * ```ts
+ * needsExactTime(1_700_000_000_123_456_789n); // true
+ * ```
+ */
 export function needsExactTime(timeNs: bigint): boolean {
   return timeNs % 1000n !== 0n;
 }
 
-/** Seconds as a double for `lutimes`; exact whenever {@link needsExactTime} is false. */
+/**
+ * Seconds as a double for `lutimes`; exact whenever {@link needsExactTime} is false.
+ *
+ * @example
+ * ```ts
+ * await lutimes(path, secondsOf(atimeNs), secondsOf(mtimeNs));
+ * ```
+ */
 export function secondsOf(timeNs: bigint): number {
   const wholeSeconds = timeNs / 1_000_000_000n;
   const remainderNs = timeNs - wholeSeconds * 1_000_000_000n;

@@ -50,7 +50,14 @@ export interface ExtractSummary {
   elapsedMs: number;
 }
 
-/** Why a name from an engram cannot become a local name, or undefined if it can. */
+/**
+ * Why a name from an engram cannot become a local name, or undefined if it can.
+ *
+ * @example
+ * ```ts
+ * unsafeNameReason('..'); // "'..' as a name"
+ * ```
+ */
 export function unsafeNameReason(name: string): string | undefined {
   if (name.length === 0) return 'empty name';
   if (name === '.' || name === '..') return `'${name}' as a name`;

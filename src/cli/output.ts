@@ -28,7 +28,14 @@ export function toJson(value: unknown): string {
   return JSON.stringify(value, (_key, item: unknown) => (typeof item === 'bigint' ? item.toString() : item));
 }
 
-/** Formats nanoseconds since the epoch as an ISO-like UTC time with nanoseconds. */
+/**
+ * Formats nanoseconds since the epoch as an ISO-like UTC time with nanoseconds.
+ *
+ * @example
+ * ```ts
+ * formatTimeNs(1_700_000_000_000_000_007n); // '2023-11-14 22:13:20.000000007'
+ * ```
+ */
 export function formatTimeNs(timeNs: bigint): string {
   const milliseconds = Number(timeNs / 1_000_000n);
   const iso = new Date(milliseconds).toISOString(); // 2026-11-24T01:26:49.123Z
@@ -36,7 +43,14 @@ export function formatTimeNs(timeNs: bigint): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${fractionNs.toString().padStart(9, '0')}`;
 }
 
-/** Formats a byte count for people (decimal units, like restic and df -H). */
+/**
+ * Formats a byte count for people (decimal units, like restic and df -H).
+ *
+ * @example
+ * ```ts
+ * formatBytes(1500); // '1.50 kB'
+ * ```
+ */
 export function formatBytes(bytes: number): string {
   if (bytes < 1000) return `${bytes} B`;
   const units = ['kB', 'MB', 'GB', 'TB', 'PB'];
