@@ -1,12 +1,15 @@
 /**
  * Mount lifecycle: SIGTERM flushes pending writes, external `fusermount -u` ends the server,
  * a stale mount left by SIGKILL is cleaned by the next mount, read-only and snapshot mounts
- * refuse writes, other writers' commits show up, inode numbers survive a remount.
+ * refuse writes, other writers' commits show up, inode numbers survive a remount, a full disk
+ * answers ENOSPC.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startMount, teardown, type TestMount } from './harness.js';
@@ -136,4 +139,44 @@ test('read-only and snapshot mounts serve reads and refuse writes with EROFS', a
   await snapshot.stop();
 
   await assert.rejects(startMount({ directory: live.directory, snapshot: 'missing' }), /snapshot 'missing' does not exist/);
+});
+
+test('a full disk answers ENOSPC (never EIO) and the engram stays usable and verifies', async (t) => {
+  const base = fs.mkdtempSync(join(tmpdir(), 'embrfs-full-'));
+  const small = join(base, 'small');
+  fs.mkdirSync(small);
+  let mount: TestMount | undefined;
+  let tmpfsMounted = false;
+  t.after(async () => {
+    await teardown(mount);
+    if (tmpfsMounted) spawnSync('umount', ['-l', small]);
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+  // A 3 MiB tmpfs holds the engram: the disk fills long before an 8 MB file is written.
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', small]);
+  tmpfsMounted = true;
+  mount = await startMount({ directory: join(small, 'engram') });
+  // Incompressible bytes, so the store cannot squeeze them into the space left.
+  const big = randomBytes(8_000_000);
+  assert.throws(
+    () => {
+      const descriptor = fs.openSync(join(mount?.mountpoint ?? '', 'big'), 'w');
+      try {
+        fs.writeSync(descriptor, big);
+      } finally {
+        fs.closeSync(descriptor);
+      }
+    },
+    (error: NodeJS.ErrnoException) => error.code === 'ENOSPC',
+  );
+  fs.writeFileSync(join(mount.mountpoint, 'small.txt'), 'still writable');
+  assert.equal(fs.readFileSync(join(mount.mountpoint, 'small.txt'), 'utf8'), 'still writable');
+  assert.equal(await mount.stop(), 0);
+  const engram = await openLibrary(mount.engramFile, true);
+  try {
+    const report = await engram.verify();
+    assert.equal(report.ok, true, report.problems.join('\n'));
+  } finally {
+    await engram.close();
+  }
 });
