@@ -394,7 +394,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
       const content = await this.encode(bytes, ids.length, false, true);
       const staged = new Set<string>();
       for (const pack of content.packs) for (const chunk of pack.chunks) staged.add(shaKey(chunk.sha256));
-      const batchIds = this.store.write({ kind: 'stage', timeNs: nowNs() }, (writer) => {
+      // Staged packs are unreferenced until the final commit, whose fsync covers them: no sync here.
+      const batchIds = this.store.write({ kind: 'stage', timeNs: nowNs(), durable: false }, (writer) => {
         const context = this.contextFor(writer);
         const batch = materialize(context, content);
         for (const id of batch) {

@@ -240,6 +240,12 @@ export interface CommitStart {
   /** Short label of the operation (e.g. 'write', 'rename', 'transaction'). */
   kind: string;
   timeNs: bigint;
+  /**
+   * false: this commit need not reach the disk before it returns (SQLite: synchronous=NORMAL for
+   * it). Only for commits nothing depends on until a later durable commit, whose sync then covers
+   * them too (a streaming write's staged packs). Default true.
+   */
+  durable?: boolean;
 }
 
 /** An open engram store. */

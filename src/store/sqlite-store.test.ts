@@ -43,6 +43,20 @@ describe('sqlite store files', () => {
     reopened.close();
   });
 
+  it('keeps a non-durable commit once a durable one follows, across reopen', () => {
+    const file = freshFile();
+    const store = openSqliteStore(file, { create });
+    store.write({ kind: 'stage', timeNs: 1n, durable: false }, (writer) => writer.putDentry(ROOT_INO, 'staged', 5));
+    store.write({ kind: 'write', timeNs: 2n }, (writer) => writer.putDentry(ROOT_INO, 'final', 6));
+    store.close();
+    const reopened = openSqliteStore(file);
+    reopened.read((reader) => {
+      assert.equal(reader.lookup(ROOT_INO, 'staged', LIVE), 5);
+      assert.equal(reader.lookup(ROOT_INO, 'final', LIVE), 6);
+    });
+    reopened.close();
+  });
+
   it('refuses writes when opened read-only', () => {
     const file = freshFile();
     openSqliteStore(file, { create }).close();

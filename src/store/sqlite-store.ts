@@ -225,7 +225,7 @@ export function openSqliteStore(file: string, options: StoreOpenOptions = {}): S
     if (!options.readOnly) db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
     db.pragma('cache_size = -16384');
-    return new SqliteStore(db, file, options.readOnly === true);
+    return new SqliteStore(db, file, options.readOnly === true, options.durability === 'normal' ? 'NORMAL' : 'FULL');
   } catch (error) {
     db.close();
     throw translateSqliteError(error, file);
@@ -283,6 +283,7 @@ class SqliteStore implements Store, StoreWriter {
     private readonly db: Database.Database,
     private readonly file: string,
     readonly readOnly: boolean,
+    private readonly synchronous: 'FULL' | 'NORMAL',
   ) {
     const prepare = (sql: string) => db.prepare(sql);
     const prepareBig = (sql: string) => db.prepare(sql).safeIntegers(true);
@@ -395,6 +396,10 @@ class SqliteStore implements Store, StoreWriter {
   write<T>(start: CommitStart, body: (writer: StoreWriter) => T): T {
     this.assertWritable();
     return this.guard(() => {
+      // In WAL mode NORMAL skips the fsync at commit but keeps checkpoints safe; the next FULL
+      // commit's fsync of the WAL makes this commit's frames durable too.
+      const relaxed = start.durable === false && this.synchronous === 'FULL';
+      if (relaxed) this.db.pragma('synchronous = NORMAL');
       try {
         return this.writeTransaction.immediate(start, body) as T;
       } catch (error) {
@@ -403,6 +408,7 @@ class SqliteStore implements Store, StoreWriter {
         throw error;
       } finally {
         this.currentCommit = 0;
+        if (relaxed) this.db.pragma('synchronous = FULL');
       }
     });
   }
