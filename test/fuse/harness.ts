@@ -41,6 +41,8 @@ export interface TestMount {
 export interface StartOptions {
   /** Use this directory (a remount if it holds test.engram; created if missing); default: a fresh scratch directory. */
   directory?: string;
+  /** Serve this engram file instead of `<directory>/test.engram` (a second mount of one engram). */
+  engramFile?: string;
   /** Serve the in-memory test double instead of a real engram. */
   memory?: boolean;
   readOnly?: boolean;
@@ -61,7 +63,7 @@ export async function startMount(options: StartOptions = {}): Promise<TestMount>
   const directory = options.directory ?? (await mkdtemp(join(tmpdir(), 'embrfs-fuse-')));
   await mkdir(directory, { recursive: true });
   await chmod(directory, 0o755);
-  const engramFile = join(directory, 'test.engram');
+  const engramFile = options.engramFile ?? join(directory, 'test.engram');
   const mountpoint = join(directory, 'mnt');
   try {
     await mkdir(mountpoint, { recursive: true });

@@ -180,3 +180,25 @@ test('a full disk answers ENOSPC (never EIO) and the engram stays usable and ver
     await engram.close();
   }
 });
+
+test('two mounts of one engram see each other\'s changes within the attribute timeout', async (t) => {
+  let first: TestMount | undefined;
+  let second: TestMount | undefined;
+  t.after(async () => {
+    await teardown(second);
+    await teardown(first);
+  });
+  first = await startMount();
+  // The second mount serves the first one's engram file from its own mountpoint.
+  second = await startMount({ engramFile: first.engramFile });
+  fs.writeFileSync(join(first.mountpoint, 'shared.txt'), 'written by the first mount');
+  await sleep(1200);
+  assert.equal(fs.readFileSync(join(second.mountpoint, 'shared.txt'), 'utf8'), 'written by the first mount');
+  // Same size, new content: the second mount's page cache must not hide the change.
+  fs.writeFileSync(join(first.mountpoint, 'shared.txt'), 'WRITTEN BY THE FIRST MOUNT');
+  fs.writeFileSync(join(second.mountpoint, 'other.txt'), 'from the second');
+  await sleep(1200);
+  assert.equal(fs.readFileSync(join(second.mountpoint, 'shared.txt'), 'utf8'), 'WRITTEN BY THE FIRST MOUNT');
+  assert.equal(fs.readFileSync(join(first.mountpoint, 'other.txt'), 'utf8'), 'from the second');
+  assert.deepEqual(fs.readdirSync(first.mountpoint).sort(), ['other.txt', 'shared.txt']);
+});
