@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext } from '../benchmark.js';
 import { megabytesPerSecond } from '../benchmark.js';
-import { startMount, type TestMount } from '../../test/fuse/harness.js';
+import { fuseUnavailableReason, startMount, type TestMount } from '../../test/fuse/harness.js';
 
 interface Target {
   name: 'embrfs' | 'bindfs' | 'plain';
@@ -96,6 +96,11 @@ function unmountBindfs(mountpoint: string): void {
 }
 
 export async function run(context: BenchContext): Promise<void> {
+  const unavailable = fuseUnavailableReason();
+  if (unavailable !== undefined) {
+    context.emit({ bench: 'fuse.unavailable', reason: unavailable });
+    return;
+  }
   const real = context.size === 'real';
   const sequentialBytes = real ? 1 << 30 : 8 << 20;
   const randomFileBytes = real ? 256 << 20 : 4 << 20;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildCases, type ConformanceCase } from './conformance-cases.js';
 import { runStep, type Outcome } from './posix-steps.js';
-import { startMount, teardown, type TestMount } from './harness.js';
+import { fuseUnavailableReason, startMount, teardown, type TestMount } from './harness.js';
 
 const runnerScript = fileURLToPath(new URL('./posix-runner.js', import.meta.url));
 const NOBODY = 65534;
@@ -51,7 +51,7 @@ function prepareRoot(base: string): string {
   return root;
 }
 
-test('the mount answers every conformance case like tmpfs does', async (t) => {
+test('the mount answers every conformance case like tmpfs does', { skip: fuseUnavailableReason() }, async (t) => {
   const cases = buildCases();
   assert.ok(cases.length >= 300, `at least 300 cases (have ${cases.length})`);
   const previousUmask = process.umask(0o022);

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { contentBytes } from './posix-steps.js';
-import { startMount, teardown, type TestMount } from './harness.js';
+import { fuseUnavailableReason, startMount, teardown, type TestMount } from './harness.js';
 
 const slow = process.env.EMBRFS_SLOW === '1';
 const ackedTarget = slow ? 200 : 25;
@@ -37,7 +37,7 @@ for (let i = 0; ; i += 1) {
 }
 `;
 
-test('every fsynced file survives a SIGKILL of the mount process and the engram verifies', async (t) => {
+test('every fsynced file survives a SIGKILL of the mount process and the engram verifies', { skip: fuseUnavailableReason() }, async (t) => {
   let mount: TestMount | undefined;
   let remount: TestMount | undefined;
   let writer: ReturnType<typeof spawn> | undefined;

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { startMount, teardown, type TestMount } from './harness.js';
+import { fuseUnavailableReason, startMount, teardown, type TestMount } from './harness.js';
 
 const slow = process.env.EMBRFS_SLOW === '1';
 const operationCount = slow ? 100_000 : 10_000;
@@ -56,7 +56,7 @@ function checkRange(shadow: Shadow, offset: number, actual: Buffer, step: number
   }
 }
 
-test(`random reads, writes, truncates and appends agree with a shadow copy (${operationCount} ops)`, async (t) => {
+test(`random reads, writes, truncates and appends agree with a shadow copy (${operationCount} ops)`, { skip: fuseUnavailableReason() }, async (t) => {
   let mount: TestMount | undefined;
   const shadows: Shadow[] = [];
   t.after(async () => {

@@ -24,6 +24,16 @@ process.on('exit', () => {
   }
 });
 
+/**
+ * Why FUSE tests cannot run here, or undefined when they can: they mount (needs /dev/fuse and
+ * fusermount), run cases as uid 65534 and mount a small tmpfs (need root).
+ */
+export function fuseUnavailableReason(): string | undefined {
+  if (process.getuid?.() !== 0) return 'FUSE tests need root (mounts, uid 65534 cases, a tmpfs for the full-disk case)';
+  if (!existsSync('/dev/fuse')) return 'FUSE tests need /dev/fuse';
+  return undefined;
+}
+
 export interface TestMount {
   /** Scratch directory holding the engram file and the mountpoint. */
   directory: string;

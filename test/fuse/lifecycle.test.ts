@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startMount, teardown, type TestMount } from './harness.js';
+import { fuseUnavailableReason, startMount, teardown, type TestMount } from './harness.js';
 import { isMounted } from '../../src/fuse/index.js';
 
 async function openLibrary(file: string, readOnly = false) {
@@ -28,7 +28,7 @@ async function waitFor(condition: () => boolean, timeoutMs: number, what: string
   }
 }
 
-test('SIGTERM writes pending data, unmounts and exits 0', async (t) => {
+test('SIGTERM writes pending data, unmounts and exits 0', { skip: fuseUnavailableReason() }, async (t) => {
   let mount: TestMount | undefined;
   t.after(() => teardown(mount));
   mount = await startMount();
@@ -52,7 +52,7 @@ test('SIGTERM writes pending data, unmounts and exits 0', async (t) => {
   }
 });
 
-test('an external fusermount -u ends the mount process cleanly', async (t) => {
+test('an external fusermount -u ends the mount process cleanly', { skip: fuseUnavailableReason() }, async (t) => {
   let mount: TestMount | undefined;
   t.after(() => teardown(mount));
   mount = await startMount();
@@ -63,7 +63,7 @@ test('an external fusermount -u ends the mount process cleanly', async (t) => {
   assert.equal(child.exitCode, 0);
 });
 
-test('a stale mount left by SIGKILL is cleaned up by the next mount', async (t) => {
+test('a stale mount left by SIGKILL is cleaned up by the next mount', { skip: fuseUnavailableReason() }, async (t) => {
   let first: TestMount | undefined;
   let second: TestMount | undefined;
   t.after(async () => {
@@ -79,7 +79,7 @@ test('a stale mount left by SIGKILL is cleaned up by the next mount', async (t) 
   assert.equal(fs.readFileSync(join(second.mountpoint, 'kept'), 'utf8'), 'kept');
 });
 
-test('inode numbers are stable across a remount and other writers show up within the attribute timeout', async (t) => {
+test('inode numbers are stable across a remount and other writers show up within the attribute timeout', { skip: fuseUnavailableReason() }, async (t) => {
   let mount: TestMount | undefined;
   let remount: TestMount | undefined;
   t.after(async () => {
@@ -106,7 +106,7 @@ test('inode numbers are stable across a remount and other writers show up within
   assert.deepEqual([fs.statSync(join(remount.mountpoint, 'd')).ino, fs.statSync(join(remount.mountpoint, 'd/f')).ino], inodes);
 });
 
-test('read-only and snapshot mounts serve reads and refuse writes with EROFS', async (t) => {
+test('read-only and snapshot mounts serve reads and refuse writes with EROFS', { skip: fuseUnavailableReason() }, async (t) => {
   let live: TestMount | undefined;
   let readOnly: TestMount | undefined;
   let snapshot: TestMount | undefined;
@@ -141,7 +141,7 @@ test('read-only and snapshot mounts serve reads and refuse writes with EROFS', a
   await assert.rejects(startMount({ directory: live.directory, snapshot: 'missing' }), /snapshot 'missing' does not exist/);
 });
 
-test('a full disk answers ENOSPC (never EIO) and the engram stays usable and verifies', async (t) => {
+test('a full disk answers ENOSPC (never EIO) and the engram stays usable and verifies', { skip: fuseUnavailableReason() }, async (t) => {
   const base = fs.mkdtempSync(join(tmpdir(), 'embrfs-full-'));
   const small = join(base, 'small');
   fs.mkdirSync(small);
@@ -181,7 +181,7 @@ test('a full disk answers ENOSPC (never EIO) and the engram stays usable and ver
   }
 });
 
-test('two mounts of one engram see each other\'s changes within the attribute timeout', async (t) => {
+test('two mounts of one engram see each other\'s changes within the attribute timeout', { skip: fuseUnavailableReason() }, async (t) => {
   let first: TestMount | undefined;
   let second: TestMount | undefined;
   t.after(async () => {

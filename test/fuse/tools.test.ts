@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { contentBytes } from './posix-steps.js';
-import { startMount, teardown, type TestMount } from './harness.js';
+import { fuseUnavailableReason, startMount, teardown, type TestMount } from './harness.js';
 
 const gitEnvironment = {
   ...process.env,
@@ -40,7 +40,7 @@ function makeTree(root: string): void {
   fs.utimesSync(join(root, 'a/file-1.bin'), 1_000_000_000, 1_000_000_000);
 }
 
-test('ordinary tools work on the mount', async (t) => {
+test('ordinary tools work on the mount', { skip: fuseUnavailableReason() }, async (t) => {
   let mount: TestMount | undefined;
   const scratch = fs.mkdtempSync(join(tmpdir(), 'embrfs-tools-'));
   t.after(async () => {
