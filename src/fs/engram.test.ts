@@ -746,6 +746,28 @@ describe('engram files', () => {
     await damaged.close();
   });
 
+  it('refuses a file whose chunk reference was lost instead of reading a hole of zeros', async () => {
+    const file = freshFile();
+    const engram = await openEngram(file, { create: true, chunkBytes: CHUNK });
+    await engram.writeFile('/whole', pattern(CHUNK * 4, 18));
+    await engram.close();
+    const db = new Database(file);
+    db.prepare('DELETE FROM file_chunks WHERE chunk_index = 2').run();
+    db.close();
+    const damaged = await openEngram(file);
+    await expectCode('CORRUPT', damaged.readFile('/whole'));
+    const pieces: Uint8Array[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const piece of damaged.createReadStream('/whole')) pieces.push(piece);
+      })(),
+      (error: unknown) => isEmbrError(error, 'CORRUPT'),
+    );
+    const report = await damaged.verify();
+    assert.deepEqual(report.damagedPaths, ['/whole']);
+    await damaged.close();
+  });
+
   it('names the damaged path when a stored pack is corrupted', async () => {
     const file = freshFile();
     const engram = await openEngram(file, { create: true, chunkBytes: CHUNK });

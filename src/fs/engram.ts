@@ -41,6 +41,7 @@ import { encodePool } from './encode-pool.js';
 import type { CommitContext } from './operations.js';
 import {
   ChunkVanishedError,
+  checkContent,
   chunkLength,
   createInode,
   dataOf,
@@ -349,20 +350,27 @@ class EngramImpl extends Session implements Engram, SessionHost {
       async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
         engram.assertOpen();
         // Pin the commit so every window reads the same version, even while others write.
-        const { at, ino, size } = engram.store.read((reader) => {
+        const { at, ino, size, recorded } = engram.store.read((reader) => {
           const pinned = options.snapshot === undefined ? reader.headCommit() : snapshotCommit(reader, options);
           const found = mustResolveFile(reader, pinned, path);
-          return { at: pinned, ino: found.ino, size: found.row.size };
+          return { at: pinned, ino: found.ino, size: found.row.size, recorded: found.row.contentSha256 };
         });
         engram.pins.set(at, (engram.pins.get(at) ?? 0) + 1);
         try {
           const start = options.start ?? 0;
           // `end` is inclusive, as in node:fs.createReadStream.
           const end = Math.min(size, options.end === undefined ? size : options.end + 1);
+          // A whole-file stream is checked end to end like readFile (the error comes after the last piece).
+          const whole = start === 0 && end === size && recorded !== null ? createHash('sha256') : undefined;
           for (let position = start; position < end; position += STREAM_WINDOW_BYTES) {
             const length = Math.min(STREAM_WINDOW_BYTES, end - position);
             engram.assertOpen();
-            yield engram.store.read((reader) => readRange(reader, engram.pipeline, at, ino, size, position, length));
+            const piece = engram.store.read((reader) => readRange(reader, engram.pipeline, at, ino, size, position, length));
+            whole?.update(piece);
+            yield piece;
+          }
+          if (whole !== undefined && recorded !== null && Buffer.compare(whole.digest(), recorded) !== 0) {
+            throw new EmbrError('CORRUPT', `${path}: the file's content does not match its recorded SHA-256`, { what: 'file', path });
           }
         } finally {
           const count = (engram.pins.get(at) ?? 1) - 1;
@@ -678,6 +686,14 @@ class EngramImpl extends Session implements Engram, SessionHost {
             } catch (error) {
               if (!isEmbrError(error)) throw error;
               found = [`chunk references are unreadable: ${error.message}`];
+            }
+            if (found.length === 0 && row.contentSha256 !== null) {
+              try {
+                checkContent(this.pipeline, row, readRange(reader, this.pipeline, view.at, ino, row.size, 0, row.size), path);
+              } catch (error) {
+                if (!isEmbrError(error)) throw error;
+                found.push(error.message);
+              }
             }
             if (found.length > 0) damagedInodes.add(ino);
             for (const problem of found) report(path, problem);

@@ -209,6 +209,20 @@ export function readRange(reader: StoreReader, pipeline: Pipeline, at: number, i
   return out;
 }
 
+/**
+ * End-to-end check of a whole file's bytes against the SHA-256 recorded when it was written whole
+ * (null after partial writes: then only the per-chunk checks apply). It catches damage to the
+ * chunk references themselves, which per-chunk hashes cannot see: a reference lost to a flipped
+ * bit would otherwise read as a hole of zeros.
+ */
+export function checkContent(pipeline: Pipeline, row: InodeRow, data: Uint8Array, path: string): void {
+  if (row.contentSha256 === null || data.length !== row.size) return;
+  const actual = pipeline.sha256(data);
+  if (Buffer.compare(actual, row.contentSha256) !== 0) {
+    throw new EmbrError('CORRUPT', `${path}: the file's content does not match its recorded SHA-256`, { what: 'file', path });
+  }
+}
+
 /** Decodes one referenced chunk and checks its length; CORRUPT on any mismatch. */
 export function decodeRef(
   reader: StoreReader,

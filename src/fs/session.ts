@@ -25,7 +25,7 @@ import type {
   WriteOptions,
   XattrOptions,
 } from './api.js';
-import type { StoreReader } from '../store/api.js';
+import type { InodeRow, StoreReader } from '../store/api.js';
 import { LIVE } from '../store/api.js';
 import type { EncodedContent, Pipeline } from './encode.js';
 import { encodeContentAsync } from './encode.js';
@@ -34,6 +34,7 @@ import type { CommitContext } from './operations.js';
 import {
   adjustDirectoryLinks,
   assertFile,
+  checkContent,
   chunkLength,
   checkVersion,
   closeRefs,
@@ -149,16 +150,20 @@ export abstract class Session implements ReadApi, WriteApi {
 
   async readFile(path: string, options?: ReadOptions): Promise<ReadResult> {
     const pool = this.host.pool;
-    const result = this.view<ReadResult | { plan: ReadPlan; version: number }>(options, [path], (reader, at) => {
+    const result = this.view<ReadResult | { plan: ReadPlan; version: number; row: InodeRow }>(options, [path], (reader, at) => {
       const { ino, row } = mustResolveFile(reader, at, path);
       if (pool === undefined || row.size < POOL_READ_MIN_BYTES) {
-        return { data: readRange(reader, this.host.pipeline, at, ino, row.size, 0, row.size), version: row.fromCommit };
+        const data = readRange(reader, this.host.pipeline, at, ino, row.size, 0, row.size);
+        checkContent(this.host.pipeline, row, data, path);
+        return { data, version: row.fromCommit };
       }
       // Large files: gather the payloads in this one consistent read, decode them in the pool after it.
-      return { plan: planRead(reader, this.host.pipeline, at, ino, row.size), version: row.fromCommit };
+      return { plan: planRead(reader, this.host.pipeline, at, ino, row.size), version: row.fromCommit, row };
     });
     if ('data' in result) return result;
-    return { data: await decodePlan(this.host.pipeline, pool as EncodePool, result.plan), version: result.version };
+    const data = await decodePlan(this.host.pipeline, pool as EncodePool, result.plan);
+    checkContent(this.host.pipeline, result.row, data, path);
+    return { data, version: result.version };
   }
 
   async read(path: string, offset: number, length: number, options?: ReadOptions): Promise<ReadResult> {
