@@ -6,6 +6,7 @@
  * Input: one JSON argument, {@link StreamChildInput}. Output: one JSON line, {@link StreamChildOutput}.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { openEngram } from '../../src/index.js';
 import { describeError, seededBytes } from './helpers.js';
 
@@ -60,9 +61,23 @@ async function main(input: StreamChildInput): Promise<StreamChildOutput> {
   } finally {
     await engram.close();
   }
-  // resourceUsage().maxRSS is in kilobytes.
-  output.maxRssBytes = process.resourceUsage().maxRSS * 1024;
+  output.maxRssBytes = peakRssBytes();
   return output;
+}
+
+/**
+ * Peak RSS of this process image. `process.resourceUsage().maxRSS` is no good here: Linux keeps
+ * the rusage maximum across fork and exec, so a child spawned by a parent holding 700 MB reports
+ * at least that. /proc/self/status VmHWM belongs to the address space exec created.
+ */
+function peakRssBytes(): number {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (match !== null) return Number(match[1]) * 1024;
+  } catch {
+    // Not Linux: fall back to rusage (kilobytes), which may include the parent's peak.
+  }
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 main(JSON.parse(process.argv[2] ?? '{}') as StreamChildInput).then(
