@@ -373,6 +373,23 @@ export class SimilarityIndex {
     return makeFile(segments[0].fileId, path, 0, segments[0].firstSlot, 0, chunkLengths, fingerprints);
   }
 
+  /**
+   * Number of chunks indexed under `path` (0 when not indexed), reading only its last segment:
+   * the engram needs it before a partial update without merging a large file's segments.
+   *
+   * @example
+   * ```ts
+   * index.chunkCountOf('/a.txt'); // 3
+   * ```
+   */
+  chunkCountOf(path: string): number {
+    const segmentIds = this.segmentIdsOf(path);
+    if (segmentIds === undefined || segmentIds.length === 0) return 0;
+    const last = this.file(segmentIds[segmentIds.length - 1]);
+    invariant(last !== undefined, `last segment of ${path} exists`);
+    return (segmentIds.length - 1) * SEGMENT_CHUNKS + last.chunkLengths.length;
+  }
+
   /** The decoded record of a file id, or undefined for a removed or unknown id. */
   file(fileId: number): IndexedFile | undefined {
     let file = this.fileCache.get(fileId);

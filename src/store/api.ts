@@ -146,6 +146,8 @@ export interface StoreTotals {
   chunks: number;
   snapshots: number;
   commits: number;
+  /** Bytes of the similarity index rows (UTF-8 key bytes + value bytes, before SQLite's per-row overhead). */
+  indexBytes: number;
 }
 
 /** What GC keeps: rows live at any of these commits, or live after `retainAfterCommit`. */
@@ -234,6 +236,8 @@ export interface StoreWriter extends StoreReader {
   /** Inserts or replaces a similarity-index row in this commit's transaction (not versioned). */
   putIndexRow(key: string, value: Uint8Array): void;
   deleteIndexRow(key: string): void;
+  /** Removes every similarity-index row (an index rebuild starts from nothing). */
+  clearIndexRows(): void;
 }
 
 export interface CommitStart {

@@ -54,6 +54,7 @@ interface PackRow {
 }
 
 const REPACK_LIVE_SHARE = 0.5;
+const textEncoder = new TextEncoder();
 
 function visible(row: Interval, at: number): boolean {
   return row.fromCommit <= at && (row.toCommit === null || row.toCommit > at);
@@ -381,7 +382,9 @@ class MemoryStore implements Store, StoreWriter {
       chunks: this.chunks.size,
       snapshots: this.snapshotRows.size,
       commits: this.headCommit(),
+      indexBytes: 0,
     };
+    for (const [key, value] of this.indexRows) totals.indexBytes += textEncoder.encode(key).length + value.length;
     for (const rows of this.inodes.values()) {
       const row = rows.find((candidate) => candidate.toCommit === null);
       if (row === undefined) continue;
@@ -544,6 +547,11 @@ class MemoryStore implements Store, StoreWriter {
   deleteIndexRow(key: string): void {
     this.assertInCommit();
     this.mapDelete(this.indexRows, key);
+  }
+
+  clearIndexRows(): void {
+    this.assertInCommit();
+    for (const key of [...this.indexRows.keys()]) this.mapDelete(this.indexRows, key);
   }
 
   orphanOwner(ino: number): string | undefined {

@@ -349,6 +349,8 @@ class SqliteStore implements Store, StoreWriter {
         'SELECT count(*) AS n, coalesce(sum(byte_length), 0) AS bytes, coalesce(sum(correction_bytes), 0) AS correction, coalesce(sum(vector_correct_bytes), 0) AS vector FROM chunks',
       ),
       snapshotCount: prepare('SELECT count(*) FROM snapshots').pluck(),
+      indexBytes: prepare('SELECT coalesce(sum(length(CAST(key AS BLOB)) + length(value)), 0) FROM index_rows').pluck(),
+      clearIndexRows: prepare('DELETE FROM index_rows'),
       allChunkIds: prepare('SELECT chunk_id FROM chunks ORDER BY chunk_id').pluck(),
       indexRow: prepare('SELECT value FROM index_rows WHERE key = ?').pluck(),
       putIndexRow: prepare('INSERT INTO index_rows(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
@@ -553,6 +555,7 @@ class SqliteStore implements Store, StoreWriter {
       chunks: 0,
       snapshots: Number(this.statements.snapshotCount.get()),
       commits: this.headCommit(),
+      indexBytes: Number(this.statements.indexBytes.get()),
     };
     for (const row of this.statements.typeTotals.all() as Row[]) {
       const count = Number(row.n);
@@ -587,6 +590,10 @@ class SqliteStore implements Store, StoreWriter {
 
   deleteIndexRow(key: string): void {
     this.statements.deleteIndexRow.run(key);
+  }
+
+  clearIndexRows(): void {
+    this.statements.clearIndexRows.run();
   }
 
   orphanOwner(ino: number): string | undefined {
