@@ -172,6 +172,8 @@ export interface EngramStats {
   chunkBytes: number;
   /** Non-zeros in the root vector and its serialized size. */
   rootVector: { nonZeroCount: number; bytes: number };
+  /** Bytes of the similarity index rows (keys + values, before SQLite's per-row overhead). */
+  indexBytes: number;
 }
 
 /** A similarity match (issue 6). */

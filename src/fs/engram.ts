@@ -66,6 +66,7 @@ import { Session, nowNs, replaceFile } from './session.js';
 import { BundleAccumulator } from '../vsa/accumulator.js';
 import { deserializeVector, serializeVector } from '../vsa/serialize.js';
 import { FINGERPRINT_DIMENSION } from '../query/fingerprint.js';
+import { EngramSimilarity, MAX_QUERY_K } from './similarity.js';
 
 /** History kept by `compact()` when `retainCommits` is not given: the last 100 commits. */
 export const DEFAULT_RETAIN_COMMITS = 100;
@@ -95,6 +96,21 @@ function validateSnapshotName(name: string): void {
   if (name.includes('\0') || name.includes(':')) {
     throw new EmbrError('INVALID_ARGUMENT', `bad snapshot name ${JSON.stringify(name)} (no NUL, '/' or ':')`, { reason: 'snapshot name', name });
   }
+}
+
+function checkQueryK(k: number | undefined): number {
+  const value = k ?? 10;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_QUERY_K) throw new RangeError(`k must be an integer in [1, ${MAX_QUERY_K}], got ${k}`);
+  return value;
+}
+
+function refuseSnapshotQuery(options: ReadOptions): void {
+  if (options.snapshot === undefined) return;
+  // The index describes the live tree only (it is updated in place, not versioned).
+  throw new EmbrError('NOT_SUPPORTED', `similarity search covers the live tree only, not snapshot ${options.snapshot}; restore or extract the snapshot to search it`, {
+    reason: 'snapshot query',
+    snapshot: options.snapshot,
+  });
 }
 
 /** What a transaction observed of a path: inode and version (0/0 = absent, -1/-1 = not resolvable). */
@@ -144,6 +160,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
   private readonly openHandles = new Map<number, number>();
   /** Commits pinned by reads in progress (streams), spared by compaction. */
   private readonly pins = new Map<number, number>();
+  /** The similarity index, updated in every commit that changes file content. */
+  private readonly similarity: EngramSimilarity;
 
   constructor(
     readonly file: string,
@@ -153,6 +171,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
     super();
     this.pipeline = pipeline;
     this.pool = encodePool({ profile: store.info.profile, chunkBytes: store.info.chunkBytes });
+    this.similarity = new EngramSimilarity(store.info.chunkBytes);
     liveOwnerTags.add(this.ownerTag);
   }
 
@@ -206,13 +225,21 @@ class EngramImpl extends Session implements Engram, SessionHost {
 
   /** Applies ops as one commit (one IMMEDIATE transaction). `validate` runs first, inside it. */
   commit(kind: string, ops: Array<Op<unknown>>, validate: (reader: StoreReader) => void): unknown[] {
-    return this.store.write({ kind, timeNs: nowNs() }, (writer) => {
-      validate(writer);
-      const context = this.contextFor(writer);
-      const results = ops.map((op) => op.apply(context));
-      context.root.flush(writer);
-      return results;
-    });
+    try {
+      return this.store.write({ kind, timeNs: nowNs() }, (writer) => {
+        validate(writer);
+        const context = this.contextFor(writer);
+        const results = ops.map((op) => op.apply(context));
+        context.root.flush(writer);
+        // Last, in the same transaction: the index describes exactly what this commit leaves.
+        this.similarity.update(writer, context.root);
+        return results;
+      });
+    } catch (error) {
+      // The transaction rolled back: the cached index may hold its changes.
+      this.similarity.discard();
+      throw error;
+    }
   }
 
   contextFor(writer: import('../store/api.js').StoreWriter): CommitContext {
@@ -525,11 +552,23 @@ class EngramImpl extends Session implements Engram, SessionHost {
     if (!Number.isSafeInteger(retain) || retain < 0) throw new RangeError(`retainCommits must be a non-negative integer, got ${retain}`);
     this.assertWritable();
     const head = this.store.read((reader) => reader.headCommit());
+    // Rebuilt before GC so that the index's dead rows (never-reused slots) are freed by its vacuum.
+    this.rebuildIndex();
     return this.store.collectGarbage({
       pinnedCommits: [...this.pins.keys()],
       retainAfterCommit: head - retain,
       stagedGraceAfterNs: nowNs() - STAGED_CHUNK_GRACE_NS,
     });
+  }
+
+  /** Replaces the similarity index with one built from the live files, in one commit. */
+  private rebuildIndex(): void {
+    try {
+      this.store.write({ kind: 'index-rebuild', timeNs: nowNs() }, (writer) => this.similarity.rebuild(writer));
+    } catch (error) {
+      this.similarity.discard();
+      throw error;
+    }
   }
 
   async verify(options: { onProgress?: (checkedBytes: number) => void } = {}): Promise<VerifyReport> {
@@ -726,6 +765,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
         }
       }),
     );
+    // Parses meta, the log and every file and slot row (what a query or a commit would read).
+    guarded('similarity index', () => this.store.read((reader) => this.similarity.check(reader)));
     return {
       ok: problems.length === 0,
       damagedPaths: [...damagedPaths].sort(),
@@ -756,16 +797,27 @@ class EngramImpl extends Session implements Engram, SessionHost {
         profile: reader.info.profile,
         chunkBytes: reader.info.chunkBytes,
         rootVector: { nonZeroCount: root.nonZeroCount, bytes: serializeVector(root).length },
+        indexBytes: totals.indexBytes,
       };
     });
   }
 
-  async query(_input: Uint8Array | string, _options?: ReadOptions & { k?: number; path?: string }): Promise<QueryResult> {
-    throw new EmbrError('NOT_SUPPORTED', 'similarity query is not wired into the engram yet (issue 6)', { reason: 'not implemented' });
+  async query(input: Uint8Array | string, options: ReadOptions & { k?: number; path?: string } = {}): Promise<QueryResult> {
+    if (typeof input !== 'string' && !(input instanceof Uint8Array)) throw new TypeError('query input must be a Uint8Array or a string');
+    const k = checkQueryK(options.k);
+    let prefix: string | undefined;
+    if (options.path !== undefined) {
+      const components = parsePath(options.path);
+      prefix = components.length === 0 ? undefined : '/' + components.join('/');
+    }
+    refuseSnapshotQuery(options);
+    return this.readStore((reader) => this.similarity.query(reader, input, k, prefix));
   }
 
-  async similar(_path: string, _options?: ReadOptions & { k?: number }): Promise<QueryMatch[]> {
-    throw new EmbrError('NOT_SUPPORTED', 'similarity search is not wired into the engram yet (issue 6)', { reason: 'not implemented' });
+  async similar(path: string, options: ReadOptions & { k?: number } = {}): Promise<QueryMatch[]> {
+    const k = checkQueryK(options.k);
+    refuseSnapshotQuery(options);
+    return this.readStore((reader) => this.similarity.similar(reader, mustResolveFile(reader, LIVE, path).ino, k));
   }
 
   async currentCommit(): Promise<number> {

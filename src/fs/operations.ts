@@ -270,11 +270,13 @@ export function materialize(context: CommitContext, content: EncodedContent): Ar
 
 /** Ends the live refs of `ino` in [firstIndex, endIndex) and takes them out of the root vector. */
 export function closeRefs(context: CommitContext, ino: number, firstIndex: number, endIndex: number): void {
+  context.root.touch(ino, firstIndex);
   for (const id of context.writer.closeChunkRefs(ino, firstIndex, endIndex)) context.root.add(id, -1);
 }
 
 /** Adds refs `ids[i]` at `firstIndex + i` (skipping holes) and bundles them into the root vector. */
 export function insertRefs(context: CommitContext, ino: number, firstIndex: number, ids: Array<number | null>, rootCounted = false): void {
+  context.root.touch(ino, firstIndex);
   let runStart = -1;
   const flush = (endPosition: number): void => {
     if (runStart < 0) return;
@@ -375,6 +377,8 @@ export function writeAt(
   const newSize = Math.max(size, end);
   const firstTouched = Math.floor(offset / chunkBytes);
   const lastTouched = Math.floor((end - 1) / chunkBytes);
+  // Writing past the end adds hole chunks that no ref records: re-index from the old end too.
+  context.root.touch(ino, Math.min(firstTouched, Math.floor(size / chunkBytes)));
   // Growing past a short last chunk: that chunk gets zero-padded (the gap between is holes).
   if (offset > size && size % chunkBytes !== 0) {
     const lastOld = Math.floor(size / chunkBytes);
@@ -420,6 +424,8 @@ export function truncateTo(context: CommitContext, ino: number, row: InodeRow, n
   const chunkBytes = pipeline.chunkBytes;
   const writer = context.writer;
   const size = row.size;
+  // The chunk count can change without a ref changing (growing by holes): re-index from the old end.
+  context.root.touch(ino, Math.floor(Math.min(size, newSize) / chunkBytes));
   if (newSize < size) {
     const keepChunks = Math.ceil(newSize / chunkBytes);
     if (newSize % chunkBytes !== 0) {

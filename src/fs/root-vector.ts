@@ -25,6 +25,17 @@ export class RootDelta {
   private readonly summed: BundleAccumulator[] = [];
   /** Fingerprints of chunks written in this commit (saves a read per new chunk). */
   readonly knownFingerprints = new Map<number, Uint8Array>();
+  /**
+   * Inodes whose chunk references or size changed in this commit, each with the lowest chunk
+   * index that changed: the similarity index re-indexes each from there (same transaction).
+   */
+  readonly touchedInodes = new Map<number, number>();
+
+  /** Records that `ino` changed from chunk `firstIndex` on (for the similarity index). */
+  touch(ino: number, firstIndex: number): void {
+    const previous = this.touchedInodes.get(ino);
+    if (previous === undefined || firstIndex < previous) this.touchedInodes.set(ino, firstIndex);
+  }
 
   add(chunkId: number, times: number): void {
     const next = (this.counts.get(chunkId) ?? 0) + times;

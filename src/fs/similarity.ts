@@ -1,0 +1,252 @@
+/**
+ * The engram's similarity index (src/query) wired into its commits and reads. The index is keyed
+ * by inode (`/<ino>`), not by path: a rename or a hard link changes no index row, and a query
+ * names files by resolving each matched inode to its live directory entries. Every commit that
+ * changes a file's chunks updates the index in the same store transaction; a rollback or another
+ * process's commit makes the cached index be reloaded. See docs/design/query.md §6.
+ *
+ * @example
+ * ```ts
+ * const similarity = new EngramSimilarity(chunkBytes);
+ * store.write(start, (writer) => { ...; similarity.update(writer, context.root); });
+ * store.read((reader) => similarity.query(reader, 'needle', { k: 5 }));
+ * ```
+ */
+import { EmbrError, invariant } from '../errors.js';
+import type { StoreReader, StoreWriter } from '../store/api.js';
+import { LIVE, ROOT_INO } from '../store/api.js';
+import { FINGERPRINT_DIMENSION } from '../query/fingerprint.js';
+import type { IndexedChunk } from '../query/similarity-index.js';
+import { SimilarityIndex } from '../query/similarity-index.js';
+import type { SearchMatch } from '../query/search.js';
+import { queryVector, rootScore, searchIndex, similarFiles } from '../query/search.js';
+import { StoreIndexStorage } from '../query/store-storage.js';
+import { SparseVector } from '../vsa/sparse.js';
+import { fingerprintVector } from './encode.js';
+import { PATH_MAX_BYTES } from './path.js';
+import type { RootDelta } from './root-vector.js';
+import type { QueryMatch, QueryResult } from './api.js';
+
+/** Largest `k` a query accepts (results are one per file; more is a listing, not a search). */
+export const MAX_QUERY_K = 10_000;
+
+/** A path prefix filter first asks the index for this many times `k` candidates. */
+const PREFIX_OVERFETCH = 4;
+
+const EMPTY_FINGERPRINT = SparseVector.empty(FINGERPRINT_DIMENSION);
+
+/** The index key of an inode: the index wants an absolute path-like key. */
+function inodeKey(ino: number): string {
+  return `/${ino}`;
+}
+
+/** The inode of an index key, or undefined for a key the engram did not write. */
+function inodeOfKey(key: string): number | undefined {
+  const ino = Number(key.slice(1));
+  return Number.isSafeInteger(ino) && ino > 0 && inodeKey(ino) === key ? ino : undefined;
+}
+
+/**
+ * Live paths naming `ino` (several for hard links), sorted; empty for an unlinked inode. Walks
+ * parent entries up to the root, bounded by the deepest path the engram accepts.
+ *
+ * @example
+ * ```ts
+ * livePathsOf(reader, 42); // ['/docs/a.txt']
+ * ```
+ */
+export function livePathsOf(reader: StoreReader, ino: number): string[] {
+  const paths: string[] = [];
+  for (const entry of reader.dentriesOf(ino, LIVE)) {
+    const names = [entry.name];
+    let parent = entry.parentIno;
+    let steps = 0;
+    let reachable = true;
+    while (parent !== ROOT_INO) {
+      // A path of PATH_MAX_BYTES has at most half as many components: a longer walk is a cycle.
+      if ((steps += 1) > PATH_MAX_BYTES / 2) throw new EmbrError('CORRUPT', `directory entries above inode ${ino} form a cycle`, { what: 'dentry', ino });
+      const up = reader.dentriesOf(parent, LIVE);
+      if (up.length === 0) {
+        reachable = false;
+        break;
+      }
+      names.push(up[0].name);
+      parent = up[0].parentIno;
+    }
+    if (reachable) paths.push('/' + names.reverse().join('/'));
+  }
+  return paths.sort();
+}
+
+/** True when `path` is `prefix` or under it ('/a' covers '/a' and '/a/x', not '/ab'). */
+function underPrefix(path: string, prefix: string): boolean {
+  if (prefix === '/') return true;
+  return path === prefix || path.startsWith(prefix + '/');
+}
+
+/** See the module comment. One per open engram. */
+export class EngramSimilarity {
+  private readonly storage = new StoreIndexStorage();
+  private index: SimilarityIndex | undefined;
+  /** Head commit the cached index reflects; any other head means reload. */
+  private seenCommit = -1;
+
+  constructor(private readonly chunkBytes: number) {
+    if (!Number.isInteger(chunkBytes) || chunkBytes < 1) throw new RangeError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
+  }
+
+  /** Forgets the cached index (after a rolled-back commit); the next use reloads it from the store. */
+  discard(): void {
+    this.index = undefined;
+    this.seenCommit = -1;
+  }
+
+  /**
+   * Re-indexes the inodes `root` recorded as touched, inside the commit's transaction, then
+   * flushes (one log row). Must run after every other change of the commit.
+   */
+  update(writer: StoreWriter, root: RootDelta): void {
+    if (root.touchedInodes.size === 0) return;
+    // Another connection (or a commit of ours that did not touch the index) came in between.
+    if (this.seenCommit !== writer.commit - 1) this.discard();
+    this.storage.bind(
+      writer,
+      () => {
+        const index = this.loaded();
+        for (const [ino, firstChanged] of root.touchedInodes) this.reindex(writer, index, ino, firstChanged, root.knownFingerprints);
+        index.flush();
+      },
+      true,
+    );
+    this.seenCommit = writer.commit;
+  }
+
+  /** Replaces the whole index with one built from the live files (compaction). */
+  rebuild(writer: StoreWriter): { files: number; chunks: number } {
+    writer.clearIndexRows();
+    this.discard();
+    let files = 0;
+    this.storage.bind(
+      writer,
+      () => {
+        const index = this.loaded();
+        const seen = new Set<number>();
+        const walk = (directoryIno: number): void => {
+          for (const entry of writer.listDirectory(directoryIno, LIVE)) {
+            const row = writer.inode(entry.childIno, LIVE);
+            if (row === undefined) throw new EmbrError('CORRUPT', `entry ${entry.name} names missing inode ${entry.childIno}`, { what: 'dentry', ino: entry.childIno });
+            if (row.type === 'directory') walk(entry.childIno);
+            else if (row.type === 'file' && !seen.has(entry.childIno)) {
+              seen.add(entry.childIno);
+              this.reindex(writer, index, entry.childIno, 0, new Map());
+              files += 1;
+            }
+          }
+        };
+        walk(ROOT_INO);
+        index.checkpoint();
+      },
+      true,
+    );
+    this.seenCommit = writer.commit;
+    return { files, chunks: this.index?.liveSlotCount ?? 0 };
+  }
+
+  /**
+   * The k best matching files (live paths) for `input`, and the query's cosine with the root.
+   * With `pathPrefix`, asks the index for more candidates until k files under the prefix are
+   * found or the index has no more.
+   */
+  query(reader: StoreReader, input: Uint8Array | string, k: number, pathPrefix: string | undefined): QueryResult {
+    return this.withIndex(reader, (index) => {
+      const vector = queryVector(input);
+      const matches = this.resolveMatches(reader, (fetch) => searchIndex(index, vector, { k: fetch }), k, pathPrefix, index.liveFileCount);
+      return { matches, rootScore: rootScore(index, vector) };
+    });
+  }
+
+  /** Files most like the file `ino` (near-duplicates first), itself left out. */
+  similar(reader: StoreReader, ino: number, k: number): QueryMatch[] {
+    return this.withIndex(reader, (index) => this.resolveMatches(reader, (fetch) => similarFiles(index, inodeKey(ino), { k: fetch }), k, undefined, index.liveFileCount));
+  }
+
+  /** Parses every index row reachable from `meta` (for verify); returns the indexed file and chunk counts. */
+  check(reader: StoreReader): { files: number; chunks: number } {
+    return this.storage.bind(reader, () => {
+      const fresh = new SimilarityIndex(this.storage, { rootDepth: 0 });
+      let chunks = 0;
+      fresh.forEachFile((file) => {
+        chunks += file.chunkLengths.length;
+      });
+      if (chunks !== fresh.liveSlotCount) {
+        throw new EmbrError('CORRUPT', `similarity index: ${chunks} chunks in file rows, meta says ${fresh.liveSlotCount}`, { what: 'similarity index' });
+      }
+      return { files: fresh.liveFileCount, chunks };
+    });
+  }
+
+  private withIndex<T>(reader: StoreReader, body: (index: SimilarityIndex) => T): T {
+    const head = reader.headCommit();
+    if (head !== this.seenCommit) this.discard();
+    return this.storage.bind(reader, () => {
+      const index = this.loaded();
+      this.seenCommit = head;
+      return body(index);
+    });
+  }
+
+  private loaded(): SimilarityIndex {
+    // rootDepth 0: keys are inodes, so there are no directories to keep roots for.
+    this.index ??= new SimilarityIndex(this.storage, { rootDepth: 0 });
+    return this.index;
+  }
+
+  private resolveMatches(reader: StoreReader, search: (fetch: number) => SearchMatch[], k: number, pathPrefix: string | undefined, fileCount: number): QueryMatch[] {
+    let fetch = pathPrefix === undefined ? k : k * PREFIX_OVERFETCH;
+    for (;;) {
+      const found = search(Math.min(fetch, Math.max(1, fileCount)));
+      const matches: QueryMatch[] = [];
+      for (const match of found) {
+        const ino = inodeOfKey(match.path);
+        if (ino === undefined) continue;
+        // Unlinked-but-open inodes have no live path: they are not results.
+        const path = livePathsOf(reader, ino).find((candidate) => pathPrefix === undefined || underPrefix(candidate, pathPrefix));
+        if (path === undefined) continue;
+        matches.push({ path, offset: match.offset, length: match.length, score: match.score });
+        if (matches.length === k) return matches;
+      }
+      if (found.length < fetch || fetch >= fileCount) return matches;
+      fetch *= PREFIX_OVERFETCH;
+    }
+  }
+
+  private reindex(writer: StoreWriter, index: SimilarityIndex, ino: number, firstChanged: number, known: ReadonlyMap<number, Uint8Array>): void {
+    const key = inodeKey(ino);
+    const row = writer.inode(ino, LIVE);
+    const chunkCount = row === undefined || row.type !== 'file' ? 0 : Math.ceil(row.size / this.chunkBytes);
+    if (chunkCount === 0) {
+      index.removeFile(key);
+      return;
+    }
+    invariant(row !== undefined, 'a file with chunks has a row');
+    const fromChunk = Math.min(firstChanged, index.chunkCountOf(key), chunkCount);
+    const chunks: IndexedChunk[] = [];
+    let nextIndex = fromChunk;
+    const pushHoles = (endIndex: number): void => {
+      for (; nextIndex < endIndex; nextIndex += 1) chunks.push({ fingerprint: EMPTY_FINGERPRINT, byteLength: this.lengthOf(row.size, nextIndex) });
+    };
+    for (const ref of writer.chunkRefs(ino, LIVE, fromChunk, chunkCount)) {
+      pushHoles(ref.chunkIndex);
+      const serialized = known.get(ref.chunkId) ?? writer.chunkFingerprint(ref.chunkId);
+      if (serialized === undefined) throw new EmbrError('CORRUPT', `chunk ${ref.chunkId} has no fingerprint`, { what: 'chunk', chunkId: ref.chunkId });
+      chunks.push({ fingerprint: fingerprintVector(serialized), byteLength: this.lengthOf(row.size, ref.chunkIndex) });
+      nextIndex = ref.chunkIndex + 1;
+    }
+    pushHoles(chunkCount);
+    index.replaceChunks(key, fromChunk, chunks, chunkCount);
+  }
+
+  private lengthOf(size: number, chunkIndex: number): number {
+    return Math.min(this.chunkBytes, size - chunkIndex * this.chunkBytes);
+  }
+}
