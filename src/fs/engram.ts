@@ -151,6 +151,17 @@ function ownerIsAlive(tag: string | undefined): boolean {
   }
 }
 
+/**
+ * The text verify reports for a failure while checking one item. Rows of a damaged engram can
+ * hold values no decoder anticipates (a flipped bit turns a dimension, a NOT NULL column or a
+ * length into nonsense), so verify treats every failure there as damage to report, never as a
+ * crash of verify itself.
+ */
+function damageMessage(error: unknown): string {
+  if (isEmbrError(error)) return error.message;
+  return `unreadable (${error instanceof Error ? error.message : String(error)})`;
+}
+
 class EngramImpl extends Session implements Engram, SessionHost {
   readonly pipeline: Pipeline;
   readonly ownerTag = `${hostname()}:${process.pid}:${threadId}.${nextOwnerSerial++}`;
@@ -582,8 +593,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
         body();
         return true;
       } catch (error) {
-        if (!isEmbrError(error)) throw error;
-        problems.push(`${what}: ${error.message}`);
+        problems.push(`${what}: ${damageMessage(error)}`);
         return false;
       }
     };
@@ -630,9 +640,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
           try {
             liveRoot.add(deserializeVector(fingerprint));
           } catch (error) {
-            if (!isEmbrError(error)) throw error;
             rootComparable = false;
-            problems.push(`chunk ${chunkId}: fingerprint is damaged: ${error.message}`);
+            problems.push(`chunk ${chunkId}: fingerprint is damaged: ${damageMessage(error)}`);
           }
         };
         /** Problems of one file's chunk refs (empty when sound). */
@@ -651,9 +660,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
                 checkedChunks += 1;
                 checkedBytes += ref.chunk.byteLength;
               } catch (error) {
-                if (!isEmbrError(error)) throw error;
                 damagedChunks.add(ref.chunkId);
-                found.push(`chunk ${ref.chunkId}: ${error.message}`);
+                found.push(`chunk ${ref.chunkId}: ${damageMessage(error)}`);
               }
             }
             if (at === LIVE && ref.chunk !== undefined) bundle(ref.chunkId);
@@ -682,8 +690,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
               try {
                 entries = reader.listDirectory(ino, view.at);
               } catch (error) {
-                if (!isEmbrError(error)) throw error;
-                report(path, `cannot list: ${error.message}`);
+                report(path, `cannot list: ${damageMessage(error)}`);
                 return;
               }
               let subdirectories = 0;
@@ -693,8 +700,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
                 try {
                   childRow = reader.inode(childIno, view.at);
                 } catch (error) {
-                  if (!isEmbrError(error)) throw error;
-                  report(childPath, `inode ${childIno} is unreadable: ${error.message}`);
+                  report(childPath, `inode ${childIno} is unreadable: ${damageMessage(error)}`);
                   continue;
                 }
                 if (childRow === undefined) {
@@ -723,15 +729,13 @@ class EngramImpl extends Session implements Engram, SessionHost {
             try {
               found = checkFile(ino, row, view.at);
             } catch (error) {
-              if (!isEmbrError(error)) throw error;
-              found = [`chunk references are unreadable: ${error.message}`];
+              found = [`chunk references are unreadable: ${damageMessage(error)}`];
             }
             if (found.length === 0 && row.contentSha256 !== null) {
               try {
                 checkContent(this.pipeline, row, readRange(reader, this.pipeline, view.at, ino, row.size, 0, row.size), path);
               } catch (error) {
-                if (!isEmbrError(error)) throw error;
-                found.push(error.message);
+                found.push(damageMessage(error));
               }
             }
             if (found.length > 0) damagedInodes.add(ino);
@@ -741,7 +745,6 @@ class EngramImpl extends Session implements Engram, SessionHost {
           try {
             rootRow = reader.inode(ROOT_INO, view.at);
           } catch (error) {
-            if (!isEmbrError(error)) throw error;
           }
           if (rootRow === undefined) {
             report('/', 'the root directory is missing');
