@@ -12,7 +12,7 @@
  * const content = encodeContent(pipeline, bytes, 0, (shas) => shas.map(() => false));
  * ```
  */
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import { createChunkCodec } from '../codec/index.js';
 import type { ChunkCodec, CodecProfileName } from '../codec/index.js';
 import { chunkFingerprint } from '../query/fingerprint.js';
@@ -53,7 +53,9 @@ export interface EncodedContent {
  * ```
  */
 export function createPipeline(options: { profile: CodecProfileName; chunkBytes: number }): Pipeline {
-  const sha256 = (bytes: Uint8Array): Uint8Array => createHash('sha256').update(bytes).digest();
+  // The one-shot form: a 10 MB file is 2,441 chunk hashes per read and per write, and a Hash
+  // object per chunk cost about as much as hashing the chunk itself.
+  const sha256 = (bytes: Uint8Array): Uint8Array => oneShotHash('sha256', bytes, 'buffer');
   // Keys are the chunk views splitContent creates (never caller arrays, which may change later),
   // so a remembered hash always belongs to the bytes it is looked up for.
   const remembered = new WeakMap<Uint8Array, Uint8Array>();
@@ -212,5 +214,11 @@ const fingerprintVectors = new WeakMap<Uint8Array, SparseVector>();
  * ```
  */
 export function fingerprintVector(serialized: Uint8Array): SparseVector {
-  return fingerprintVectors.get(serialized) ?? deserializeVector(serialized);
+  let vector = fingerprintVectors.get(serialized);
+  if (vector === undefined) {
+    // Kept for the next caller in the same commit (the root vector, then the similarity index).
+    vector = deserializeVector(serialized);
+    fingerprintVectors.set(serialized, vector);
+  }
+  return vector;
 }

@@ -271,6 +271,7 @@ export function materialize(context: CommitContext, content: EncodedContent): Ar
 /** Ends the live refs of `ino` in [firstIndex, endIndex) and takes them out of the root vector. */
 export function closeRefs(context: CommitContext, ino: number, firstIndex: number, endIndex: number): void {
   context.root.touch(ino, firstIndex);
+  context.root.recordClosed(ino, firstIndex, endIndex);
   for (const id of context.writer.closeChunkRefs(ino, firstIndex, endIndex)) context.root.add(id, -1);
 }
 
@@ -282,6 +283,7 @@ export function insertRefs(context: CommitContext, ino: number, firstIndex: numb
     if (runStart < 0) return;
     const run = ids.slice(runStart, endPosition) as number[];
     context.writer.insertChunkRefs(ino, firstIndex + runStart, run);
+    context.root.recordInserted(ino, firstIndex + runStart, run);
     if (!rootCounted) for (const id of run) context.root.add(id, 1);
     runStart = -1;
   };

@@ -31,6 +31,29 @@ export class RootDelta {
    */
   readonly touchedInodes = new Map<number, number>();
 
+  /**
+   * Chunk refs this commit inserted and did not close again, per inode (chunk index → chunk id):
+   * the similarity index reads a freshly written file from here instead of the store.
+   */
+  readonly insertedRefs = new Map<number, Map<number, number>>();
+
+  /** Records refs inserted at `firstIndex + i` (for the similarity index). */
+  recordInserted(ino: number, firstIndex: number, chunkIds: readonly number[]): void {
+    let refs = this.insertedRefs.get(ino);
+    if (refs === undefined) {
+      refs = new Map();
+      this.insertedRefs.set(ino, refs);
+    }
+    for (let position = 0; position < chunkIds.length; position += 1) refs.set(firstIndex + position, chunkIds[position]);
+  }
+
+  /** Forgets recorded refs of `ino` in [firstIndex, endIndex) (they were closed). */
+  recordClosed(ino: number, firstIndex: number, endIndex: number): void {
+    const refs = this.insertedRefs.get(ino);
+    if (refs === undefined) return;
+    for (const chunkIndex of [...refs.keys()]) if (chunkIndex >= firstIndex && chunkIndex < endIndex) refs.delete(chunkIndex);
+  }
+
   /** Records that `ino` changed from chunk `firstIndex` on (for the similarity index). */
   touch(ino: number, firstIndex: number): void {
     const previous = this.touchedInodes.get(ino);

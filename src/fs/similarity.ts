@@ -113,7 +113,7 @@ export class EngramSimilarity {
       writer,
       () => {
         const index = this.loaded();
-        for (const [ino, firstChanged] of root.touchedInodes) this.reindex(writer, index, ino, firstChanged, root.knownFingerprints);
+        for (const [ino, firstChanged] of root.touchedInodes) this.reindex(writer, index, ino, firstChanged, root.knownFingerprints, root.insertedRefs.get(ino));
         index.flush();
       },
       true,
@@ -220,7 +220,14 @@ export class EngramSimilarity {
     }
   }
 
-  private reindex(writer: StoreWriter, index: SimilarityIndex, ino: number, firstChanged: number, known: ReadonlyMap<number, Uint8Array>): void {
+  private reindex(
+    writer: StoreWriter,
+    index: SimilarityIndex,
+    ino: number,
+    firstChanged: number,
+    known: ReadonlyMap<number, Uint8Array>,
+    inserted?: ReadonlyMap<number, number>,
+  ): void {
     const key = inodeKey(ino);
     const row = writer.inode(ino, LIVE);
     const chunkCount = row === undefined || row.type !== 'file' ? 0 : Math.ceil(row.size / this.chunkBytes);
@@ -235,7 +242,7 @@ export class EngramSimilarity {
     const pushHoles = (endIndex: number): void => {
       for (; nextIndex < endIndex; nextIndex += 1) chunks.push({ fingerprint: EMPTY_FINGERPRINT, byteLength: this.lengthOf(row.size, nextIndex) });
     };
-    for (const ref of writer.chunkRefs(ino, LIVE, fromChunk, chunkCount)) {
+    for (const ref of this.refsOf(writer, ino, fromChunk, chunkCount, inserted)) {
       pushHoles(ref.chunkIndex);
       const serialized = known.get(ref.chunkId) ?? writer.chunkFingerprint(ref.chunkId);
       if (serialized === undefined) throw new EmbrError('CORRUPT', `chunk ${ref.chunkId} has no fingerprint`, { what: 'chunk', chunkId: ref.chunkId });
@@ -244,6 +251,21 @@ export class EngramSimilarity {
     }
     pushHoles(chunkCount);
     index.replaceChunks(key, fromChunk, chunks, chunkCount);
+  }
+
+  /** Live refs of `ino` in [fromChunk, endChunk): from this commit's inserts when they cover the range (saves a store read per chunk), else from the store. */
+  private refsOf(writer: StoreWriter, ino: number, fromChunk: number, endChunk: number, inserted: ReadonlyMap<number, number> | undefined): Array<{ chunkIndex: number; chunkId: number }> {
+    if (inserted !== undefined) {
+      const refs: Array<{ chunkIndex: number; chunkId: number }> = [];
+      for (let chunkIndex = fromChunk; chunkIndex < endChunk; chunkIndex += 1) {
+        const chunkId = inserted.get(chunkIndex);
+        // Not inserted by this commit: an older ref or a hole; only the store knows which.
+        if (chunkId === undefined) return writer.chunkRefs(ino, LIVE, fromChunk, endChunk);
+        refs.push({ chunkIndex, chunkId });
+      }
+      return refs;
+    }
+    return writer.chunkRefs(ino, LIVE, fromChunk, endChunk);
   }
 
   private lengthOf(size: number, chunkIndex: number): number {

@@ -142,6 +142,8 @@ export class SimilarityIndex {
   // per posting made indexing three times slower. Row keys are built only at flush.
   private readonly postingCache = new Map<number, PostingEntries>();
   private readonly dirtyPostings = new Set<number>();
+  /** Per posting block, 1 for each dimension already in dirtyPostings (a Set.add per entry cost a third of indexing). */
+  private readonly dirtyPostingMarks = new Map<number, Uint8Array>();
   private readonly directoryCache = new Map<number, Uint32Array>();
   private readonly dirtyDirectory = new Set<number>();
   private readonly fileCache = new Map<number, IndexedFile | null>();
@@ -480,6 +482,7 @@ export class SimilarityIndex {
       else this.storage.put(key, encodePostings(entries));
     }
     this.dirtyPostings.clear();
+    this.dirtyPostingMarks.clear();
     for (const block of this.dirtyDirectory) {
       const owners = this.directoryCache.get(block);
       invariant(owners !== undefined, 'dirty directory block is cached');
@@ -527,6 +530,7 @@ export class SimilarityIndex {
   discardCache(): void {
     this.postingCache.clear();
     this.dirtyPostings.clear();
+    this.dirtyPostingMarks.clear();
     this.directoryCache.clear();
     this.dirtyDirectory.clear();
     this.fileCache.clear();
@@ -633,7 +637,7 @@ export class SimilarityIndex {
   private directoryBlock(block: number): Uint32Array {
     let owners = this.directoryCache.get(block);
     if (owners === undefined) {
-      const row = this.storage.get(`slots:${block}`);
+      const row = block * SLOTS_PER_DIRECTORY_BLOCK >= this.base.nextSlot ? undefined : this.storage.get(`slots:${block}`);
       owners = row === undefined ? new Uint32Array(SLOTS_PER_DIRECTORY_BLOCK) : decodeDirectory(row, block);
       this.directoryCache.set(block, owners);
     }
@@ -651,22 +655,37 @@ export class SimilarityIndex {
     let entries = this.postingCache.get(cacheKey);
     if (entries === undefined) {
       const key = postingRowKey(dimension, block);
-      const row = this.storage.get(key);
+      // Base rows hold only slots below the checkpoint's nextSlot: a block past it has no row.
+      const row = block * SLOTS_PER_POSTING_BLOCK >= this.base.nextSlot ? undefined : this.storage.get(key);
       entries = row === undefined ? [] : decodePostings(row, key);
       this.postingCache.set(cacheKey, entries);
     }
     return entries;
   }
 
+  private postingMarks(block: number): Uint8Array {
+    let marks = this.dirtyPostingMarks.get(block);
+    if (marks === undefined) {
+      marks = new Uint8Array(FINGERPRINT_DIMENSION);
+      this.dirtyPostingMarks.set(block, marks);
+    }
+    return marks;
+  }
+
   private appendPostings(dimensions: Uint32Array, slot: number, negativeBit: 0 | 1): void {
     const block = Math.floor(slot / SLOTS_PER_POSTING_BLOCK);
     const entry = (slot - block * SLOTS_PER_POSTING_BLOCK) * 2 + negativeBit;
+    const marks = this.postingMarks(block);
     for (let index = 0; index < dimensions.length; index += 1) {
-      const entries = this.postingBlock(dimensions[index], block);
+      const dimension = dimensions[index];
+      const entries = this.postingCache.get(block * FINGERPRINT_DIMENSION + dimension) ?? this.postingBlock(dimension, block);
       // New slots are above every slot handed out before, so appending keeps the order.
       invariant(entries.length === 0 || entries[entries.length - 1] < entry, 'posting entries stay increasing');
       entries.push(entry);
-      this.dirtyPostings.add(block * FINGERPRINT_DIMENSION + dimensions[index]);
+      if (marks[dimension] === 0) {
+        marks[dimension] = 1;
+        this.dirtyPostings.add(block * FINGERPRINT_DIMENSION + dimension);
+      }
     }
   }
 
