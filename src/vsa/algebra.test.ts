@@ -5,16 +5,8 @@ import fc from 'fast-check';
 import { SparseScratch, bind, bindInto, bundle, bundleInto, inversePermute, mask, permute, permuteInto, thin, thinningRank } from './algebra.js';
 import { basisVector } from './basis.js';
 import { SparseVector } from './sparse.js';
+import { RUNS_SCALE, vectorOf } from '../../test/support/vsa-arbitraries.js';
 
-/** EMBRFS_SLOW=1 runs every property 20 times as many cases (the default run stays fast). */
-const RUNS_SCALE = process.env.EMBRFS_SLOW === '1' ? 20 : 1;
-
-/** A random vector of the given dimension with up to `maxNonZeroCount` non-zeros. */
-function vectorOf(dimension: number, maxNonZeroCount = 64): fc.Arbitrary<SparseVector> {
-  return fc
-    .uniqueArray(fc.tuple(fc.nat(dimension - 1), fc.boolean()), { selector: (entry) => entry[0], maxLength: Math.min(dimension, maxNonZeroCount) })
-    .map((entries) => fromDense(dimension, new Map(entries.map(([index, isPositive]) => [index, isPositive ? 1 : -1]))));
-}
 
 function fromDense(dimension: number, values: Map<number, number> | Int8Array): SparseVector {
   const entries = values instanceof Map ? [...values.entries()] : [...values.entries()].filter((entry) => entry[1] !== 0);

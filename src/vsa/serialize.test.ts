@@ -6,23 +6,8 @@ import { isEmbrError } from '../errors.js';
 import { basisVector } from './basis.js';
 import { deserializeVector, readVector, serializeVector, serializedVectorByteLength, writeVector } from './serialize.js';
 import { SparseVector } from './sparse.js';
+import { RUNS_SCALE, vectorOf } from '../../test/support/vsa-arbitraries.js';
 
-/** EMBRFS_SLOW=1 runs every property 20 times as many cases (the default run stays fast). */
-const RUNS_SCALE = process.env.EMBRFS_SLOW === '1' ? 20 : 1;
-
-/** A random vector of the given dimension with up to `maxNonZeroCount` non-zeros. */
-function vectorOf(dimension: number, maxNonZeroCount = 64): fc.Arbitrary<SparseVector> {
-  return fc
-    .uniqueArray(fc.tuple(fc.nat(dimension - 1), fc.boolean()), { selector: (entry) => entry[0], maxLength: Math.min(dimension, maxNonZeroCount) })
-    .map((entries) => {
-      const sorted = entries.sort((left, right) => left[0] - right[0]);
-      return new SparseVector(
-        dimension,
-        Uint32Array.from(sorted.filter((entry) => entry[1]).map((entry) => entry[0])),
-        Uint32Array.from(sorted.filter((entry) => !entry[1]).map((entry) => entry[0])),
-      );
-    });
-}
 
 const anyVector = fc
   .oneof(fc.integer({ min: 1, max: 300 }), fc.constantFrom(10_000, 2_147_483_647), fc.integer({ min: 1, max: 2_147_483_647 }))
