@@ -43,6 +43,9 @@ export const DEFAULT_MAX_POSTING_FRACTION = 0.05;
 /** The indexed search scans the postings of this many query dimensions at most, the rarest first. */
 export const DEFAULT_MAX_SCANNED_DIMENSIONS = 1024;
 
+/** A dimension held by at most this many chunks is always scanned, whatever the fraction (cheap, and small engrams need it). */
+export const MIN_SKIPPED_DOCUMENT_FREQUENCY = 64;
+
 /**
  * Evidence prior, in query dimensions: a score is the weighted fraction of the query found,
  * times n / (n + prior) for a query with n non-zero dimensions. A query with few features
@@ -125,7 +128,8 @@ export function searchIndex(index: SimilarityIndex, query: Uint8Array | string |
   const hit = new Uint8Array(index.nextSlot);
   const hitSlots: number[] = [];
   const blockCount = index.postingBlockCount;
-  const maxDocumentFrequency = maxPostingFraction * chunkCount;
+  // The floor matters in small engrams: 5% of 40 chunks would skip every shared dimension.
+  const maxDocumentFrequency = Math.max(MIN_SKIPPED_DOCUMENT_FREQUENCY, maxPostingFraction * chunkCount);
   const signedWeight = new Float64Array(FINGERPRINT_DIMENSION);
   let queryWeight = 0;
   // First pass: the document frequency and weight of every query dimension (posting lengths only).
