@@ -157,6 +157,7 @@ export async function infoCommand(options: { engramFile: string; json: boolean }
       profile: stats.profile,
       chunkBytes: stats.chunkBytes,
       rootVector: stats.rootVector,
+      indexBytes: stats.indexBytes,
       snapshotCount: stats.snapshots,
       snapshots: snapshots.map((snapshot) => ({ name: snapshot.name, commit: snapshot.commit, createdNs: snapshot.createdNs })),
     };
@@ -178,6 +179,7 @@ export async function infoCommand(options: { engramFile: string; json: boolean }
       ['chunks', `${stats.chunks} (${stats.chunkBytes} B each, profile ${stats.profile})`],
       ['commits', String(stats.commits)],
       ['root vector', `${stats.rootVector.nonZeroCount} non-zeros, ${formatBytes(stats.rootVector.bytes)}`],
+      ['index', `${formatBytes(stats.indexBytes)} similarity index (${stats.storedBytes === 0 ? 0 : ((stats.indexBytes / stats.storedBytes) * 100).toFixed(1)}% of stored)`],
       ['snapshots', snapshots.length === 0 ? 'none' : snapshots.map((snapshot) => `${snapshot.name}@${snapshot.commit}`).join(', ')],
     ];
     for (const [label, value] of lines) await writeOut(`${label.padEnd(14)}${value}\n`);

@@ -13,6 +13,7 @@ import { describeFailure, ExitCode, type ExitCodeValue } from './failure.js';
 import { ingest } from './ingest.js';
 import { compactCommand, snapshotCommand, verifyCommand } from './maintain.js';
 import { mountCommand, umountCommand } from './mount.js';
+import { queryCommand, similarCommand } from './search.js';
 import { formatBytes } from './output.js';
 
 function parseCount(value: string): number {
@@ -273,6 +274,45 @@ function buildProgram(state: RunState): Command {
       await run(engramFile, () =>
         compactCommand({ engramFile, json: options.json === true, ...(options.retainCommits === undefined ? {} : { retainCommits: options.retainCommits }) }),
       )();
+    });
+
+  program
+    .command('query')
+    .description('Find the files and byte regions that look like a local file or a text (similarity search; also when shifted or edited). Prints score, offset, length and path, best first, and the root score.')
+    .argument('<engram>', 'the engram file')
+    .option('--file <local-file>', 'query with the content of this local file')
+    .option('--text <text>', 'query with this text (UTF-8)')
+    .option('-k, --k <k>', 'number of files to return', parseCount, 10)
+    .option('--path <prefix>', 'only files at or under this path of the engram')
+    .option('--json', 'one JSON document')
+    .addHelpText(
+      'after',
+      example("embrfs query docs.engram --text 'error: disk quota exceeded' -k 5\nembrfs query src.engram --file excerpt.c --path /lib --json") +
+        `\nScores are in [0, 1]: the weighted share of the query's features found in the region; below 0.25 is marked (weak).\nSearch covers the live tree (not snapshots).\n`,
+    )
+    .action(async (engramFile: string, options: { file?: string; text?: string; k: number; path?: string; json?: boolean }) => {
+      await run(engramFile, () =>
+        queryCommand({
+          engramFile,
+          k: options.k,
+          json: options.json === true,
+          ...(options.file === undefined ? {} : { file: options.file }),
+          ...(options.text === undefined ? {} : { text: options.text }),
+          ...(options.path === undefined ? {} : { path: options.path }),
+        }),
+      )();
+    });
+
+  program
+    .command('similar')
+    .description('List the files most similar to a file of the engram, near-duplicates first (the file itself left out).')
+    .argument('<engram>', 'the engram file')
+    .argument('<path>', 'absolute path of a file inside the engram')
+    .option('-k, --k <k>', 'number of files to return', parseCount, 10)
+    .option('--json', 'one JSON document')
+    .addHelpText('after', example('embrfs similar docs.engram /reports/2025-q1.txt -k 5'))
+    .action(async (engramFile: string, path: string, options: { k: number; json?: boolean }) => {
+      await run(engramFile, () => similarCommand({ engramFile, path, k: options.k, json: options.json === true }))();
     });
 
   program
