@@ -444,6 +444,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
       const batchIds = this.store.write({ kind: 'stage', timeNs: nowNs(), durable: false }, (writer) => {
         const context = this.contextFor(writer);
         const batch = materialize(context, content);
+        this.similarity.advance(writer);
         for (const id of batch) {
           if (id === null) continue;
           const fingerprint = context.root.knownFingerprints.get(id) ?? writer.chunkFingerprint(id);
@@ -503,6 +504,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
       if (writer.snapshot(name) !== undefined) throw new EmbrError('EXISTS', `snapshot ${name} exists`, { snapshot: name });
       const info = { name, commit: writer.commit, createdNs: timeNs };
       writer.putSnapshot(info);
+      this.similarity.advance(writer);
       return info;
     });
   }
@@ -517,6 +519,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
     this.store.write({ kind: 'snapshot-delete', timeNs: nowNs() }, (writer) => {
       if (writer.snapshot(name) === undefined) throw new EmbrError('NOT_FOUND', `no snapshot named ${name}`, { snapshot: name });
       writer.removeSnapshot(name);
+      this.similarity.advance(writer);
     });
   }
 

@@ -106,8 +106,11 @@ export class EngramSimilarity {
    * flushes (one log row). Must run after every other change of the commit.
    */
   update(writer: StoreWriter, root: RootDelta): void {
-    if (root.touchedInodes.size === 0) return;
-    // Another connection (or a commit of ours that did not touch the index) came in between.
+    if (root.touchedInodes.size === 0) {
+      this.advance(writer);
+      return;
+    }
+    // Another connection (or a commit of ours that bypassed `advance`) came in between.
     if (this.seenCommit !== writer.commit - 1) this.discard();
     this.storage.bind(
       writer,
@@ -119,6 +122,15 @@ export class EngramSimilarity {
       true,
     );
     this.seenCommit = writer.commit;
+  }
+
+  /**
+   * Notes a commit of this engram that changes no indexed content (metadata, directories,
+   * snapshots, staged packs): without it the next content commit would see a gap in the commit
+   * numbers, take it for another process's commit and reload the whole index cache.
+   */
+  advance(writer: StoreWriter): void {
+    if (this.seenCommit === writer.commit - 1) this.seenCommit = writer.commit;
   }
 
   /** Replaces the whole index with one built from the live files (compaction). */
