@@ -45,6 +45,12 @@ export interface ChunkCodec {
   encode(chunk: Uint8Array): EncodedChunk;
   /** Decodes a payload and checks it against `sha256`; throws EmbrError CORRUPT on any mismatch. */
   decode(payload: Uint8Array, sha256: Uint8Array): Uint8Array;
+  /**
+   * Like `decode`, but writes the bytes into `target` (whose length must be the chunk's length),
+   * only after they matched `sha256`: readers fill their output without a copy per chunk.
+   * Throws CORRUPT on any mismatch (also a chunk length other than `target.length`).
+   */
+  decodeInto(payload: Uint8Array, sha256: Uint8Array, target: Uint8Array): void;
   /** The hypervector of a payload (for algebra and tests); throws CORRUPT on a bad payload. */
   vectorOf(payload: Uint8Array): SparseVector;
   /** Dimension of the vectors this codec produces (positional: chunkBytes * 128). */

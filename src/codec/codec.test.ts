@@ -49,6 +49,12 @@ function roundTrip(codec: ChunkCodec, chunk: Uint8Array): void {
   assert.deepEqual(encoded.sha256, sha256(chunk));
   const decoded = codec.decode(encoded.payload, encoded.sha256);
   assert.deepEqual(decoded, chunk);
+  // decodeInto writes the same bytes into its target and nothing around it.
+  const framed = new Uint8Array(chunk.length + 2).fill(0xa5);
+  codec.decodeInto(encoded.payload, encoded.sha256, framed.subarray(1, 1 + chunk.length));
+  assert.deepEqual(framed.subarray(1, 1 + chunk.length), chunk);
+  assert.equal(framed[0], 0xa5);
+  assert.equal(framed[chunk.length + 1], 0xa5);
   assert.ok(encoded.vectorCorrectBytes >= 0 && encoded.vectorCorrectBytes <= chunk.length);
   const headerBytes = codec.profile === 'positional' ? 7 : 10;
   assert.equal(encoded.payload.length, headerBytes + encoded.vectorBytes + encoded.correctionBytes);
@@ -128,8 +134,22 @@ for (const profile of PROFILES) {
         const damaged = encoded.payload.slice();
         damaged[bit >>> 3] ^= 1 << (bit & 7);
         assertCorrupt(() => codec.decode(damaged, encoded.sha256), `bit ${bit} of a ${chunk.length}-byte chunk`);
+        const target = new Uint8Array(chunk.length).fill(0xa5);
+        assertCorrupt(() => codec.decodeInto(damaged, encoded.sha256, target), `decodeInto: bit ${bit} of a ${chunk.length}-byte chunk`);
+        assert.ok(target.every((byte) => byte === 0xa5), `decodeInto wrote unchecked bytes (bit ${bit})`);
       }
     }
+  });
+
+  test(`${profile}: decodeInto throws CORRUPT when the target length differs from the chunk length`, () => {
+    const codec = codecOf(profile);
+    const encoded = codec.encode(textChunk(100));
+    for (const targetBytes of [0, 99, 101]) {
+      const target = new Uint8Array(targetBytes).fill(0xa5);
+      assertCorrupt(() => codec.decodeInto(encoded.payload, encoded.sha256, target), `target of ${targetBytes} bytes`);
+      assert.ok(target.every((byte) => byte === 0xa5));
+    }
+    assert.throws(() => codec.decodeInto(encoded.payload, encoded.sha256, [] as unknown as Uint8Array), TypeError);
   });
 
   test(`${profile}: throws CORRUPT when a bit of a full-size payload is flipped (every bit with EMBRFS_SLOW=1)`, () => {

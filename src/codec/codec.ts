@@ -146,14 +146,38 @@ class Codec implements ChunkCodec {
     } else {
       return corrupt('unknown profile id', { profileId: header.profileId });
     }
+    this.checkHash(bytes, sha256);
+    if (holographic !== undefined) this.checkCanonicalHolographic(payload, bytes, holographic);
+    return bytes;
+  }
+
+  decodeInto(payload: Uint8Array, sha256: Uint8Array, target: Uint8Array): void {
+    if (!(target instanceof Uint8Array)) throw new TypeError('decodeInto: target must be a Uint8Array');
+    if (!(payload instanceof Uint8Array)) throw new TypeError('decodeInto: payload must be a Uint8Array');
+    if (!(sha256 instanceof Uint8Array) || sha256.length !== SHA256_BYTES) throw new TypeError('decodeInto: sha256 must be a 32-byte Uint8Array');
+    const header = readHeader(payload, this.chunkBytes);
+    if (header.byteLength !== target.length) {
+      corrupt('chunk length differs from the length expected', { byteLength: header.byteLength, expectedByteLength: target.length });
+    }
+    if (header.profileId !== PROFILE_ID.positional) {
+      target.set(this.decode(payload, sha256));
+      return;
+    }
+    // Positional: the bytes are the payload body. Hash the view in place, copy once it matched.
+    this.checkPositional(payload, header.byteLength, header.correctionKind);
+    const bytes = payload.subarray(COMMON_HEADER_BYTES);
+    this.checkHash(bytes, sha256);
+    target.set(bytes);
+  }
+
+  /** CORRUPT unless SHA-256(bytes) equals `sha256`. */
+  private checkHash(bytes: Uint8Array, sha256: Uint8Array): void {
     const actual = this.hash(bytes);
     for (let index = 0; index < SHA256_BYTES; index += 1) {
       if (actual[index] !== sha256[index]) {
         corrupt('SHA-256 of the decoded bytes differs', { expectedSha256: toHex(sha256), actualSha256: toHex(actual), byteLength: bytes.length });
       }
     }
-    if (holographic !== undefined) this.checkCanonicalHolographic(payload, bytes, holographic);
-    return bytes;
   }
 
   vectorOf(payload: Uint8Array): SparseVector {
@@ -205,12 +229,17 @@ class Codec implements ChunkCodec {
 
   /** The chunk bytes of a positional payload, after checking it is exactly header + one byte per block. */
   private positionalBytes(payload: Uint8Array, byteLength: number, correctionKind: number): Uint8Array {
+    this.checkPositional(payload, byteLength, correctionKind);
+    return payload.slice(COMMON_HEADER_BYTES);
+  }
+
+  /** CORRUPT unless the payload is exactly header + one byte per block, without a correction. */
+  private checkPositional(payload: Uint8Array, byteLength: number, correctionKind: number): void {
     // The positional vector always decodes exactly, so the encoder never writes a correction.
     if (correctionKind !== CORRECTION_KIND.none) corrupt('positional payload with a correction', { correctionKind });
     if (payload.length !== COMMON_HEADER_BYTES + byteLength) {
       corrupt('positional payload length does not match its chunk length', { payloadBytes: payload.length, byteLength });
     }
-    return payload.slice(COMMON_HEADER_BYTES);
   }
 
   private readHolographicParameters(reader: PayloadReader): HolographicCore {

@@ -21,12 +21,14 @@ function decode(task: DecodeTask): Uint8Array {
   let offset = 0;
   for (let position = 0; position < task.offsets.length; position += 1) {
     const start = task.offsets[position];
-    const bytes = pipeline.codec.decode(task.payloads.subarray(start, start + task.lengths[position]), task.sha256s.subarray(32 * position, 32 * position + 32));
-    if (bytes.length !== task.byteLengths[position]) {
-      throw new EmbrError('CORRUPT', `chunk decodes to ${bytes.length} bytes where ${task.byteLengths[position]} are expected`, { what: 'chunk' });
-    }
-    out.set(bytes, offset);
-    offset += bytes.length;
+    const byteLength = task.byteLengths[position];
+    // decodeInto refuses (CORRUPT) a chunk whose length is not byteLength, and writes only checked bytes.
+    pipeline.codec.decodeInto(
+      task.payloads.subarray(start, start + task.lengths[position]),
+      task.sha256s.subarray(32 * position, 32 * position + 32),
+      out.subarray(offset, offset + byteLength),
+    );
+    offset += byteLength;
   }
   return out;
 }

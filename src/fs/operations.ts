@@ -200,8 +200,14 @@ export function readRange(reader: StoreReader, pipeline: Pipeline, at: number, i
   const firstIndex = Math.floor(offset / chunkBytes);
   const endIndex = Math.ceil(end / chunkBytes);
   for (const ref of reader.chunkRefs(ino, at, firstIndex, endIndex)) {
-    const bytes = decodeRef(reader, pipeline, ref.chunk, ref.chunkId, chunkLength(size, chunkBytes, ref.chunkIndex));
     const chunkStart = ref.chunkIndex * chunkBytes;
+    const expectedLength = chunkLength(size, chunkBytes, ref.chunkIndex);
+    if (chunkStart >= offset && chunkStart + expectedLength <= end && ref.chunk !== undefined && ref.chunk.byteLength === expectedLength) {
+      // A chunk the range covers whole is decoded straight into the output (checked before it lands).
+      pipeline.codec.decodeInto(reader.chunkPayload(ref.chunk), ref.chunk.sha256, out.subarray(chunkStart - offset, chunkStart - offset + expectedLength));
+      continue;
+    }
+    const bytes = decodeRef(reader, pipeline, ref.chunk, ref.chunkId, expectedLength);
     const from = Math.max(offset, chunkStart);
     const to = Math.min(end, chunkStart + bytes.length);
     out.set(bytes.subarray(from - chunkStart, to - chunkStart), from - offset);
