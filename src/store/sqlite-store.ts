@@ -234,7 +234,21 @@ export function openSqliteStore(file: string, options: StoreOpenOptions = {}): S
 
 type Row = Record<string, unknown>;
 
+/**
+ * An integer time column as bigint. A damaged schema or row can hand back a missing or non-integer
+ * value: that is CORRUPT, never an untyped TypeError from `BigInt(undefined)`.
+ */
+function timeColumn(row: Row, column: string): bigint {
+  const value = row[column];
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
+  throw new EmbrError('CORRUPT', `damaged row: ${column} is ${value === undefined ? 'missing' : typeof value}`, { what: 'row', column });
+}
+
+const INODE_TYPES: ReadonlySet<unknown> = new Set(['file', 'directory', 'symlink']);
+
 function toInodeRow(row: Row): InodeRow {
+  if (!INODE_TYPES.has(row.type)) throw new EmbrError('CORRUPT', `damaged inode row ${String(row.ino)}: type ${String(row.type)}`, { what: 'inode', column: 'type' });
   return {
     ino: Number(row.ino),
     fromCommit: Number(row.from_commit),
@@ -245,10 +259,10 @@ function toInodeRow(row: Row): InodeRow {
     gid: Number(row.gid),
     size: Number(row.size),
     nlink: Number(row.nlink),
-    atimeNs: BigInt(row.atime_ns as bigint),
-    mtimeNs: BigInt(row.mtime_ns as bigint),
-    ctimeNs: BigInt(row.ctime_ns as bigint),
-    birthtimeNs: BigInt(row.birthtime_ns as bigint),
+    atimeNs: timeColumn(row, 'atime_ns'),
+    mtimeNs: timeColumn(row, 'mtime_ns'),
+    ctimeNs: timeColumn(row, 'ctime_ns'),
+    birthtimeNs: timeColumn(row, 'birthtime_ns'),
     symlinkTarget: (row.symlink_target as string | null) ?? null,
     contentSha256: row.content_sha256 === null ? null : new Uint8Array(row.content_sha256 as Buffer),
     change: row.change as InodeRow['change'],
@@ -362,11 +376,17 @@ class SqliteStore implements Store, StoreWriter {
       setOrphanOwner: prepare('INSERT INTO orphan_owners(ino, owner) VALUES (?, ?) ON CONFLICT(ino) DO UPDATE SET owner = excluded.owner'),
       deleteOrphanOwner: prepare('DELETE FROM orphan_owners WHERE ino = ?'),
     };
+    const profile = this.statements.meta.get('profile');
+    const chunkBytes = Number(this.statements.meta.get('chunk_bytes'));
+    // A damaged meta table must be CORRUPT at open, not a NaN chunk size or BigInt(undefined) later.
+    if ((profile !== 'positional' && profile !== 'holographic') || !Number.isSafeInteger(chunkBytes) || chunkBytes < 1) {
+      throw new EmbrError('CORRUPT', `${file}: damaged engram metadata (profile ${String(profile)}, chunk size ${chunkBytes})`, { what: 'meta', file });
+    }
     this.info = {
-      profile: this.statements.meta.get('profile') as StoreInfo['profile'],
-      chunkBytes: Number(this.statements.meta.get('chunk_bytes')),
+      profile,
+      chunkBytes,
       schemaVersion: SCHEMA_VERSION,
-      createdNs: BigInt(this.statements.metaBig.get('created_ns') as bigint),
+      createdNs: timeColumn({ created_ns: this.statements.metaBig.get('created_ns') }, 'created_ns'),
     };
     this.readTransaction = db.transaction(<T>(body: (reader: StoreReader) => T): T => body(this));
     this.writeTransaction = db.transaction(<T>(start: CommitStart, body: (writer: StoreWriter) => T): T => {
@@ -445,7 +465,7 @@ class SqliteStore implements Store, StoreWriter {
   commitInfo(commit: number): CommitRow | undefined {
     const row = this.statements.commitInfo.get(commit) as Row | undefined;
     if (row === undefined) return undefined;
-    return { commit: Number(row.commit_id), timeNs: BigInt(row.time_ns as bigint), kind: row.kind as string };
+    return { commit: Number(row.commit_id), timeNs: timeColumn(row, 'time_ns'), kind: row.kind as string };
   }
 
   inode(ino: number, at: number): InodeRow | undefined {
@@ -838,5 +858,5 @@ function toDentryRow(row: Row): DentryRow {
 }
 
 function toSnapshotRow(row: Row): SnapshotRow {
-  return { name: row.name as string, commit: Number(row.commit_id), createdNs: BigInt(row.created_ns as bigint) };
+  return { name: row.name as string, commit: Number(row.commit_id), createdNs: timeColumn(row, 'created_ns') };
 }
