@@ -600,6 +600,10 @@ class EngramImpl extends Session implements Engram, SessionHost {
         return false;
       }
     };
+    // The database's own structure first: damage here explains most of what follows.
+    guarded('database', () => {
+      for (const problem of this.store.integrityCheck()) problems.push(`database integrity check: ${problem}`);
+    });
     let chunkIds: number[] = [];
     guarded('chunk list', () => {
       chunkIds = this.store.read((reader) => reader.allChunkIds());

@@ -266,6 +266,11 @@ export interface Store {
   collectGarbage(rule: GcRule): GcReport;
   /** Bytes the store occupies (files on disk, or payload bytes in memory). */
   storedBytes(): number;
+  /**
+   * The backend's structural self-check (SQLite `PRAGMA quick_check`): the problems found, empty
+   * when sound. Costly (reads every page), so `verify` runs it, opening does not.
+   */
+  integrityCheck(): string[];
   close(): void;
 }
 
