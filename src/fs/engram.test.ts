@@ -790,3 +790,37 @@ describe('engram files', () => {
     await damaged.close();
   });
 });
+
+describe('integrity check in verify', () => {
+  it('opens an engram with a damaged pack page but verify reports the database check and the file', async () => {
+    const file = freshFile();
+    const engram = await openEngram(file, { create: true, chunkBytes: CHUNK });
+    const data = pattern(3 << 20, 11);
+    await engram.writeFile('/big.bin', data);
+    await engram.close();
+    const { openSync, writeSync, closeSync, readFileSync } = await import('node:fs');
+    // A page of pack payload: these bytes do not compress, so zstd stores them as they are and a
+    // slice of the page is found in the data (a b-tree page of another table would not be).
+    const pageBytes = 4096;
+    const image = readFileSync(file);
+    const haystack = Buffer.from(data);
+    let page = Math.floor(image.length / pageBytes / 2);
+    while (haystack.indexOf(image.subarray(page * pageBytes + 64, page * pageBytes + 128)) < 0) page += 1;
+    const descriptor = openSync(file, 'r+');
+    try {
+      writeSync(descriptor, new Uint8Array(pageBytes), 0, pageBytes, page * pageBytes);
+    } finally {
+      closeSync(descriptor);
+    }
+    const reopened = await openEngram(file);
+    try {
+      const report = await reopened.verify();
+      assert.equal(report.ok, false);
+      assert.ok(report.problems.some((problem) => problem.startsWith('database integrity check')), report.problems.join(' | '));
+      assert.deepEqual(report.damagedPaths, ['/big.bin']);
+      await expectCode('CORRUPT', reopened.readFile('/big.bin'));
+    } finally {
+      await reopened.close();
+    }
+  });
+});
