@@ -46,8 +46,15 @@ parentPort?.on('message', (task: EncodeTask | DecodeTask) => {
       const start = task.offsets[position];
       fresh.push(encodeChunk(pipeline, task.bytes.subarray(start, start + task.lengths[position])));
     }
-    const result: EncodeTaskResult = { id: task.id, packs: preparePacks(fresh) };
-    parentPort?.postMessage(result);
+    const packs = preparePacks(fresh);
+    const result: EncodeTaskResult = { id: task.id, packs };
+    // Move the pack bodies (≈ the written bytes) instead of copying them into the main thread;
+    // only buffers a pack owns whole (a shared one would move its other users' bytes too).
+    const transfer = packs
+      .map((pack) => pack.data)
+      .filter((data) => data.byteOffset === 0 && data.byteLength === data.buffer.byteLength)
+      .map((data) => data.buffer as ArrayBuffer);
+    parentPort?.postMessage(result, transfer);
   } catch (error) {
     const reply: EncodeTaskResult =
       error instanceof EmbrError
