@@ -318,7 +318,9 @@ class SqliteStore implements Store, StoreWriter {
       headCommit: prepare('SELECT max(commit_id) FROM commits').pluck(),
       commitInfo: prepareBig('SELECT commit_id, time_ns, kind FROM commits WHERE commit_id = ?'),
       insertCommit: prepare('INSERT INTO commits(time_ns, kind) VALUES (?, ?)'),
-      inodeAt: prepareBig(`SELECT * FROM inodes WHERE ino = @ino AND ${VISIBLE}`),
+      // An inode's versions are disjoint intervals, so the one visible at @at (if any) is the newest
+      // starting at or before it: one backward step on the primary key instead of every version.
+      inodeAt: prepareBig('SELECT * FROM inodes WHERE ino = @ino AND from_commit <= @at ORDER BY from_commit DESC LIMIT 1'),
       // INDEXED BY: left to itself the planner walks every version of the inode through the primary
       // key, and a directory gains one version per entry created in it (O(entries) per create).
       inodeLive: prepareBig('SELECT * FROM inodes INDEXED BY inodes_live WHERE ino = ? AND to_commit IS NULL'),
@@ -479,9 +481,11 @@ class SqliteStore implements Store, StoreWriter {
   }
 
   inode(ino: number, at: number): InodeRow | undefined {
-    // The live row comes from the partial index; older commits scan the inode's versions.
+    // The live row comes from the partial index; an older commit takes one step back on the key.
     const row = (at === LIVE ? this.statements.inodeLive.get(ino) : this.statements.inodeAt.get({ ino, at })) as Row | undefined;
-    return row === undefined ? undefined : toInodeRow(row);
+    if (row === undefined) return undefined;
+    const inode = toInodeRow(row);
+    return inode.toCommit !== null && inode.toCommit <= at ? undefined : inode;
   }
 
   inodeVersions(ino: number): InodeRow[] {
