@@ -344,10 +344,9 @@ export class SimilarityIndex {
       const fingerprint = file.fingerprints[chunkIndex];
       invariant(this.slotOwner(slot) === fileId, `slot ${slot} is owned by file ${fileId}`);
       this.setSlotOwner(slot, 0);
-      this.removePostings(fingerprint.positive, slot, 0);
-      this.removePostings(fingerprint.negative, slot, 1);
       for (const root of roots) root.subtract(fingerprint);
     }
+    this.removeSlotRange(file.firstSlot, file.fingerprints);
     this.fileCache.set(fileId, null);
     this.dirtyFiles.add(fileId);
     segmentIds[segment] = 0;
@@ -689,15 +688,36 @@ export class SimilarityIndex {
     }
   }
 
-  private removePostings(dimensions: Uint32Array, slot: number, negativeBit: 0 | 1): void {
-    const block = Math.floor(slot / SLOTS_PER_POSTING_BLOCK);
-    const entry = (slot - block * SLOTS_PER_POSTING_BLOCK) * 2 + negativeBit;
-    for (let index = 0; index < dimensions.length; index += 1) {
-      const entries = this.postingBlock(dimensions[index], block);
-      const position = lowerBound(entries, entry);
-      invariant(entries[position] === entry, `slot ${slot} is posted under dimension ${dimensions[index]}`);
-      entries.splice(position, 1);
-      this.dirtyPostings.add(block * FINGERPRINT_DIMENSION + dimensions[index]);
+  /**
+   * Removes the postings of the contiguous slots `firstSlot ..` holding `fingerprints`. Their
+   * entries are one contiguous run in each (dimension, block) list, so each list is cut once:
+   * removing entry by entry (a binary search and a splice each) cost a rewrite ~2x its adds.
+   */
+  private removeSlotRange(firstSlot: number, fingerprints: readonly SparseVector[]): void {
+    const endSlot = firstSlot + fingerprints.length;
+    for (let block = Math.floor(firstSlot / SLOTS_PER_POSTING_BLOCK); block * SLOTS_PER_POSTING_BLOCK < endSlot; block += 1) {
+      const blockBase = block * SLOTS_PER_POSTING_BLOCK;
+      const startInBlock = Math.max(firstSlot, blockBase);
+      const endInBlock = Math.min(endSlot, blockBase + SLOTS_PER_POSTING_BLOCK);
+      // Expected entries per dimension: the cut must remove exactly these.
+      const expected = new Uint32Array(FINGERPRINT_DIMENSION);
+      for (let slot = startInBlock; slot < endInBlock; slot += 1) {
+        const fingerprint = fingerprints[slot - firstSlot];
+        for (const dimension of fingerprint.positive) expected[dimension] += 1;
+        for (const dimension of fingerprint.negative) expected[dimension] += 1;
+      }
+      const lowEntry = (startInBlock - blockBase) * 2;
+      const highEntry = (endInBlock - blockBase) * 2;
+      for (let dimension = 0; dimension < FINGERPRINT_DIMENSION; dimension += 1) {
+        const count = expected[dimension];
+        if (count === 0) continue;
+        const entries = this.postingBlock(dimension, block);
+        const low = lowerBound(entries, lowEntry);
+        const high = lowerBound(entries, highEntry);
+        invariant(high - low === count, `slots ${startInBlock}..${endInBlock - 1} are posted ${count} times under dimension ${dimension}, found ${high - low}`);
+        entries.splice(low, count);
+        this.dirtyPostings.add(block * FINGERPRINT_DIMENSION + dimension);
+      }
     }
   }
 
