@@ -356,3 +356,31 @@ test('random partial writes through replaceChunks match a fresh index of the fin
     { numRuns: 15, seed: 6 },
   );
 });
+
+test('what it does when a file straddling a posting block is rewritten many times: postings stay exact and old rows are folded', () => {
+  const fingerprints = Array.from({ length: 64 }, (_, seed) => chunkFingerprint(seededBytes(256, seed + 1)));
+  const chunksOf = (count: number, shift: number): IndexedChunk[] =>
+    Array.from({ length: count }, (_, index) => ({ fingerprint: fingerprints[(index * 7 + shift) % fingerprints.length], byteLength: 256 }));
+  const storage = new MemoryIndexStorage();
+  let index = new SimilarityIndex(storage, { rootDepth: 0, checkpointEveryChunks: 700 });
+  // The filler puts the rewritten file's slots across the boundary of posting block 0 and 1.
+  index.addFile('/filler', chunksOf(SLOTS_PER_POSTING_BLOCK - 150, 0));
+  index.flush();
+  const rowCounts: number[] = [];
+  for (let version = 1; version <= 12; version += 1) {
+    index.addFile('/f', chunksOf(300, version));
+    index.flush();
+    if (version % 4 === 0) index = new SimilarityIndex(storage, { rootDepth: 0, checkpointEveryChunks: 700 });
+    assert.deepEqual(allPostings(index), expectedPostings(index));
+    index.checkpoint();
+    rowCounts.push(storage.keys().filter((key) => key.startsWith('post:') || key.startsWith('file:') || key.startsWith('slots:')).length);
+  }
+  // Removed versions leave no rows behind: every version of '/f' after the first lies in block 1
+  // with the same dimensions, so the row count does not grow with the history.
+  assert.deepEqual(rowCounts.slice(1), rowCounts.slice(1).map(() => rowCounts[1]), `row counts per version: ${rowCounts.join(',')}`);
+  const rebuilt = new SimilarityIndex(new MemoryIndexStorage(), { rootDepth: 0 });
+  rebuilt.addFile('/filler', chunksOf(SLOTS_PER_POSTING_BLOCK - 150, 0));
+  rebuilt.addFile('/f', chunksOf(300, 12));
+  assert.equal(index.liveSlotCount, SLOTS_PER_POSTING_BLOCK - 150 + 300);
+  assert.deepEqual(index.root('/').counts, rebuilt.root('/').counts);
+});

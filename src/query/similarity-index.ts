@@ -477,8 +477,12 @@ export class SimilarityIndex {
       const entries = this.postingCache.get(cacheKey);
       const key = postingRowKey(cacheKey % FINGERPRINT_DIMENSION, Math.floor(cacheKey / FINGERPRINT_DIMENSION));
       invariant(entries !== undefined, 'dirty posting block is cached');
-      if (entries.length === 0) this.storage.delete(key);
-      else this.storage.put(key, encodePostings(entries));
+      if (entries.length === 0) {
+        this.storage.delete(key);
+        // Fold the tombstone: a rewrite leaves every (dimension, block) of the old slots empty,
+        // and keeping them cached grew the maps (and GC work) with every version of a file.
+        this.postingCache.delete(cacheKey);
+      } else this.storage.put(key, encodePostings(entries));
     }
     this.dirtyPostings.clear();
     this.dirtyPostingMarks.clear();
@@ -486,15 +490,19 @@ export class SimilarityIndex {
       const owners = this.directoryCache.get(block);
       invariant(owners !== undefined, 'dirty directory block is cached');
       const key = `slots:${block}`;
-      if (owners.every((owner) => owner === 0)) this.storage.delete(key);
-      else this.storage.put(key, encodeDirectory(owners));
+      if (owners.every((owner) => owner === 0)) {
+        this.storage.delete(key);
+        this.directoryCache.delete(block);
+      } else this.storage.put(key, encodeDirectory(owners));
     }
     this.dirtyDirectory.clear();
     for (const fileId of this.dirtyFiles) {
       const file = this.fileCache.get(fileId);
       const key = `file:${fileId}`;
-      if (file === null || file === undefined) this.storage.delete(key);
-      else this.storage.put(key, encodeFile(file));
+      if (file === null || file === undefined) {
+        this.storage.delete(key);
+        this.fileCache.delete(fileId);
+      } else this.storage.put(key, encodeFile(file));
     }
     this.dirtyFiles.clear();
     for (const path of this.dirtyPaths) {
