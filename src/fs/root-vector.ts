@@ -16,7 +16,45 @@ import { EmbrError } from '../errors.js';
 import type { StoreReader, StoreWriter } from '../store/api.js';
 import { FINGERPRINT_DIMENSION } from '../query/fingerprint.js';
 import { BundleAccumulator } from '../vsa/accumulator.js';
+import type { SparseVector } from '../vsa/sparse.js';
 import { fingerprintVector } from './encode.js';
+
+/**
+ * Decoded fingerprints kept per store (by chunk id) across commits: a rewrite un-bundles the
+ * chunks the previous commit bundled, and reading + decoding them again cost ~15-20 ms per 10 MB.
+ * Bounded: 32,768 entries (~10 MB of vectors, 128 MiB of 4 KiB chunks).
+ */
+export const DECODED_FINGERPRINT_CACHE_ENTRIES = 32_768;
+
+/**
+ * A chunk id names the same bytes forever once committed (ids are never reused), but ids handed
+ * out in a rolled-back transaction are handed out again: every rollback bumps this generation
+ * (through {@link forgetDecodedFingerprints}) and a cache of an older generation is dropped.
+ */
+let cacheGeneration = 0;
+const decodedFingerprintCaches = new WeakMap<object, { generation: number; vectors: Map<number, SparseVector> }>();
+
+/**
+ * Drops every cached decoded fingerprint. Call it when a commit's transaction rolled back (its
+ * new chunk ids may name other chunks next time).
+ *
+ * @example
+ * ```ts
+ * try { store.write(start, body); } catch (error) { forgetDecodedFingerprints(); throw error; }
+ * ```
+ */
+export function forgetDecodedFingerprints(): void {
+  cacheGeneration += 1;
+}
+
+function decodedFingerprintCache(writer: StoreWriter): Map<number, SparseVector> {
+  let cache = decodedFingerprintCaches.get(writer);
+  if (cache === undefined || cache.generation !== cacheGeneration) {
+    cache = { generation: cacheGeneration, vectors: new Map() };
+    decodedFingerprintCaches.set(writer, cache);
+  }
+  return cache.vectors;
+}
 
 /** Pending changes of the root vector within one commit. */
 export class RootDelta {
@@ -84,12 +122,19 @@ export class RootDelta {
       for (let index = 0; index < counts.length; index += 1) counts[index] += summed.counts[index];
     }
     this.summed.length = 0;
+    const cache = decodedFingerprintCache(writer);
     for (const [chunkId, times] of this.counts) {
-      const serialized = this.knownFingerprints.get(chunkId) ?? writer.chunkFingerprint(chunkId);
-      if (serialized === undefined) {
-        throw new EmbrError('CORRUPT', `chunk ${chunkId} has no fingerprint`, { what: 'chunk', chunkId });
-      }
-      const fingerprint = fingerprintVector(serialized);
+      let fingerprint = cache.get(chunkId);
+      if (fingerprint === undefined) {
+        const serialized = this.knownFingerprints.get(chunkId) ?? writer.chunkFingerprint(chunkId);
+        if (serialized === undefined) {
+          throw new EmbrError('CORRUPT', `chunk ${chunkId} has no fingerprint`, { what: 'chunk', chunkId });
+        }
+        fingerprint = fingerprintVector(serialized);
+      } else cache.delete(chunkId);
+      // Most recently used last: Map keeps insertion order, so the first key is the eviction victim.
+      cache.set(chunkId, fingerprint);
+      if (cache.size > DECODED_FINGERPRINT_CACHE_ENTRIES) cache.delete(cache.keys().next().value as number);
       for (let step = 0; step < Math.abs(times); step += 1) {
         if (times > 0) root.add(fingerprint);
         else root.subtract(fingerprint);

@@ -25,6 +25,7 @@ import { SparseVector } from '../vsa/sparse.js';
 import { fingerprintVector } from './encode.js';
 import { PATH_MAX_BYTES } from './path.js';
 import type { RootDelta } from './root-vector.js';
+import { forgetDecodedFingerprints } from './root-vector.js';
 import type { QueryMatch, QueryResult } from './api.js';
 
 /** Largest `k` a query accepts (results are one per file; more is a listing, not a search). */
@@ -97,6 +98,13 @@ export class EngramSimilarity {
 
   /** Forgets the cached index (after a rolled-back commit); the next use reloads it from the store. */
   discard(): void {
+    // A rolled-back commit may have handed out chunk ids that name other chunks next time.
+    forgetDecodedFingerprints();
+    this.reload();
+  }
+
+  /** Forgets the cached index only (another commit came in between; nothing rolled back). */
+  private reload(): void {
     this.index = undefined;
     this.seenCommit = -1;
   }
@@ -111,7 +119,7 @@ export class EngramSimilarity {
       return;
     }
     // Another connection (or a commit of ours that bypassed `advance`) came in between.
-    if (this.seenCommit !== writer.commit - 1) this.discard();
+    if (this.seenCommit !== writer.commit - 1) this.reload();
     this.storage.bind(
       writer,
       () => {
@@ -199,7 +207,7 @@ export class EngramSimilarity {
 
   private withIndex<T>(reader: StoreReader, body: (index: SimilarityIndex) => T): T {
     const head = reader.headCommit();
-    if (head !== this.seenCommit) this.discard();
+    if (head !== this.seenCommit) this.reload();
     return this.storage.bind(reader, () => {
       const index = this.loaded();
       this.seenCommit = head;
