@@ -104,15 +104,6 @@ function checkQueryK(k: number | undefined): number {
   return value;
 }
 
-function refuseSnapshotQuery(options: ReadOptions): void {
-  if (options.snapshot === undefined) return;
-  // The index describes the live tree only (it is updated in place, not versioned).
-  throw new EmbrError('NOT_SUPPORTED', `similarity search covers the live tree only, not snapshot ${options.snapshot}; restore or extract the snapshot to search it`, {
-    reason: 'snapshot query',
-    snapshot: options.snapshot,
-  });
-}
-
 /** What a transaction observed of a path: inode and version (0/0 = absent, -1/-1 = not resolvable). */
 interface Observation {
   ino: number;
@@ -820,14 +811,18 @@ class EngramImpl extends Session implements Engram, SessionHost {
       const components = parsePath(options.path);
       prefix = components.length === 0 ? undefined : '/' + components.join('/');
     }
-    refuseSnapshotQuery(options);
-    return this.readStore((reader) => this.similarity.query(reader, input, k, prefix));
+    return this.view(options, [], (reader, at) =>
+      at === LIVE ? this.similarity.query(reader, input, k, prefix) : this.similarity.queryAt(reader, at, input, k, prefix),
+    );
   }
 
   async similar(path: string, options: ReadOptions & { k?: number } = {}): Promise<QueryMatch[]> {
     const k = checkQueryK(options.k);
-    refuseSnapshotQuery(options);
-    return this.readStore((reader) => this.similarity.similar(reader, mustResolveFile(reader, LIVE, path).ino, k));
+    return this.view(options, [], (reader, at) => {
+      const ino = mustResolveFile(reader, at, path).ino;
+      if (at === LIVE) return this.similarity.similar(reader, ino, k);
+      return this.similarity.similarAt(reader, at, '/' + parsePath(path).join('/'), k);
+    });
   }
 
   async currentCommit(): Promise<number> {

@@ -224,11 +224,36 @@ describe('similarity search through the SQLite engram', () => {
     });
   });
 
-  it('refuses a snapshot query, a bad k and a missing path with clear errors', async () => {
+  it('answers a query and similar as of a snapshot after the live tree changed', async () => {
     await withEngram(async (engram) => {
       await writeCorpus(engram);
+      await engram.writeFile('/near.bin', edited(alpha, 0.02, 'near'));
       await engram.createSnapshot('s1');
-      await assert.rejects(engram.query('x', { snapshot: 's1' }), (error: unknown) => isEmbrError(error, 'NOT_SUPPORTED') && /live tree only/.test(error.message));
+      await engram.deleteFile('/docs/beta.bin');
+      await engram.rename('/docs/alpha.bin', '/moved.bin');
+      const excerpt = beta.subarray(5001, 5001 + 8192);
+      // Live: beta is gone, so it is not the best match any more.
+      const live = await engram.query(excerpt, { k: 3 });
+      assert.ok(live.matches.every((match) => match.path !== '/docs/beta.bin'));
+      // At the snapshot: beta is found with its region, under its old path.
+      const atSnapshot = await engram.query(excerpt, { k: 3, snapshot: 's1' });
+      assert.equal(atSnapshot.matches[0].path, '/docs/beta.bin');
+      assert.ok(overlaps(atSnapshot.matches[0], 5001, 5001 + 8192));
+      assert.ok(atSnapshot.rootScore > 0);
+      const prefixed = await engram.query(alpha.subarray(1000, 9000), { k: 3, snapshot: 's1', path: '/docs' });
+      assert.ok(prefixed.matches.length > 0 && prefixed.matches.every((match) => match.path.startsWith('/docs/')));
+      assert.equal(prefixed.matches[0].path, '/docs/alpha.bin');
+      const similar = await engram.similar('/docs/alpha.bin', { k: 2, snapshot: 's1' });
+      assert.equal(similar[0].path, '/near.bin');
+      assert.ok(similar.every((match) => match.path !== '/docs/alpha.bin'));
+      await assert.rejects(engram.similar('/moved.bin', { snapshot: 's1' }), (error: unknown) => isEmbrError(error, 'NOT_FOUND'));
+      await assert.rejects(engram.query('x', { snapshot: 'nope' }), (error: unknown) => isEmbrError(error, 'NOT_FOUND'));
+    });
+  });
+
+  it('refuses a bad k and a missing path with clear errors', async () => {
+    await withEngram(async (engram) => {
+      await writeCorpus(engram);
       await assert.rejects(engram.query('x', { k: 0 }), RangeError);
       await assert.rejects(engram.similar('/missing.bin'), (error: unknown) => isEmbrError(error, 'NOT_FOUND'));
     });

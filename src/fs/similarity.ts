@@ -21,6 +21,7 @@ import { SimilarityIndex } from '../query/similarity-index.js';
 import type { SearchMatch } from '../query/search.js';
 import { queryVector, rootScore, searchIndex, similarFiles } from '../query/search.js';
 import { StoreIndexStorage } from '../query/store-storage.js';
+import { MemoryIndexStorage } from '../query/storage.js';
 import { SparseVector } from '../vsa/sparse.js';
 import { fingerprintVector } from './encode.js';
 import { PATH_MAX_BYTES } from './path.js';
@@ -183,6 +184,59 @@ export class EngramSimilarity {
       const matches = this.resolveMatches(reader, (fetch) => searchIndex(index, vector, { k: fetch }), k, pathPrefix, index.liveFileCount);
       return { matches, rootScore: rootScore(index, vector) };
     });
+  }
+
+  /**
+   * The same answers for the tree as of commit `at` (a snapshot). The persisted index describes
+   * the live tree only (it is updated in place, not versioned), so this builds a transient index
+   * from the chunk fingerprints the store keeps per chunk: no chunk is decoded, but the cost grows
+   * with the snapshot's size (every file's chunk refs are read), unlike a live query.
+   */
+  queryAt(reader: StoreReader, at: number, input: Uint8Array | string, k: number, pathPrefix: string | undefined): QueryResult {
+    const index = this.snapshotIndex(reader, at);
+    const vector = queryVector(input);
+    const found = searchIndex(index, vector, { k: index.liveFileCount === 0 ? 1 : index.liveFileCount });
+    const matches: QueryMatch[] = [];
+    for (const match of found) {
+      if (pathPrefix !== undefined && !underPrefix(match.path, pathPrefix)) continue;
+      matches.push({ path: match.path, offset: match.offset, length: match.length, score: match.score });
+      if (matches.length === k) break;
+    }
+    return { matches, rootScore: rootScore(index, vector) };
+  }
+
+  /** Files most like the file at `path` as of commit `at`, itself left out. */
+  similarAt(reader: StoreReader, at: number, path: string, k: number): QueryMatch[] {
+    const index = this.snapshotIndex(reader, at);
+    return similarFiles(index, path, { k }).map((match) => ({ path: match.path, offset: match.offset, length: match.length, score: match.score }));
+  }
+
+  /** A transient in-memory index of the files at commit `at`, keyed by path (a hard link is indexed under its first path). */
+  private snapshotIndex(reader: StoreReader, at: number): SimilarityIndex {
+    const index = new SimilarityIndex(new MemoryIndexStorage(), { rootDepth: 0 });
+    const seen = new Set<number>();
+    const walk = (directoryIno: number, directoryPath: string): void => {
+      for (const entry of reader.listDirectory(directoryIno, at)) {
+        const path = directoryPath === '/' ? `/${entry.name}` : `${directoryPath}/${entry.name}`;
+        const row = reader.inode(entry.childIno, at);
+        if (row === undefined) throw new EmbrError('CORRUPT', `entry ${path} names missing inode ${entry.childIno}`, { what: 'dentry', ino: entry.childIno });
+        if (row.type === 'directory') walk(entry.childIno, path);
+        if (row.type !== 'file' || row.size === 0 || seen.has(entry.childIno)) continue;
+        seen.add(entry.childIno);
+        const chunkCount = Math.ceil(row.size / this.chunkBytes);
+        const chunks: IndexedChunk[] = [];
+        for (const ref of reader.chunkRefs(entry.childIno, at, 0, chunkCount)) {
+          while (chunks.length < ref.chunkIndex) chunks.push({ fingerprint: EMPTY_FINGERPRINT, byteLength: this.lengthOf(row.size, chunks.length) });
+          const serialized = reader.chunkFingerprint(ref.chunkId);
+          if (serialized === undefined) throw new EmbrError('CORRUPT', `chunk ${ref.chunkId} has no fingerprint`, { what: 'chunk', chunkId: ref.chunkId });
+          chunks.push({ fingerprint: fingerprintVector(serialized), byteLength: this.lengthOf(row.size, ref.chunkIndex) });
+        }
+        while (chunks.length < chunkCount) chunks.push({ fingerprint: EMPTY_FINGERPRINT, byteLength: this.lengthOf(row.size, chunks.length) });
+        index.addFile(path, chunks);
+      }
+    };
+    walk(ROOT_INO, '/');
+    return index;
   }
 
   /** Files most like the file `ino` (near-duplicates first), itself left out. */
