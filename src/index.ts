@@ -15,3 +15,7 @@ export type * from './fs/api.js';
 export { openEngram, openEngramOnStore, DEFAULT_CHUNK_BYTES, DEFAULT_RETAIN_COMMITS } from './fs/index.js';
 export { createMemoryStore } from './store/memory-store.js';
 export type { Store } from './store/api.js';
+/** The pure layers, for callers who work with vectors and chunk payloads directly. */
+export * as vsa from './vsa/index.js';
+export * as codec from './codec/index.js';
+export { chunkFingerprint, FINGERPRINT_DIMENSION } from './query/fingerprint.js';
