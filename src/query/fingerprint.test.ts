@@ -10,19 +10,8 @@ import {
   contentFingerprint,
   fileFingerprint,
 } from './fingerprint.js';
+import { seededBytes } from '../../test/support/seeded-bytes.js';
 
-/** Seeded bytes (xorshift32): the same in every run. */
-function seededBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed | 1;
-  for (let index = 0; index < length; index += 1) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[index] = state & 0xff;
-  }
-  return bytes;
-}
 
 /** Seeded pseudo-English: words from a small vocabulary, so texts share common n-grams like real text does. */
 function seededText(length: number, seed: number): Uint8Array {

@@ -6,18 +6,8 @@ import { SparseVector } from '../vsa/sparse.js';
 import { FINGERPRINT_DIMENSION, chunkFingerprint } from './fingerprint.js';
 import { SLOTS_PER_POSTING_BLOCK, SimilarityIndex, type IndexedChunk } from './similarity-index.js';
 import { MemoryIndexStorage } from './storage.js';
+import { seededBytes } from '../../test/support/seeded-bytes.js';
 
-function seededBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed | 1;
-  for (let index = 0; index < length; index += 1) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[index] = state & 0xff;
-  }
-  return bytes;
-}
 
 /** Every (dimension, slot, sign) posted in the index, as sorted strings. */
 function allPostings(index: SimilarityIndex): string[] {

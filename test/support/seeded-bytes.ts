@@ -1,0 +1,19 @@
+/**
+ * Seeded bytes for tests (xorshift32): the same in every run, so failures reproduce.
+ *
+ * @example
+ * ```ts
+ * const bytes = seededBytes(4096, 7);
+ * ```
+ */
+export function seededBytes(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed | 1;
+  for (let index = 0; index < length; index += 1) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[index] = state & 0xff;
+  }
+  return bytes;
+}
