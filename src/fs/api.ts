@@ -290,5 +290,11 @@ export interface Engram extends ReadApi, WriteApi {
   /** The current global commit sequence number. */
   currentCommit(): Promise<number>;
 
+  /**
+   * Makes every commit so far durable. Needed only with `durability: 'normal'`, whose commits
+   * survive a killed process but not a power loss until synced (what `fsync(2)` on a mount does).
+   */
+  sync(): Promise<void>;
+
   close(): Promise<void>;
 }

@@ -829,6 +829,11 @@ class EngramImpl extends Session implements Engram, SessionHost {
     return this.readStore((reader) => reader.headCommit());
   }
 
+  async sync(): Promise<void> {
+    this.assertOpen();
+    this.store.sync();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

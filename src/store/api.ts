@@ -271,6 +271,12 @@ export interface Store {
    * when sound. Costly (reads every page), so `verify` runs it, opening does not.
    */
   integrityCheck(): string[];
+  /**
+   * Makes every commit so far durable (SQLite: fsync of the WAL, then of the database file). A
+   * no-op under full durability, where each commit already synced; under 'normal' it is what
+   * `fsync(2)` on a mount calls.
+   */
+  sync(): void;
   close(): void;
 }
 

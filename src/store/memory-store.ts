@@ -641,6 +641,10 @@ class MemoryStore implements Store, StoreWriter {
     return [];
   }
 
+  sync(): void {
+    // Nothing here outlives the process, so there is nothing to make durable.
+  }
+
   storedBytes(): number {
     let total = 0;
     for (const pack of this.packs.values()) total += pack.data.length;

@@ -57,6 +57,22 @@ describe('sqlite store files', () => {
     reopened.close();
   });
 
+  it('syncs commits made under normal durability, with and without a WAL file, and read-only', () => {
+    const file = freshFile();
+    const store = openSqliteStore(file, { create, durability: 'normal' });
+    store.write({ kind: 'test', timeNs: 1n }, (writer) => writer.putDentry(ROOT_INO, 'synced', 8));
+    assert.ok(existsSync(file + '-wal'));
+    store.sync();
+    store.close();
+    // close checkpoints and removes the WAL: a sync then has only the database file to flush.
+    assert.equal(existsSync(file + '-wal'), false);
+    const reader = openSqliteStore(file, { readOnly: true });
+    reader.sync();
+    reader.read((view) => assert.equal(view.lookup(ROOT_INO, 'synced', LIVE), 8));
+    reader.close();
+    reader.sync();
+  });
+
   it('refuses writes when opened read-only', () => {
     const file = freshFile();
     openSqliteStore(file, { create }).close();

@@ -13,7 +13,7 @@
  * ```
  */
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, linkSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { EmbrError } from '../errors.js';
 import type {
   ChunkInfo,
@@ -847,6 +847,28 @@ class SqliteStore implements Store, StoreWriter {
       const rows = this.db.pragma('quick_check') as Array<Record<string, unknown>>;
       const messages = rows.map((row) => String(Object.values(row)[0]));
       return messages.length === 1 && messages[0] === 'ok' ? [] : messages;
+    });
+  }
+
+  sync(): void {
+    if (this.closed || this.readOnly) return;
+    this.guard(() => {
+      // Commits under synchronous=NORMAL sit in the WAL unsynced; checkpoints sync the WAL before
+      // copying it, so the two files together hold everything once both are fsynced.
+      for (const suffix of ['-wal', '']) {
+        let fd: number;
+        try {
+          fd = openSync(this.file + suffix, 'r');
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT' && suffix === '-wal') continue;
+          throw error;
+        }
+        try {
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      }
     });
   }
 
