@@ -51,6 +51,14 @@ export interface ChunkCodec {
    * Throws CORRUPT on any mismatch (also a chunk length other than `target.length`).
    */
   decodeInto(payload: Uint8Array, sha256: Uint8Array, target: Uint8Array): void;
+  /**
+   * Like `decodeInto` without the chunk's own SHA-256 check, for a caller that checks a hash over
+   * many chunks at once (a whole file's content hash) and falls back to `decodeInto` to name the
+   * damaged chunk when that fails. The payload is still parsed strictly (CORRUPT on a malformed
+   * one). Positional payloads only: a holographic decoder tolerates noise, so its payloads must
+   * go through `decodeInto` (this method refuses them with CORRUPT).
+   */
+  decodeIntoUnverified(payload: Uint8Array, target: Uint8Array): void;
   /** The hypervector of a payload (for algebra and tests); throws CORRUPT on a bad payload. */
   vectorOf(payload: Uint8Array): SparseVector;
   /** Dimension of the vectors this codec produces (positional: chunkBytes * 128). */

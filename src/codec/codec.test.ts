@@ -55,6 +55,14 @@ function roundTrip(codec: ChunkCodec, chunk: Uint8Array): void {
   assert.deepEqual(framed.subarray(1, 1 + chunk.length), chunk);
   assert.equal(framed[0], 0xa5);
   assert.equal(framed[chunk.length + 1], 0xa5);
+  // decodeIntoUnverified gives the same bytes for positional payloads and refuses holographic ones.
+  const unverified = new Uint8Array(chunk.length + 2).fill(0xa5);
+  if (codec.profile === 'positional') {
+    codec.decodeIntoUnverified(encoded.payload, unverified.subarray(1, 1 + chunk.length));
+    assert.deepEqual(unverified, framed);
+  } else {
+    assertCorrupt(() => codec.decodeIntoUnverified(encoded.payload, unverified.subarray(1, 1 + chunk.length)), 'holographic payload decoded unverified');
+  }
   assert.ok(encoded.vectorCorrectBytes >= 0 && encoded.vectorCorrectBytes <= chunk.length);
   const headerBytes = codec.profile === 'positional' ? 7 : 10;
   assert.equal(encoded.payload.length, headerBytes + encoded.vectorBytes + encoded.correctionBytes);
@@ -147,6 +155,7 @@ for (const profile of PROFILES) {
     for (const targetBytes of [0, 99, 101]) {
       const target = new Uint8Array(targetBytes).fill(0xa5);
       assertCorrupt(() => codec.decodeInto(encoded.payload, encoded.sha256, target), `target of ${targetBytes} bytes`);
+      assertCorrupt(() => codec.decodeIntoUnverified(encoded.payload, target), `unverified into a target of ${targetBytes} bytes`);
       assert.ok(target.every((byte) => byte === 0xa5));
     }
     assert.throws(() => codec.decodeInto(encoded.payload, encoded.sha256, [] as unknown as Uint8Array), TypeError);

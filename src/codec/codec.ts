@@ -170,6 +170,18 @@ class Codec implements ChunkCodec {
     target.set(bytes);
   }
 
+  decodeIntoUnverified(payload: Uint8Array, target: Uint8Array): void {
+    if (!(target instanceof Uint8Array)) throw new TypeError('decodeIntoUnverified: target must be a Uint8Array');
+    if (!(payload instanceof Uint8Array)) throw new TypeError('decodeIntoUnverified: payload must be a Uint8Array');
+    const header = readHeader(payload, this.chunkBytes);
+    if (header.byteLength !== target.length) {
+      corrupt('chunk length differs from the length expected', { byteLength: header.byteLength, expectedByteLength: target.length });
+    }
+    if (header.profileId !== PROFILE_ID.positional) return corrupt('decodeIntoUnverified: only positional payloads decode unverified', { profileId: header.profileId });
+    this.checkPositional(payload, header.byteLength, header.correctionKind);
+    target.set(payload.subarray(COMMON_HEADER_BYTES));
+  }
+
   /** CORRUPT unless SHA-256(bytes) equals `sha256`. */
   private checkHash(bytes: Uint8Array, sha256: Uint8Array): void {
     const actual = this.hash(bytes);

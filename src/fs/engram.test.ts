@@ -727,7 +727,7 @@ describe('engram files', () => {
     await again.close();
   });
 
-  it('reads a large file through the decode pool and still refuses a damaged chunk with CORRUPT', async () => {
+  it('reads a large file checked by its content hash and refuses a damaged chunk with CORRUPT', async () => {
     const file = freshFile();
     const engram = await openEngram(file, { create: true, chunkBytes: 4096 });
     const data = pattern((3 << 20) + 123, 16);
@@ -743,6 +743,34 @@ describe('engram files', () => {
     const damaged = await openEngram(file);
     await expectCode('CORRUPT', damaged.readFile('/large'));
     assert.deepEqual((await damaged.read('/large', 0, 4096)).data, data.subarray(0, 4096));
+    await damaged.close();
+  });
+
+  it('refuses a file whose chunk reference points at another sound chunk of the same length', async () => {
+    const file = freshFile();
+    const engram = await openEngram(file, { create: true, chunkBytes: CHUNK });
+    const data = pattern(CHUNK * 6, 19);
+    await engram.writeFile('/swapped', data);
+    // A second file's chunks pass the decode check against their own hashes when read whole.
+    await engram.writeFile('/large', pattern((1 << 20) + CHUNK * 3, 20));
+    await engram.write('/large', 5, Uint8Array.of(1, 2, 3));
+    await engram.close();
+    const db = new Database(file);
+    const ino = db.prepare("SELECT child_ino FROM dentries WHERE name = 'swapped'").pluck().get() as number;
+    const other = db.prepare('SELECT chunk_id FROM file_chunks WHERE ino = ? AND chunk_index = 1').pluck().get(ino) as number;
+    db.prepare('UPDATE file_chunks SET chunk_id = ? WHERE ino = ? AND chunk_index = 4').run(other, ino);
+    const largeIno = db.prepare("SELECT child_ino FROM dentries WHERE name = 'large'").pluck().get() as number;
+    const packId = db.prepare('SELECT c.pack_id FROM file_chunks f JOIN chunks c USING (chunk_id) WHERE f.ino = ? AND f.chunk_index = 100 AND f.to_commit IS NULL').pluck().get(largeIno) as number;
+    const stored = db.prepare('SELECT data FROM packs WHERE pack_id = ?').pluck().get(packId) as Buffer;
+    stored[stored.length >> 1] ^= 0x10;
+    db.prepare('UPDATE packs SET data = ? WHERE pack_id = ?').run(stored, packId);
+    db.close();
+    const damaged = await openEngram(file);
+    await assert.rejects(damaged.readFile('/swapped'), (error: unknown) => isEmbrError(error, 'CORRUPT') && /recorded SHA-256/.test((error as Error).message));
+    // The range covering only sound references still reads.
+    assert.deepEqual((await damaged.read('/swapped', 0, CHUNK * 4)).data, data.subarray(0, CHUNK * 4));
+    // A file changed by a partial write has no content hash: its chunks are checked one by one.
+    await expectCode('CORRUPT', damaged.readFile('/large'));
     await damaged.close();
   });
 

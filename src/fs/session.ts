@@ -46,6 +46,7 @@ import {
   mustResolve,
   mustResolveFile,
   readRange,
+  readWholeFile,
   resolveParent,
   resolvePath,
   statOf,
@@ -152,10 +153,11 @@ export abstract class Session implements ReadApi, WriteApi {
     const pool = this.host.pool;
     const result = this.view<ReadResult | { plan: ReadPlan; version: number; row: InodeRow }>(options, [path], (reader, at) => {
       const { ino, row } = mustResolveFile(reader, at, path);
-      if (pool === undefined || row.size < POOL_READ_MIN_BYTES) {
-        const data = readRange(reader, this.host.pipeline, at, ino, row.size, 0, row.size);
-        checkContent(this.host.pipeline, row, data, path);
-        return { data, version: row.fromCommit };
+      // The pool pays only where chunks are checked one by one (its messages cost more than the
+      // one hash pass of a positional file with a content hash).
+      const checkedWhole = row.contentSha256 !== null && this.host.pipeline.codec.profile === 'positional';
+      if (pool === undefined || row.size < POOL_READ_MIN_BYTES || checkedWhole) {
+        return { data: readWholeFile(reader, this.host.pipeline, at, ino, row, path), version: row.fromCommit };
       }
       // Large files: gather the payloads in this one consistent read, decode them in the pool after it.
       return { plan: planRead(reader, this.host.pipeline, at, ino, row.size), version: row.fromCommit, row };
