@@ -710,21 +710,31 @@ export class SimilarityIndex {
       // Expected entries per dimension: the cut must remove exactly these.
       const expected = new Uint32Array(FINGERPRINT_DIMENSION);
       for (let slot = startInBlock; slot < endInBlock; slot += 1) {
-        const fingerprint = fingerprints[slot - firstSlot];
-        for (const dimension of fingerprint.positive) expected[dimension] += 1;
-        for (const dimension of fingerprint.negative) expected[dimension] += 1;
+        const { positive, negative } = fingerprints[slot - firstSlot];
+        for (let index = 0; index < positive.length; index += 1) expected[positive[index]] += 1;
+        for (let index = 0; index < negative.length; index += 1) expected[negative[index]] += 1;
       }
       const lowEntry = (startInBlock - blockBase) * 2;
       const highEntry = (endInBlock - blockBase) * 2;
+      const marks = this.postingMarks(block);
       for (let dimension = 0; dimension < FINGERPRINT_DIMENSION; dimension += 1) {
         const count = expected[dimension];
         if (count === 0) continue;
-        const entries = this.postingBlock(dimension, block);
+        const cacheKey = block * FINGERPRINT_DIMENSION + dimension;
+        const entries = this.postingCache.get(cacheKey) ?? this.postingBlock(dimension, block);
         const low = lowerBound(entries, lowEntry);
-        const high = lowerBound(entries, highEntry);
-        invariant(high - low === count, `slots ${startInBlock}..${endInBlock - 1} are posted ${count} times under dimension ${dimension}, found ${high - low}`);
-        entries.splice(low, count);
-        this.dirtyPostings.add(block * FINGERPRINT_DIMENSION + dimension);
+        const high = low + count;
+        if (high > entries.length || (high < entries.length && entries[high] < highEntry) || entries[high - 1] >= highEntry) {
+          invariant(false, `slots ${startInBlock}..${endInBlock - 1} are posted ${count} times under dimension ${dimension}, found ${lowerBound(entries, highEntry) - low}`);
+        }
+        // In place (splice allocates an array of the removed entries on every call).
+        const length = entries.length;
+        for (let from = high, to = low; from < length; from += 1, to += 1) entries[to] = entries[from];
+        entries.length = length - count;
+        if (marks[dimension] === 0) {
+          marks[dimension] = 1;
+          this.dirtyPostings.add(cacheKey);
+        }
       }
     }
   }
