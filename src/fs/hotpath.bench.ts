@@ -14,7 +14,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BenchContext, median, megabytesPerSecond, sha256MegabytesPerSecond } from '../benchmark.js';
+import { type BenchContext, median, megabytesPerSecond } from '../benchmark.js';
 import type { Engram } from './api.js';
 import { openEngram } from './index.js';
 
@@ -48,13 +48,25 @@ async function benchLargeFile(context: BenchContext, runs: number): Promise<void
   const fileBytes = context.size === 'small' ? 1_000_000 : 10_000_000;
   await withEngram(context, 'large', async (engram) => {
     const contents = Array.from({ length: runs + 1 }, (_, index) => seededBytes(`hotpath:${index}`, fileBytes));
-    const sha256MBps = await sha256MegabytesPerSecond([contents[0]], runs);
     const writeSamples: number[] = [];
     const readSamples: number[] = [];
+    const shaSamples: number[] = [];
+    // Per run, SHA-256 of the same bytes is timed right beside the write and the read: on a shared
+    // machine the load changes between runs, so the ratio is taken run by run and the median of
+    // the ratios is the figure (the medians of the times are reported too).
+    const writeRatios: number[] = [];
+    const readRatios: number[] = [];
+    const shaSeconds = (bytes: Uint8Array): number => {
+      const start = process.hrtime.bigint();
+      createHash('sha256').update(bytes).digest();
+      return secondsSince(start);
+    };
     for (let run = 0; run <= runs; run += 1) {
+      const shaBeforeWrite = shaSeconds(contents[run]);
       let start = process.hrtime.bigint();
       await engram.writeFile('/large.bin', contents[run]);
       const writeSeconds = secondsSince(start);
+      const shaBeforeRead = shaSeconds(contents[run]);
       start = process.hrtime.bigint();
       const { data } = await engram.readFile('/large.bin');
       const readSeconds = secondsSince(start);
@@ -63,9 +75,15 @@ async function benchLargeFile(context: BenchContext, runs: number): Promise<void
       if (run === 0) continue;
       writeSamples.push(writeSeconds);
       readSamples.push(readSeconds);
+      shaSamples.push(shaBeforeWrite, shaBeforeRead);
+      writeRatios.push(shaBeforeWrite / writeSeconds);
+      readRatios.push(shaBeforeRead / readSeconds);
     }
     const writeMBps = megabytesPerSecond(fileBytes, median(writeSamples));
     const readMBps = megabytesPerSecond(fileBytes, median(readSamples));
+    const sha256MBps = megabytesPerSecond(fileBytes, median(shaSamples));
+    const writeRatio = Math.round(median(writeRatios) * 1000) / 1000;
+    const readRatio = Math.round(median(readRatios) * 1000) / 1000;
     context.emit({
       bench: 'fs-hotpath',
       case: 'large-file',
@@ -76,11 +94,12 @@ async function benchLargeFile(context: BenchContext, runs: number): Promise<void
       writeMBps,
       readMBps,
       sha256MBps,
-      writeRatioToSha256: ratio(writeMBps, sha256MBps),
-      readRatioToSha256: ratio(readMBps, sha256MBps),
+      // Medians of the per-run ratios (each against SHA-256 timed just before the operation).
+      writeRatioToSha256: writeRatio,
+      readRatioToSha256: readRatio,
       // Issue 3's floors: write >= 0.1x, read >= 0.2x SHA-256 speed on the same bytes.
-      writeFloorMet: ratio(writeMBps, sha256MBps) >= 0.1,
-      readFloorMet: ratio(readMBps, sha256MBps) >= 0.2,
+      writeFloorMet: writeRatio >= 0.1,
+      readFloorMet: readRatio >= 0.2,
     });
   });
 }
