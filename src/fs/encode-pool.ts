@@ -26,6 +26,8 @@ export interface EncodeTask {
   bytes: Uint8Array;
   offsets: number[];
   lengths: number[];
+  /** SHA-256 of each chunk, 32 bytes each, as the main thread computed them (not hashed again). */
+  sha256s: Uint8Array;
 }
 
 /** One batch of payloads for a worker to decode (each checked against its SHA-256), output back to back. */
@@ -108,14 +110,15 @@ export class EncodePool {
     return this.workers.reduce((least, entry) => (entry.busy < least.busy ? entry : least));
   }
 
-  /** Encodes `chunks` (in order) into packs, split across the workers. */
-  async encode(chunks: Uint8Array[]): Promise<PreparedPack[]> {
+  /** Encodes `chunks` (in order; `sha256s[i]` is the SHA-256 of `chunks[i]`) into packs, split across the workers. */
+  async encode(chunks: Uint8Array[], sha256s: Uint8Array[]): Promise<PreparedPack[]> {
     if (chunks.length === 0) return [];
+    if (sha256s.length !== chunks.length) throw new RangeError(`encode: ${chunks.length} chunks but ${sha256s.length} hashes`);
     const parts = Math.min(this.size, chunks.length);
     const perPart = Math.ceil(chunks.length / parts);
     const tasks: Array<Promise<PreparedPack[]>> = [];
     for (let first = 0; first < chunks.length; first += perPart) {
-      tasks.push(this.run(chunks.slice(first, first + perPart)));
+      tasks.push(this.run(chunks.slice(first, first + perPart), sha256s.slice(first, first + perPart)));
     }
     return (await Promise.all(tasks)).flat();
   }
@@ -171,20 +174,22 @@ export class EncodePool {
     });
   }
 
-  private run(chunks: Uint8Array[]): Promise<PreparedPack[]> {
+  private run(chunks: Uint8Array[], hashes: Uint8Array[]): Promise<PreparedPack[]> {
     const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
     const bytes = new Uint8Array(total);
+    const sha256s = new Uint8Array(32 * chunks.length);
     const offsets: number[] = [];
     const lengths: number[] = [];
     let offset = 0;
-    for (const chunk of chunks) {
+    chunks.forEach((chunk, position) => {
       bytes.set(chunk, offset);
+      sha256s.set(hashes[position], 32 * position);
       offsets.push(offset);
       lengths.push(chunk.length);
       offset += chunk.length;
-    }
-    const task: EncodeTask = { kind: 'encode', id: 0, bytes, offsets, lengths };
-    return this.post(task, [bytes.buffer]) as Promise<PreparedPack[]>;
+    });
+    const task: EncodeTask = { kind: 'encode', id: 0, bytes, offsets, lengths, sha256s };
+    return this.post(task, [bytes.buffer, sha256s.buffer]) as Promise<PreparedPack[]>;
   }
 }
 

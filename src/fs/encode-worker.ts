@@ -44,7 +44,10 @@ parentPort?.on('message', (task: EncodeTask | DecodeTask) => {
     const fresh: NewChunk[] = [];
     for (let position = 0; position < task.lengths.length; position += 1) {
       const start = task.offsets[position];
-      fresh.push(encodeChunk(pipeline, task.bytes.subarray(start, start + task.lengths[position])));
+      const chunk = task.bytes.subarray(start, start + task.lengths[position]);
+      // The main thread hashed every chunk for its dedup lookup: the codec reuses that hash.
+      pipeline.rememberSha256(chunk, task.sha256s.subarray(32 * position, 32 * position + 32));
+      fresh.push(encodeChunk(pipeline, chunk));
     }
     const packs = preparePacks(fresh);
     const result: EncodeTaskResult = { id: task.id, packs };

@@ -130,10 +130,10 @@ export async function encodeContentAsync(
   pool: EncodePool | undefined,
 ): Promise<EncodedContent> {
   if (pool === undefined || bytes.length < POOL_MIN_BYTES) return encodeContent(pipeline, bytes, firstIndex, lookupStored);
-  const { shas, fresh } = splitContent(pipeline, bytes, lookupStored);
+  const { shas, fresh, freshShas } = splitContent(pipeline, bytes, lookupStored);
   let packs: PreparedPack[];
   try {
-    packs = await pool.encode(fresh);
+    packs = await pool.encode(fresh, freshShas);
   } catch {
     // A worker that cannot start or crashed must not fail the write: encode here instead (a
     // genuine codec error then surfaces from the inline encode with its own type).
@@ -147,7 +147,7 @@ function splitContent(
   pipeline: Pipeline,
   bytes: Uint8Array,
   lookupStored: (shas: Uint8Array[]) => boolean[],
-): { shas: Array<Uint8Array | null>; fresh: Uint8Array[] } {
+): { shas: Array<Uint8Array | null>; fresh: Uint8Array[]; freshShas: Uint8Array[] } {
   const chunkBytes = pipeline.chunkBytes;
   const shas: Array<Uint8Array | null> = [];
   const pieces: Uint8Array[] = [];
@@ -165,6 +165,7 @@ function splitContent(
   const present = shas.filter((sha): sha is Uint8Array => sha !== null);
   const stored = lookupStored(present);
   const fresh: Uint8Array[] = [];
+  const freshShas: Uint8Array[] = [];
   const seen = new Set<string>();
   for (let position = 0; position < present.length; position += 1) {
     if (stored[position]) continue;
@@ -172,8 +173,9 @@ function splitContent(
     if (seen.has(key)) continue;
     seen.add(key);
     fresh.push(pieces[position]);
+    freshShas.push(present[position]);
   }
-  return { shas, fresh };
+  return { shas, fresh, freshShas };
 }
 
 /**
