@@ -1,61 +1,60 @@
 /**
- * The worker thread of {@link FileWritePool}: opens the engram once and writes each batch of
- * files it receives in one transaction (big files are streamed in their own commit).
+ * Worker thread of `ingest` (see write-pool.ts): opens the engram once and applies the batches
+ * of tree ops it is sent, one transaction per batch, committing in ticket order.
  */
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Engram, Transaction, WriteOptions } from '../fs/api.js';
+import type { Engram } from '../fs/api.js';
 import { openEngram } from '../fs/index.js';
 import { EmbrError } from '../errors.js';
 import { retryWhileBusy } from './batch.js';
-import type { FileWriteJob, WorkerReply, WorkerRequest } from './write-pool.js';
+import { CommitOrder, OrderAbortedError } from './commit-order.js';
+import { applyTreeOp, fixFileMetadata, writeOptionsOf, type FileWriteJob, type TreeOp } from './tree-ops.js';
+import type { WorkerReply, WorkerRequest, WorkerSetup } from './write-pool.js';
 
 /** Files above this size are streamed with bounded memory instead of read whole. */
 const streamThresholdBytes = 8 * 1024 * 1024;
 
-function writeOptionsOf(job: FileWriteJob): WriteOptions {
-  const options: WriteOptions = { mode: job.mode, mtimeNs: job.mtimeNs };
-  if (job.uid !== undefined) options.uid = job.uid;
-  if (job.gid !== undefined) options.gid = job.gid;
-  return options;
-}
-
-async function fixMetadata(tx: Pick<Transaction, 'chown' | 'chmod' | 'utimes'>, job: FileWriteJob): Promise<void> {
-  const fix = job.fixMetadata;
-  if (fix === undefined) return;
-  // chown before chmod: chown clears set-id bits.
-  if (fix.uid !== undefined && fix.gid !== undefined) await tx.chown(job.engramPath, fix.uid, fix.gid);
-  if (fix.mode !== undefined) await tx.chmod(job.engramPath, fix.mode);
-  await tx.utimes(job.engramPath, null, job.mtimeNs);
-}
-
-async function writeBatch(engram: Engram, files: FileWriteJob[]): Promise<void> {
-  const small = files.filter((job) => job.sizeBytes <= streamThresholdBytes);
-  const big = files.filter((job) => job.sizeBytes > streamThresholdBytes);
-  if (small.length > 0) {
-    // Read before the transaction: the body may be retried, the bytes need not be read again.
-    const contents = await Promise.all(small.map((job) => job.data ?? readFile(job.sourcePath)));
+async function writeBatch(engram: Engram, order: CommitOrder, ticket: number, ops: TreeOp[]): Promise<void> {
+  const big: FileWriteJob[] = [];
+  const inTransaction: TreeOp[] = [];
+  for (const op of ops) {
+    if (op.kind === 'write' && op.job.data === undefined && op.job.sizeBytes > streamThresholdBytes) big.push(op.job);
+    else inTransaction.push(op);
+  }
+  // Read before the transaction: the body may be retried, the bytes need not be read again.
+  await Promise.all(
+    inTransaction.map(async (op) => {
+      if (op.kind === 'write' && op.job.data === undefined) op.job.data = await readFile(op.job.sourcePath);
+    }),
+  );
+  try {
     await retryWhileBusy(() =>
       engram.transaction(
         async (tx) => {
-          for (let index = 0; index < small.length; index += 1) {
-            await tx.writeFile(small[index].engramPath, contents[index], writeOptionsOf(small[index]));
-            await fixMetadata(tx, small[index]);
-          }
+          for (const op of inTransaction) await applyTreeOp(tx, op);
+          // Everything is encoded now; the commit follows this body at once, after the earlier batches'.
+          await order.waitFor(ticket);
         },
         { retries: 5 },
       ),
     );
+  } catch (error) {
+    // Later batches may need what this one did not commit: stop them before the ticket moves on.
+    order.abort();
+    throw error;
   }
+  order.done(ticket);
   for (const job of big) {
-    // A stream cannot be replayed, so a retry opens the source again.
+    // Streamed after this batch's commit (its directory exists); a retry opens the source again.
     await retryWhileBusy(() => engram.writeFileFrom(job.engramPath, createReadStream(job.sourcePath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>, writeOptionsOf(job)));
-    if (job.fixMetadata !== undefined) await retryWhileBusy(() => engram.transaction((tx) => fixMetadata(tx, job)));
+    if (job.fixMetadata !== undefined) await retryWhileBusy(() => engram.transaction((tx) => fixFileMetadata(tx, job)));
   }
 }
 
 function failureReply(id: number, error: unknown): WorkerReply {
+  if (error instanceof OrderAbortedError) return { kind: 'failed', id, message: error.message, aborted: true };
   if (error instanceof EmbrError) return { kind: 'failed', id, code: error.code, message: error.message, data: { ...error.data } };
   const nodeError = error as NodeJS.ErrnoException;
   const reply: WorkerReply = { kind: 'failed', id, message: error instanceof Error ? error.message : String(error) };
@@ -67,10 +66,12 @@ function failureReply(id: number, error: unknown): WorkerReply {
 async function serve(): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error('ingest-worker must run as a worker thread');
-  const { engramFile } = workerData as { engramFile: string };
+  const setup = workerData as WorkerSetup;
+  const order = new CommitOrder(setup.order);
   let engram: Engram;
   try {
-    engram = await openEngram(engramFile);
+    // No fsync per commit: the main thread syncs once when the ingest is complete.
+    engram = await openEngram(setup.engramFile, { durability: 'normal' });
   } catch (error) {
     port.postMessage(failureReply(0, error));
     return;
@@ -86,9 +87,10 @@ async function serve(): Promise<void> {
         return;
       }
       try {
-        await writeBatch(engram, request.files);
+        await writeBatch(engram, order, request.ticket, request.ops);
         port.postMessage({ kind: 'done', id: request.id } satisfies WorkerReply);
       } catch (error) {
+        order.abort();
         port.postMessage(failureReply(request.id, error));
       }
     });

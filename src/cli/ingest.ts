@@ -18,13 +18,14 @@ import { createHash } from 'node:crypto';
 import { createReadStream, type BigIntStats } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import type { DirectoryEntry, Engram, OpenOptions, ProfileName, Transaction } from '../fs/api.js';
+import type { DirectoryEntry, Engram, OpenOptions, ProfileName } from '../fs/api.js';
 import { isEmbrError } from '../errors.js';
 import { defaultBatchLimits, retryWhileBusy, TransactionBatch } from './batch.js';
 import { CliFailure, ExitCode } from './failure.js';
 import { openForCli } from './session.js';
 import { createProgress, type Progress } from './progress.js';
-import { FileWritePool, type FileWriteJob } from './write-pool.js';
+import { FileWritePool } from './write-pool.js';
+import { applyTreeOp, fixFileMetadata, writeOptionsOf, type FileWriteJob, type TreeOp } from './tree-ops.js';
 
 /** Files up to this size are read whole and batched; bigger ones are streamed on their own. */
 const streamThresholdBytes = 8 * 1024 * 1024;
@@ -110,16 +111,6 @@ async function lstatAll(directory: string, names: string[], warn: (line: string)
   return entries;
 }
 
-async function removeTree(tx: Transaction, path: string): Promise<void> {
-  const stats = await tx.stat(path);
-  if (stats.type === 'directory') {
-    for (const entry of await tx.readdir(path)) await removeTree(tx, childPath(path, entry.name));
-    await tx.rmdir(path);
-  } else {
-    await tx.deleteFile(path);
-  }
-}
-
 /** Maps the command line's sources to the engram root's entries. */
 async function resolveRoot(sources: string[]): Promise<{ rootSource: SourceEntry | undefined; children: SourceEntry[] }> {
   const resolved: SourceEntry[] = [];
@@ -169,7 +160,9 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   // The engram may live inside a source tree: never ingest it (or SQLite's side files) into itself.
   const engramPath = resolve(options.engramFile);
   const ownFiles = new Set(['', '-wal', '-shm', '-journal'].map((suffix) => engramPath + suffix));
-  const openOptions: OpenOptions = { create: true };
+  // Commits without fsync (they survive a killed process, not a power loss); the one sync() at the
+  // end makes the finished ingest exactly as durable as fsync'd commits would have.
+  const openOptions: OpenOptions = { create: true, durability: 'normal' };
   if (options.profile !== undefined) openOptions.profile = options.profile;
   if (options.chunkBytes !== undefined) openOptions.chunkBytes = options.chunkBytes;
   const engram: Engram = await openForCli(options.engramFile, openOptions);
@@ -200,16 +193,25 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   // An explicit --jobs starts the workers at the first write; by default they wait for real work.
   const explicitJobs = options.jobs !== undefined;
   let pool: FileWritePool | undefined;
-  let pendingJobs: FileWriteJob[] = [];
+  // While the pool runs, every change goes to it, in walk order, as batches that commit in order.
+  let pendingOps: TreeOp[] = [];
   let pendingBytes = 0;
   const dispatch = async () => {
-    if (pool === undefined || pendingJobs.length === 0) return;
-    // Directories and removals the files depend on must be committed before a worker writes.
-    await batch.drain();
-    const files = pendingJobs;
-    pendingJobs = [];
+    if (pool === undefined || pendingOps.length === 0) return;
+    const ops = pendingOps;
+    pendingOps = [];
     pendingBytes = 0;
-    await pool.submit(files);
+    await pool.submit(ops);
+  };
+  /** Queues one change: into the pool's next batch while it runs, else into this thread's batch. */
+  const queueOp = async (op: TreeOp, bytes = 0) => {
+    if (pool === undefined) {
+      await batch.add((tx) => applyTreeOp(tx, op), bytes);
+      return;
+    }
+    pendingOps.push(op);
+    pendingBytes += bytes;
+    if (pendingOps.length >= defaultBatchLimits.maxOperations || pendingBytes >= defaultBatchLimits.maxBytes) await dispatch();
   };
   try {
     const firstPathByInode = new Map<string, string>();
@@ -226,11 +228,13 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       const changeMode = current.mode !== mode;
       const changeOwner = asRoot && (current.uid !== Number(stats.uid) || current.gid !== Number(stats.gid));
       if (!changeMode && !changeOwner) return false;
-      await batch.add(async (tx) => {
-        // chown before chmod: a kernel clears set-id bits on chown, and the engram mirrors that habit.
-        if (changeOwner) await tx.chown(engramPath, Number(stats.uid), Number(stats.gid));
-        if (changeMode) await tx.chmod(engramPath, mode);
-      }, 0);
+      const op: TreeOp = { kind: 'metadata', path: engramPath };
+      if (changeOwner) {
+        op.uid = Number(stats.uid);
+        op.gid = Number(stats.gid);
+      }
+      if (changeMode) op.mode = mode;
+      await queueOp(op);
       return true;
     };
 
@@ -242,10 +246,6 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       isDeferred = false,
     ) => {
       const sizeBytes = Number(entry.stats.size);
-      const writeOptions = { mode: permissionBits(entry.stats), mtimeNs: entry.stats.mtimeNs, ...ownerOptions(entry.stats) };
-      if (replace === 'remove-first') {
-        await batch.add((tx) => removeTree(tx, engramPath), 0);
-      }
       let data: Buffer | undefined;
       if (sizeBytes <= streamThresholdBytes) {
         data = await readFile(entry.sourcePath);
@@ -264,49 +264,40 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       }
       if (pool === undefined && jobs > 1 && (explicitJobs || summary.writtenBytes >= workersAfterBytes || summary.writtenFiles >= workersAfterFiles)) {
         // Started only for real work: each worker's open of an existing engram costs a check of the file.
+        // What this thread queued commits first: the workers' batches build on it.
+        await batch.drain();
         pool = await FileWritePool.start(options.engramFile, jobs, (files, bytes) => progress.advance(files, bytes));
       }
-      if (pool !== undefined) {
-        const job: FileWriteJob = { engramPath, sourcePath: entry.sourcePath, sizeBytes, ...writeOptions };
-        if (data !== undefined) job.data = data;
-        if (replace === 'overwrite' && existing !== undefined) {
-          const fix: NonNullable<FileWriteJob['fixMetadata']> = {};
-          if (existing.mode !== writeOptions.mode) fix.mode = writeOptions.mode;
-          if (asRoot && (existing.uid !== Number(entry.stats.uid) || existing.gid !== Number(entry.stats.gid))) {
-            fix.uid = Number(entry.stats.uid);
-            fix.gid = Number(entry.stats.gid);
-          }
-          if (fix.mode !== undefined || fix.uid !== undefined) job.fixMetadata = fix;
+      if (replace === 'remove-first') await queueOp({ kind: 'remove', path: engramPath });
+      const job: FileWriteJob = { engramPath, sourcePath: entry.sourcePath, sizeBytes, mode: permissionBits(entry.stats), mtimeNs: entry.stats.mtimeNs, ...ownerOptions(entry.stats) };
+      if (data !== undefined) job.data = data;
+      if (replace === 'overwrite' && existing !== undefined) {
+        // An existing file keeps its mode/owner through writeFile: set them after, then the mtime again.
+        const fix: NonNullable<FileWriteJob['fixMetadata']> = {};
+        if (existing.mode !== job.mode) fix.mode = job.mode;
+        if (asRoot && (existing.uid !== Number(entry.stats.uid) || existing.gid !== Number(entry.stats.gid))) {
+          fix.uid = Number(entry.stats.uid);
+          fix.gid = Number(entry.stats.gid);
         }
-        pendingJobs.push(job);
-        pendingBytes += sizeBytes;
-        if (pendingJobs.length >= defaultBatchLimits.maxOperations || pendingBytes >= defaultBatchLimits.maxBytes || sizeBytes > streamThresholdBytes) {
-          await dispatch();
-        }
-        summary.writtenFiles += 1;
-        summary.writtenBytes += sizeBytes;
-        return;
-      }
-      if (sizeBytes > streamThresholdBytes) {
-        // Keep commit order: everything queued before this file lands first.
-        await batch.drain();
-        await retryWhileBusy(() => engram.writeFileFrom(engramPath, createReadStream(entry.sourcePath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>, writeOptions));
-        if (replace === 'overwrite' && existing !== undefined && (await syncMetadata(engramPath, entry.stats, existing))) {
-          await batch.add((tx) => tx.utimes(engramPath, null, entry.stats.mtimeNs).then(() => {}), 0);
-        }
-        progress.advance(1, sizeBytes);
-      } else {
-        const bytes = data ?? (await readFile(entry.sourcePath));
-        await batch.add(async (tx) => {
-          await tx.writeFile(engramPath, bytes, writeOptions);
-        }, bytes.length);
-        if (replace === 'overwrite' && existing !== undefined && (await syncMetadata(engramPath, entry.stats, existing))) {
-          await batch.add((tx) => tx.utimes(engramPath, null, entry.stats.mtimeNs).then(() => {}), 0);
-        }
-        progress.advance(1, sizeBytes);
+        if (fix.mode !== undefined || fix.uid !== undefined) job.fixMetadata = fix;
       }
       summary.writtenFiles += 1;
       summary.writtenBytes += sizeBytes;
+      if (pool !== undefined) {
+        await queueOp({ kind: 'write', job }, sizeBytes);
+        // A big file is streamed by the worker after its batch commits: send it off now.
+        if (data === undefined) await dispatch();
+        return;
+      }
+      if (data === undefined) {
+        // Keep commit order: everything queued before this file lands first.
+        await batch.drain();
+        await retryWhileBusy(() => engram.writeFileFrom(engramPath, createReadStream(entry.sourcePath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>, writeOptionsOf(job)));
+        if (job.fixMetadata !== undefined) await retryWhileBusy(() => engram.transaction((tx) => fixFileMetadata(tx, job)));
+      } else {
+        await queueOp({ kind: 'write', job }, sizeBytes);
+      }
+      progress.advance(1, sizeBytes);
     };
 
     const syncEntry = async (entry: SourceEntry, engramPath: string, existing: DirectoryEntry | undefined, pending: PendingDirectory[]) => {
@@ -327,13 +318,10 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
           return;
         }
         if (existing !== undefined) {
-          await batch.add((tx) => removeTree(tx, engramPath), 0);
+          await queueOp({ kind: 'remove', path: engramPath });
           summary.removedEntries += 1;
         }
-        const mode = permissionBits(stats);
-        await batch.add(async (tx) => {
-          await tx.mkdir(engramPath, { mode, mtimeNs: stats.mtimeNs, ...ownerOptions(stats) });
-        }, 0);
+        await queueOp({ kind: 'mkdir', path: engramPath, mode: permissionBits(stats), mtimeNs: stats.mtimeNs, ...ownerOptions(stats) });
         pending.push({ engramPath, children, isNew: true });
         return;
       }
@@ -345,12 +333,8 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
           const ownerMatches = !asRoot || (current.uid === Number(stats.uid) && current.gid === Number(stats.gid));
           if (currentTarget === target && current.mtimeNs === stats.mtimeNs && ownerMatches) return;
         }
-        if (existing !== undefined) {
-          await batch.add((tx) => removeTree(tx, engramPath), 0);
-        }
-        await batch.add(async (tx) => {
-          await tx.symlink(target, engramPath, { mtimeNs: stats.mtimeNs, ...ownerOptions(stats) });
-        }, 0);
+        if (existing !== undefined) await queueOp({ kind: 'remove', path: engramPath });
+        await queueOp({ kind: 'symlink', path: engramPath, target, mtimeNs: stats.mtimeNs, ...ownerOptions(stats) });
         return;
       }
       if (stats.isFile()) {
@@ -399,7 +383,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       for (const [name] of existingByName) {
         if (sourceNames.has(name)) continue;
         const engramPath = childPath(directory.engramPath, name);
-        await batch.add((tx) => removeTree(tx, engramPath), 0);
+        await queueOp({ kind: 'remove', path: engramPath });
         summary.removedEntries += 1;
       }
       for (const child of directory.children) {
@@ -459,10 +443,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
         if (!isEmbrError(error, 'NOT_FOUND')) throw error;
       }
       if (linked) continue;
-      await batch.add(async (tx) => {
-        if (await tx.exists(engramPath)) await removeTree(tx, engramPath);
-        await tx.link(firstPath, engramPath);
-      }, 0);
+      await queueOp({ kind: 'link', path: engramPath, firstPath });
     }
     await batch.drain();
 
@@ -470,9 +451,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     for (const { engramPath, mtimeNs } of directoryTimes) {
       const current = await engram.stat(engramPath);
       if (current.mtimeNs === mtimeNs) continue;
-      await batch.add(async (tx) => {
-        await tx.utimes(engramPath, null, mtimeNs);
-      }, 0);
+      await queueOp({ kind: 'metadata', path: engramPath, mtimeNs });
     }
     await batch.drain();
 
@@ -483,6 +462,8 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       const report = await retryWhileBusy(() => engram.compact({ retainCommits: Number.MAX_SAFE_INTEGER }));
       summary.compactedBytes = report.bytesBefore - report.bytesAfter;
     }
+    // Every commit of this run, the workers' too (they share the WAL), is durable once this returns.
+    await engram.sync();
   } finally {
     progress.stop();
     if (pool !== undefined) await pool.close().catch(() => {});

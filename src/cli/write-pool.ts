@@ -1,78 +1,109 @@
 /**
- * Parallel file writes for `ingest`: worker threads that each open the engram and write batches
- * of files, one transaction per batch.
+ * Parallel writes for `ingest`: worker threads that each open the engram and apply batches of
+ * tree ops (directories, removals, symlinks, files), one transaction per batch.
  *
  * Why: the library encodes chunks (SHA-256, codec, fingerprint, compression) on the thread that
- * calls `writeFile`, so one thread keeps one core busy. Each worker has its own `Engram` on the
- * same file (the library supports several openers: encoding runs outside the SQLite write
- * lock, commits serialize on it). The main thread keeps the walk and every structural change
- * (mkdir, remove, symlink, link, directory times) and drains those before it hands a batch of
- * files to a worker, so a file is never written before its directory exists.
+ * calls `writeFile`, inside the transaction body, so one thread keeps one core busy. Each worker
+ * has its own `Engram` on the same file. Workers encode their batches in parallel; the commits
+ * then land in the order the batches were handed out ({@link CommitOrder}), so a batch can carry
+ * the directories its files need and the main thread commits nothing while the workers run.
+ *
+ * Workers open the engram with `durability: 'normal'` (no fsync per commit); the caller makes
+ * the whole ingest durable with one `sync()` at the end.
  */
 import { Worker } from 'node:worker_threads';
 import { EmbrError, type ErrorCode } from '../errors.js';
+import { CommitOrder } from './commit-order.js';
+import type { TreeOp } from './tree-ops.js';
 
-/** One file for a worker to write (source bytes are read by the worker). */
-export interface FileWriteJob {
-  engramPath: string;
-  sourcePath: string;
-  sizeBytes: number;
-  mode: number;
-  mtimeNs: bigint;
-  uid?: number;
-  gid?: number;
-  /** The bytes when the main thread already read them (small files); else the worker reads `sourcePath`. */
-  data?: Uint8Array;
-  /** The path existed as a file: mode/owner are not taken from write options, so set them after. */
-  fixMetadata?: { mode?: number; uid?: number; gid?: number };
-}
+export type { FileWriteJob } from './tree-ops.js';
 
-/** Messages between the pool and its workers. */
-export type WorkerRequest = { kind: 'batch'; id: number; files: FileWriteJob[] } | { kind: 'close' };
+/** Messages between the pool and its workers. `ticket`: the batch's place in the commit order. */
+export type WorkerRequest = { kind: 'batch'; id: number; ticket: number; ops: TreeOp[] } | { kind: 'close' };
 export type WorkerReply =
   | { kind: 'ready' }
   | { kind: 'done'; id: number }
-  | { kind: 'failed'; id: number; code?: ErrorCode; message: string; data?: Record<string, unknown>; nodeCode?: string; path?: string }
+  | { kind: 'failed'; id: number; code?: ErrorCode; message: string; data?: Record<string, unknown>; nodeCode?: string; path?: string; aborted?: boolean }
   | { kind: 'closed' };
+
+/** What a worker is started with. */
+export interface WorkerSetup {
+  engramFile: string;
+  /** The shared state of {@link CommitOrder}. */
+  order: SharedArrayBuffer;
+}
 
 interface Slot {
   worker: Worker;
   busy: Promise<void> | undefined;
 }
 
+/** Files and bytes a batch writes (for progress). */
+function batchSize(ops: TreeOp[]): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  for (const op of ops) {
+    if (op.kind !== 'write') continue;
+    files += 1;
+    bytes += op.job.sizeBytes;
+  }
+  return { files, bytes };
+}
+
 /**
- * A fixed set of worker threads writing file batches.
+ * The ArrayBuffers of the file bytes that can be moved to the worker instead of copied: a
+ * buffer that is whole (not a slice of Node's shared pool) and listed once.
+ */
+function transferables(ops: TreeOp[]): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const op of ops) {
+    const data = op.kind === 'write' ? op.job.data : undefined;
+    if (data === undefined || !(data.buffer instanceof ArrayBuffer)) continue;
+    if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) continue;
+    buffers.add(data.buffer);
+  }
+  return [...buffers];
+}
+
+/**
+ * A fixed set of worker threads applying op batches in commit order.
  *
  * @example
  * ```ts
  * const pool = await FileWritePool.start('data.engram', 2, (files, bytes) => progress.advance(files, bytes));
- * await pool.submit([{ engramPath: '/a', sourcePath: './a', sizeBytes: 1, mode: 0o644, mtimeNs: 0n }]);
+ * await pool.submit([{ kind: 'mkdir', path: '/a', mode: 0o755, mtimeNs: 0n }]);
  * await pool.close();
  * ```
  */
 export class FileWritePool {
   readonly #slots: Slot[];
   readonly #onDone: (files: number, bytes: number) => void;
+  readonly #order: CommitOrder;
   #nextId = 1;
+  #nextTicket = 0;
   #failure: unknown;
+  /** A batch stopped because an earlier one failed: reported only when the cause is unknown. */
+  #aborted: unknown;
   #commits = 0;
 
-  private constructor(slots: Slot[], onDone: (files: number, bytes: number) => void) {
+  private constructor(slots: Slot[], order: CommitOrder, onDone: (files: number, bytes: number) => void) {
     this.#slots = slots;
+    this.#order = order;
     this.#onDone = onDone;
   }
 
   /** Starts `workerCount` workers, each opening `engramFile` (which must exist). */
   static async start(engramFile: string, workerCount: number, onDone: (files: number, bytes: number) => void): Promise<FileWritePool> {
-    const slots: Slot[] = [];
-    for (let index = 0; index < workerCount; index += 1) {
-      const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), { workerData: { engramFile } });
-      await new Promise<void>((resolve, reject) => {
+    const order = new CommitOrder();
+    const setup: WorkerSetup = { engramFile, order: order.buffer };
+    const starting = Array.from({ length: workerCount }, () => {
+      const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), { workerData: setup });
+      return new Promise<Slot>((resolve, reject) => {
         const onMessage = (reply: WorkerReply) => {
           if (reply.kind === 'ready') {
             worker.off('error', reject);
             worker.off('message', onMessage);
-            resolve();
+            resolve({ worker, busy: undefined });
           } else if (reply.kind === 'failed') {
             reject(toError(reply));
           }
@@ -80,9 +111,15 @@ export class FileWritePool {
         worker.on('message', onMessage);
         worker.once('error', reject);
       });
-      slots.push({ worker, busy: undefined });
+    });
+    const started = await Promise.allSettled(starting);
+    const slots = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed !== undefined) {
+      await Promise.all(slots.map((slot) => slot.worker.terminate()));
+      throw (failed as PromiseRejectedResult).reason;
     }
-    return new FileWritePool(slots, onDone);
+    return new FileWritePool(slots, order, onDone);
   }
 
   /** Transactions committed by the workers. */
@@ -90,23 +127,32 @@ export class FileWritePool {
     return this.#commits;
   }
 
-  #rethrow(): void {
-    if (this.#failure !== undefined) throw this.#failure;
+  /** Throws the first real failure (after every batch in flight answered, so the cause is known). */
+  async #rethrow(): Promise<void> {
+    if (this.#failure === undefined && this.#aborted === undefined) return;
+    await Promise.all(this.#slots.map((slot) => slot.busy));
+    throw this.#failure ?? this.#aborted;
   }
 
-  /** Hands a batch to the first free worker, waiting while all are busy. */
-  async submit(files: FileWriteJob[]): Promise<void> {
-    this.#rethrow();
+  /**
+   * Hands a batch to the first free worker, waiting while all are busy. Batches commit in the
+   * order they are submitted. The file bytes in `ops` are moved to the worker where possible:
+   * the caller must not use them afterwards.
+   */
+  async submit(ops: TreeOp[]): Promise<void> {
+    await this.#rethrow();
     let slot = this.#slots.find((candidate) => candidate.busy === undefined);
     while (slot === undefined) {
       await Promise.race(this.#slots.map((candidate) => candidate.busy));
-      this.#rethrow();
+      await this.#rethrow();
       slot = this.#slots.find((candidate) => candidate.busy === undefined);
     }
     const id = this.#nextId;
     this.#nextId += 1;
+    const ticket = this.#nextTicket;
+    this.#nextTicket += 1;
     const chosen = slot;
-    const bytes = files.reduce((sum, file) => sum + file.sizeBytes, 0);
+    const { files, bytes } = batchSize(ops);
     chosen.busy = new Promise<void>((resolve) => {
       const onMessage = (reply: WorkerReply) => {
         if ((reply.kind === 'done' || reply.kind === 'failed') && reply.id === id) {
@@ -115,7 +161,9 @@ export class FileWritePool {
           chosen.busy = undefined;
           if (reply.kind === 'done') {
             this.#commits += 1;
-            this.#onDone(files.length, bytes);
+            this.#onDone(files, bytes);
+          } else if (reply.aborted === true) {
+            this.#aborted ??= toError(reply);
           } else {
             this.#failure ??= toError(reply);
           }
@@ -126,19 +174,21 @@ export class FileWritePool {
         chosen.worker.off('message', onMessage);
         chosen.busy = undefined;
         this.#failure ??= error;
+        // Later batches may depend on this one: none of them may commit now.
+        this.#order.abort();
         resolve();
       };
       chosen.worker.on('message', onMessage);
       chosen.worker.once('error', onError);
     });
-    const request: WorkerRequest = { kind: 'batch', id, files };
-    chosen.worker.postMessage(request);
+    const request: WorkerRequest = { kind: 'batch', id, ticket, ops };
+    chosen.worker.postMessage(request, transferables(ops));
   }
 
   /** Waits for every batch in flight; throws the first failure. */
   async drain(): Promise<void> {
     await Promise.all(this.#slots.map((slot) => slot.busy));
-    this.#rethrow();
+    await this.#rethrow();
   }
 
   /** Waits for the batches in flight, closes the workers' engrams and stops the threads. */
