@@ -5,9 +5,19 @@ import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { CliFailure, ExitCode, type ExitCodeValue } from './failure.js';
 
+type Durability = 'full' | 'normal';
+
+interface MountCommandMountOptions {
+  engramFile: string;
+  mountpoint: string;
+  readOnly?: boolean;
+  snapshot?: string;
+  durability?: Durability;
+}
+
 /** The part of `src/fuse/index.ts` the CLI uses (issue 5). */
 interface FuseModule {
-  mountEngram(options: { engramFile: string; mountpoint: string; readOnly?: boolean; snapshot?: string }): Promise<{ unmount(): Promise<void>; closed: Promise<void> }>;
+  mountEngram(options: MountCommandMountOptions): Promise<{ unmount(): Promise<void>; closed: Promise<void> }>;
 }
 
 /**
@@ -19,7 +29,18 @@ interface FuseModule {
  * await mountCommand({ engramFile: 'data.engram', mountpoint: '/mnt/data', readOnly: true });
  * ```
  */
-export async function mountCommand(options: { engramFile: string; mountpoint: string; readOnly: boolean; snapshot?: string; quiet: boolean }): Promise<ExitCodeValue> {
+export async function mountCommand(options: {
+  engramFile: string;
+  mountpoint: string;
+  readOnly: boolean;
+  snapshot?: string;
+  quiet: boolean;
+  /** Default 'normal' (commits synced on fsync and on the last close of a written file); 'full' syncs every commit. */
+  durability?: Durability;
+}): Promise<ExitCodeValue> {
+  if (options.durability !== undefined && options.durability !== 'full' && options.durability !== 'normal') {
+    throw new CliFailure(ExitCode.badInput, `unknown durability '${String(options.durability)}'`, options.engramFile, "use 'full' or 'normal'");
+  }
   try {
     await stat(options.engramFile);
   } catch {
@@ -28,12 +49,13 @@ export async function mountCommand(options: { engramFile: string; mountpoint: st
   // A variable specifier keeps the FUSE native module out of every other command's start-up.
   const specifier = '../fuse/index.js';
   const fuse = (await import(specifier)) as FuseModule;
-  const mountOptions: { engramFile: string; mountpoint: string; readOnly?: boolean; snapshot?: string } = {
+  const mountOptions: MountCommandMountOptions = {
     engramFile: options.engramFile,
     mountpoint: options.mountpoint,
     readOnly: options.readOnly || options.snapshot !== undefined,
   };
   if (options.snapshot !== undefined) mountOptions.snapshot = options.snapshot;
+  if (options.durability !== undefined) mountOptions.durability = options.durability;
   const mounted = await fuse.mountEngram(mountOptions);
   if (!options.quiet) process.stderr.write(`embrfs: mounted ${options.engramFile} on ${options.mountpoint}; Ctrl-C or 'embrfs umount ${options.mountpoint}' to unmount\n`);
   let unmounting: Promise<void> | undefined;

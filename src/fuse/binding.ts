@@ -73,6 +73,7 @@ export interface AsyncFuseOperations {
   write(path: string, fileHandle: number, buffer: Buffer, length: number, offset: number): Promise<number>;
   flush(path: string, fileHandle: number): Promise<void>;
   fsync(path: string, dataSync: boolean, fileHandle: number): Promise<void>;
+  fsyncdir(path: string, dataSync: boolean): Promise<void>;
   release(path: string, fileHandle: number): Promise<void>;
   truncate(path: string, sizeBytes: number): Promise<void>;
   ftruncate(path: string, fileHandle: number, sizeBytes: number): Promise<void>;
@@ -255,7 +256,8 @@ function createPatchedFuse(
     flush: (path, handle, cb) => call('flush', () => operations.flush(path as string, handle as number), none, cb as Callback),
     fsync: (path, dataSync, handle, cb) =>
       call('fsync', () => operations.fsync(path as string, dataSync !== 0, handle as number), none, cb as Callback),
-    fsyncdir: (_path, _dataSync, _handle, cb) => (cb as Callback)(0),
+    fsyncdir: (path, dataSync, _handle, cb) =>
+      call('fsyncdir', () => operations.fsyncdir(path as string, dataSync !== 0), none, cb as Callback),
     release: (path, handle, cb) => call('release', () => operations.release(path as string, handle as number), none, cb as Callback),
     releasedir: (_path, _handle, cb) => (cb as Callback)(0),
     opendir: (_path, _flags, cb) => (cb as Callback)(0, 0),

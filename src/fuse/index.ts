@@ -25,8 +25,15 @@ export interface MountOptions {
   readOnly?: boolean;
   /** Serve this snapshot, read-only. */
   snapshot?: string;
-  /** Commit durability of the engram (default 'full'). */
+  /**
+   * Commit durability (default 'normal'). 'normal': each FUSE call's commit survives a kill of
+   * the mount process at once, and a power loss once synced: fsync, fdatasync, fsyncdir and the
+   * last close of a written file sync, and anything else committed is synced within
+   * `syncIntervalMs`. 'full': every commit is synced before the call is answered.
+   */
   durability?: Durability;
+  /** With durability 'normal': sync commits not yet synced at least this often (default 1000 ms). */
+  syncIntervalMs?: number;
   /** Seconds the kernel caches attributes and names; other writers' changes show up after it (default 1). */
   attributeTimeoutSeconds?: number;
   /** Unmount cleanly on SIGINT/SIGTERM (default true; the CLI runs the mount in the foreground). */
@@ -58,7 +65,7 @@ export async function mountEngram(options: MountOptions): Promise<MountedEngram>
   const readOnly = options.readOnly === true || options.snapshot !== undefined;
   // Loaded on demand so serveEngram (tests with an injected engram) does not pull in the store.
   const { openEngram } = await import('../fs/index.js');
-  const engram = await openEngram(options.engramFile, { readOnly, durability: options.durability ?? 'full' });
+  const engram = await openEngram(options.engramFile, { readOnly, durability: options.durability ?? 'normal' });
   try {
     return await serveEngram(engram, { ...options, readOnly, closeEngram: true });
   } catch (error) {
@@ -87,9 +94,13 @@ export async function serveEngram(engram: Engram, options: MountOptions & { clos
     }
   }
   const mountpoint = await prepareMountpoint(options.mountpoint);
+  // serveEngram does not know how the caller opened the engram: syncing an engram opened with
+  // durability 'full' is redundant, never wrong.
+  const syncs = !readOnly && (options.durability ?? 'normal') === 'normal';
   const operations = new EngramFuseOperations({
     engram,
     engramFile: options.engramFile,
+    syncOnDurabilityPoints: syncs,
     ...(options.snapshot === undefined ? {} : { snapshot: options.snapshot }),
   });
   const mount = new FuseMount(mountpoint, operations, {
@@ -111,6 +122,8 @@ export async function serveEngram(engram: Engram, options: MountOptions & { clos
 
   const finish = async (detach: boolean): Promise<void> => {
     clearInterval(watcher);
+    clearInterval(syncTimer);
+    await backgroundSync;
     removeSignalHandlers();
     let firstError: unknown = null;
     const attempt = async (step: () => Promise<unknown>): Promise<void> => {
@@ -144,6 +157,26 @@ export async function serveEngram(engram: Engram, options: MountOptions & { clos
     if (!isMounted(mountpoint)) stop(false).catch((error: unknown) => log(`shutdown after external unmount failed: ${String(error)}`));
   }, 1000);
 
+  // Durability 'normal': commits that no fsync/close made durable (unlink, rename, mkdir, chmod,
+  // ...) are synced within syncIntervalMs, so a power loss loses at most that much (like ext4's
+  // journal commit interval). Skipped when nothing was committed since the last sync.
+  let syncedCommit = -1;
+  let backgroundSync: Promise<void> = Promise.resolve();
+  const syncTimer = setInterval(() => {
+    if (!syncs || shutdown !== null) return;
+    backgroundSync = backgroundSync
+      .then(async () => {
+        const head = await engram.currentCommit();
+        if (head === syncedCommit || shutdown !== null) return;
+        await engram.sync();
+        syncedCommit = head;
+      })
+      .catch((error: unknown) => {
+        if (shutdown === null) log(`background sync failed: ${error instanceof Error ? error.message : String(error)}`);
+      });
+  }, options.syncIntervalMs ?? 1000);
+  syncTimer.unref();
+
   const onSignal = (signal: NodeJS.Signals): void => {
     log(`${signal}: flushing and unmounting ${mountpoint}`);
     stop(true).catch((error: unknown) => log(`unmount failed: ${String(error)}`));
@@ -172,6 +205,10 @@ function validateOptions(options: MountOptions): void {
   if (typeof options.mountpoint !== 'string' || options.mountpoint === '') throw new TypeError('mountpoint must be a non-empty string');
   if (options.snapshot !== undefined && (typeof options.snapshot !== 'string' || options.snapshot === '')) {
     throw new TypeError('snapshot must be a non-empty string');
+  }
+  const interval = options.syncIntervalMs;
+  if (interval !== undefined && (!Number.isFinite(interval) || interval <= 0)) {
+    throw new RangeError(`syncIntervalMs must be a finite number > 0, got ${interval}`);
   }
   const timeout = options.attributeTimeoutSeconds;
   if (timeout !== undefined && (!Number.isFinite(timeout) || timeout < 0)) {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { EngramFuseOperations } from './operations.js';
 import { createMemoryEngram } from '../../test/fuse/memory-engram.js';
 import { EmbrError } from '../errors.js';
+import { Errno, errnoOf } from './errno.js';
 
 const O_RDWR = 0o2;
 const O_TRUNC = 0o1000;
@@ -278,4 +279,84 @@ test('getattr counts runs that are being written behind', async () => {
   release();
   await operations.release('/f', fileHandle);
   assert.equal((await engram.stat('/f')).size, 8192);
+});
+
+test('durability points: fsync, fsyncdir and the release of a written handle sync; nothing else does', async () => {
+  const engram = createMemoryEngram();
+  const operations = new EngramFuseOperations({ engram, engramFile: 'x', syncOnDurabilityPoints: true });
+  const writer = await operations.create('/f', 0o100644);
+  await operations.write('/f', writer, Buffer.from('data'), 4, 0);
+  await operations.flush('/f', writer);
+  assert.equal(engram.counters.writes, 1, 'close commits');
+  assert.equal(engram.counters.syncs, 0, 'close alone does not sync');
+  await operations.fsync('/f', false, writer);
+  assert.equal(engram.counters.syncs, 1, 'fsync syncs');
+  await operations.fsync('/f', true, writer);
+  assert.equal(engram.counters.syncs, 2, 'fdatasync syncs');
+  await operations.release('/f', writer);
+  assert.equal(engram.counters.syncs, 3, 'the release of a handle that wrote syncs');
+  const reader = await operations.open('/f', 0);
+  await readAll(operations, reader, 4);
+  await operations.flush('/f', reader);
+  await operations.release('/f', reader);
+  assert.equal(engram.counters.syncs, 3, 'a handle that only read does not sync');
+  await operations.mkdir('/d', 0o755);
+  await operations.unlink('/f');
+  assert.equal(engram.counters.syncs, 3, 'namespace changes are committed, not synced, when answered');
+  await operations.fsyncdir('/d', false);
+  assert.equal(engram.counters.syncs, 4, 'fsyncdir syncs');
+});
+
+test('with every commit durable (durability full) no durability point syncs', async () => {
+  const { engram, operations } = setup();
+  const fileHandle = await operations.create('/f', 0o100644);
+  await operations.write('/f', fileHandle, Buffer.from('data'), 4, 0);
+  await operations.fsync('/f', false, fileHandle);
+  await operations.release('/f', fileHandle);
+  await operations.fsyncdir('/', false);
+  assert.equal(engram.counters.writes, 1);
+  assert.equal(engram.counters.syncs, 0);
+});
+
+test('a missing security.capability is remembered for the cache time and forgotten by setxattr and rename', async () => {
+  const engram = createMemoryEngram();
+  let lookups = 0;
+  const originalGetxattr = engram.getxattr.bind(engram);
+  engram.getxattr = (path, name, options) => {
+    lookups += 1;
+    return originalGetxattr(path, name, options);
+  };
+  const operations = new EngramFuseOperations({ engram, engramFile: 'x', capabilityCacheMs: 60_000 });
+  await engram.writeFile('/f', Buffer.from('x'));
+  const isNoData = (error: unknown): boolean => errnoOf(error) === -Errno.ENODATA;
+  await assert.rejects(operations.getxattr('/f', 'security.capability'), isNoData);
+  await assert.rejects(operations.getxattr('/f', 'security.capability'), isNoData);
+  assert.equal(lookups, 1, 'the second answer came from the cache');
+  await operations.setxattr('/f', 'security.capability', Buffer.from('cap'), 0);
+  assert.equal(Buffer.from(await operations.getxattr('/f', 'security.capability')).toString(), 'cap', 'setxattr through the mount drops the cache');
+  await engram.writeFile('/g', Buffer.from('y'));
+  await assert.rejects(operations.getxattr('/g', 'security.capability'), isNoData);
+  await operations.rename('/f', '/g');
+  assert.equal(Buffer.from(await operations.getxattr('/g', 'security.capability')).toString(), 'cap', 'rename over a cached path drops the cache');
+  await assert.rejects(operations.getxattr('/g', 'user.other'), (error: unknown) => errnoOf(error) === -Errno.ENODATA);
+  await assert.rejects(operations.getxattr('/g', 'user.other'), (error: unknown) => errnoOf(error) === -Errno.ENODATA);
+  const before = lookups;
+  await assert.rejects(operations.getxattr('/g', 'user.other'));
+  assert.equal(lookups, before + 1, 'other names are never cached');
+  const created = await operations.create('/new', 0o100644);
+  const afterCreate = lookups;
+  await assert.rejects(operations.getxattr('/new', 'security.capability'), isNoData);
+  assert.equal(lookups, afterCreate, 'a file created through the mount is known to have none');
+  await operations.release('/new', created);
+});
+
+test('a cached missing security.capability expires after capabilityCacheMs', async () => {
+  const engram = createMemoryEngram();
+  const operations = new EngramFuseOperations({ engram, engramFile: 'x', capabilityCacheMs: 20 });
+  await engram.writeFile('/f', Buffer.from('x'));
+  await assert.rejects(operations.getxattr('/f', 'security.capability'));
+  // Another writer (not this mount) adds the attribute: seen once the cached answer expires.
+  await engram.setxattr('/f', 'security.capability', Buffer.from('cap'));
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  assert.equal(Buffer.from(await operations.getxattr('/f', 'security.capability')).toString(), 'cap');
 });

@@ -48,6 +48,10 @@ const XATTR_REPLACE = 2;
 const UNCHANGED_ID = 0xffffffff;
 const aclNames = new Set(['system.posix_acl_access', 'system.posix_acl_default']);
 const hiddenNamePattern = /^\.fuse_hidden[0-9a-f]{16}$/;
+/** The xattr the kernel reads before every write(2) (see `capabilityCacheMs`). */
+const capabilityName = 'security.capability';
+/** Bound on the negative `security.capability` cache (cleared whole when full). */
+const maxCapabilityCacheEntries = 4096;
 
 export interface EngramOperationsOptions {
   engram: Engram;
@@ -63,6 +67,18 @@ export interface EngramOperationsOptions {
   readAheadTtlMs?: number;
   /** The clock for UTIME_NOW (injected so tests can pin it). */
   nowNs?: () => bigint;
+  /**
+   * True when commits are not durable by themselves (the engram's durability 'normal'): then
+   * fsync, fdatasync, fsyncdir and the release of a handle that wrote call `engram.sync()`.
+   * False (durability 'full', the default here): every commit is already durable.
+   */
+  syncOnDurabilityPoints?: boolean;
+  /**
+   * How long a negative answer for `security.capability` is reused (default 1000 ms, the
+   * attribute timeout). The kernel asks for it before every write(2) (to clear setuid and
+   * capabilities), so a 4 KiB random writer would otherwise pay a metadata lookup per write.
+   */
+  capabilityCacheMs?: number;
 }
 
 interface OpenFile {
@@ -76,6 +92,8 @@ interface OpenFile {
   lastReadEnd: number;
   /** At most two: the buffer being read and the next one, prefetched. */
   readAheads: ReadAhead[];
+  /** Data was written through this handle (its release makes it durable). */
+  wrote: boolean;
 }
 
 interface ReadAhead {
@@ -132,6 +150,10 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   private readonly readAheadBytes: number;
   private readonly readAheadTtlMs: number;
   private readonly nowNs: () => bigint;
+  private readonly syncOnDurabilityPoints: boolean;
+  private readonly capabilityCacheMs: number;
+  /** Paths known to have no `security.capability`, with when that was learnt (ms). */
+  private readonly noCapability = new Map<string, number>();
   private readonly files = new Map<number, OpenFile>();
   private readonly inodes = new Map<number, InodeState>();
   /** `.fuse_hidden…` path -> inode of the unlinked-but-open file it stands for. */
@@ -153,6 +175,8 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       throw new RangeError(`readAheadBytes must be an integer >= 0, got ${this.readAheadBytes}`);
     }
     this.nowNs = options.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n);
+    this.syncOnDurabilityPoints = options.syncOnDurabilityPoints ?? false;
+    this.capabilityCacheMs = options.capabilityCacheMs ?? 1000;
   }
 
   /** Number of open FUSE file handles (for tests and diagnostics). */
@@ -222,7 +246,17 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     // Permissions live in the mode only, so there is never an ACL beyond it (as tmpfs answers for
     // a file whose ACL equals its mode).
     if (aclNames.has(name)) throw new EmbrError('NO_ATTRIBUTE', `${path} has no ACL beyond its mode`, { path, name });
-    return this.engram.getxattr(this.livePath(path), name, this.readOptions);
+    if (name !== capabilityName) return this.engram.getxattr(this.livePath(path), name, this.readOptions);
+    const learntAtMs = this.noCapability.get(path);
+    if (learntAtMs !== undefined && Date.now() - learntAtMs <= this.capabilityCacheMs) {
+      throw new FuseErrnoError(Errno.ENODATA, `${path} has no ${capabilityName}`);
+    }
+    try {
+      return await this.engram.getxattr(this.livePath(path), name, this.readOptions);
+    } catch (error) {
+      if (error instanceof EmbrError && error.code === 'NO_ATTRIBUTE') this.rememberNoCapability(path);
+      throw error;
+    }
   }
 
   async listxattr(path: string): Promise<string[]> {
@@ -236,10 +270,10 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     if (this.snapshot !== undefined) {
       const stat = await this.engram.stat(path, this.readOptions);
       if (stat.type === 'directory') throw new EmbrError('IS_DIRECTORY', `${path} is a directory`, { path });
-      return this.register({ fileHandle: 0, ino: stat.ino, path, handle: null, lastReadEnd: -1, readAheads: [] });
+      return this.register({ fileHandle: 0, ino: stat.ino, path, handle: null, lastReadEnd: -1, readAheads: [], wrote: false });
     }
     const handle = await this.engram.open(path);
-    const fileHandle = this.register({ fileHandle: 0, ino: handle.ino, path, handle, lastReadEnd: -1, readAheads: [] });
+    const fileHandle = this.register({ fileHandle: 0, ino: handle.ino, path, handle, lastReadEnd: -1, readAheads: [], wrote: false });
     if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY) {
       try {
         this.dropReadAhead(handle.ino);
@@ -257,7 +291,9 @@ export class EngramFuseOperations implements AsyncFuseOperations {
 
   async create(path: string, mode: number): Promise<number> {
     const handle = await this.engram.open(path, { create: true, mode: mode & 0o7777 });
-    return this.register({ fileHandle: 0, ino: handle.ino, path, handle, lastReadEnd: -1, readAheads: [] });
+    // A new file has no xattrs: its first write(2) need not look up security.capability.
+    this.rememberNoCapability(path);
+    return this.register({ fileHandle: 0, ino: handle.ino, path, handle, lastReadEnd: -1, readAheads: [], wrote: false });
   }
 
   async mknod(path: string, mode: number, _device: number): Promise<void> {
@@ -302,6 +338,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     const handle = file.handle;
     // The buffer is libfuse's memory, valid only until we reply: copy before queueing.
     const bytes = Buffer.from(buffer.subarray(0, length));
+    file.wrote = true;
     this.dropReadAhead(file.ino);
     return this.onInode(file.ino, async (state) => {
       const last = state.runs.length > 0 ? state.runs[state.runs.length - 1] : null;
@@ -337,8 +374,16 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   }
 
   async fsync(path: string, _dataSync: boolean, fileHandle: number): Promise<void> {
-    // Each flushed run is one commit, durable under the engram's durability setting.
+    // Commit what is pending, then make every commit so far durable (with durability 'full'
+    // each commit already is).
     await this.flush(path, fileHandle);
+    if (this.syncOnDurabilityPoints) await this.engram.sync();
+  }
+
+  async fsyncdir(_path: string, _dataSync: boolean): Promise<void> {
+    // Namespace changes are committed when they are answered; fsync of a directory makes them
+    // (and everything else committed so far) durable.
+    if (this.syncOnDurabilityPoints) await this.engram.sync();
   }
 
   async release(_path: string, fileHandle: number): Promise<void> {
@@ -349,6 +394,9 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       if (state !== undefined && file.handle !== null) {
         // Runs may have been written through this handle: write them while the handle lives.
         await this.onInode(file.ino, (current) => this.flushRuns(current));
+        // The last close of a file that was written makes its data durable (close(2) itself
+        // returned after the commit of flush; release reaches us after it, asynchronously).
+        if (file.wrote && this.syncOnDurabilityPoints) await this.engram.sync();
       }
     } finally {
       this.files.delete(fileHandle);
@@ -391,12 +439,14 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   // ---- namespace ----
 
   async unlink(path: string): Promise<void> {
+    this.noCapability.delete(path);
     // libfuse unlinks a hidden name after the last release; the engram entry is already gone.
     if (this.hidden.delete(path)) return;
     await this.engram.deleteFile(path);
   }
 
   async rename(from: string, to: string): Promise<void> {
+    this.noCapability.clear();
     if (hiddenNamePattern.test(posix.basename(to)) && !this.hidden.has(from)) {
       const stat = await this.engram.stat(from);
       if (this.inodes.has(stat.ino) && stat.type === 'file') {
@@ -417,6 +467,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   }
 
   async link(existingPath: string, newPath: string): Promise<void> {
+    this.noCapability.delete(newPath);
     await this.flushPath(this.livePath(existingPath));
     await this.engram.link(existingPath, newPath);
   }
@@ -464,6 +515,8 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   }
 
   async setxattr(path: string, name: string, value: Uint8Array, flags: number): Promise<void> {
+    // A hard link elsewhere may name the same inode: forget every cached negative answer.
+    if (name === capabilityName) this.noCapability.clear();
     const live = this.livePath(path);
     await this.flushPath(live);
     if ((flags & XATTR_CREATE) !== 0 && (flags & XATTR_REPLACE) !== 0) {
@@ -511,6 +564,12 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   }
 
   // ---- internals ----
+
+  private rememberNoCapability(path: string): void {
+    if (this.capabilityCacheMs <= 0) return;
+    if (this.noCapability.size >= maxCapabilityCacheEntries) this.noCapability.clear();
+    this.noCapability.set(path, Date.now());
+  }
 
   private register(file: OpenFile): number {
     // Handle numbers are 32-bit in the binding and 0 means "none": wrap within 1..2^31-1.

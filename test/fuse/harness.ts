@@ -59,6 +59,7 @@ export interface StartOptions {
   snapshot?: string;
   durability?: 'full' | 'normal';
   attributeTimeoutSeconds?: number;
+  syncIntervalMs?: number;
 }
 
 /** Creates an empty engram file with the real library. */
@@ -90,6 +91,7 @@ export async function startMount(options: StartOptions = {}): Promise<TestMount>
     ...(options.snapshot === undefined ? {} : { snapshot: options.snapshot }),
     ...(options.durability === undefined ? {} : { durability: options.durability }),
     ...(options.attributeTimeoutSeconds === undefined ? {} : { attributeTimeoutSeconds: options.attributeTimeoutSeconds }),
+    ...(options.syncIntervalMs === undefined ? {} : { syncIntervalMs: options.syncIntervalMs }),
   };
   const child = spawn(process.execPath, [childScript, JSON.stringify(childOptions)], { stdio: ['ignore', 'pipe', 'pipe'] });
   liveMountpoints.add(mountpoint);

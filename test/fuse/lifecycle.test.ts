@@ -202,3 +202,54 @@ test('two mounts of one engram see each other\'s changes within the attribute ti
   assert.equal(fs.readFileSync(join(first.mountpoint, 'other.txt'), 'utf8'), 'from the second');
   assert.deepEqual(fs.readdirSync(first.mountpoint).sort(), ['other.txt', 'shared.txt']);
 });
+
+/** The in-memory engram's counters, as the mount child prints them when it exits. */
+function memoryCounters(stderrText: string): { writes: number; syncs: number } {
+  const match = /memory-engram counters: (\{.*\})/.exec(stderrText);
+  assert.ok(match, `the mount child printed its counters; stderr: ${stderrText}`);
+  return JSON.parse(match[1]) as { writes: number; syncs: number };
+}
+
+test('durability normal (the default): the last close of a written file syncs', { skip: fuseUnavailableReason() }, async (t) => {
+  let mount: TestMount | undefined;
+  t.after(() => teardown(mount));
+  // A sync interval longer than the test: every sync counted comes from a release.
+  mount = await startMount({ memory: true, syncIntervalMs: 600_000 });
+  fs.mkdirSync(join(mount.mountpoint, 'd'));
+  fs.writeFileSync(join(mount.mountpoint, 'd', 'f'), 'x');
+  fs.readFileSync(join(mount.mountpoint, 'd', 'f'));
+  // close(2) returns before the kernel sends the release: give it time to arrive.
+  await sleep(300);
+  assert.equal(await mount.stop(), 0);
+  const counters = memoryCounters(mount.stderr());
+  assert.equal(counters.writes, 1);
+  assert.equal(counters.syncs, 1, 'one sync: the release of the written handle (not the mkdir, not the reader)');
+});
+
+test('durability normal: namespace changes are synced within the sync interval', { skip: fuseUnavailableReason() }, async (t) => {
+  let mount: TestMount | undefined;
+  t.after(() => teardown(mount));
+  mount = await startMount({ memory: true, syncIntervalMs: 200 });
+  fs.mkdirSync(join(mount.mountpoint, 'd'));
+  fs.renameSync(join(mount.mountpoint, 'd'), join(mount.mountpoint, 'e'));
+  // No file written, no fsync: only the background sync makes these durable.
+  await sleep(1000);
+  assert.equal(await mount.stop(), 0);
+  assert.ok(memoryCounters(mount.stderr()).syncs >= 1);
+});
+
+test('durability full: commits are durable by themselves, the mount never syncs', { skip: fuseUnavailableReason() }, async (t) => {
+  let mount: TestMount | undefined;
+  t.after(() => teardown(mount));
+  mount = await startMount({ memory: true, durability: 'full', syncIntervalMs: 200 });
+  fs.mkdirSync(join(mount.mountpoint, 'd'));
+  const descriptor = fs.openSync(join(mount.mountpoint, 'd', 'f'), 'w');
+  fs.writeSync(descriptor, 'x');
+  fs.fsyncSync(descriptor);
+  fs.closeSync(descriptor);
+  await sleep(600);
+  assert.equal(await mount.stop(), 0);
+  const counters = memoryCounters(mount.stderr());
+  assert.ok(counters.writes >= 1);
+  assert.equal(counters.syncs, 0);
+});

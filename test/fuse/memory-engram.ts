@@ -28,6 +28,8 @@ export interface MemoryEngramCounters {
   writes: number;
   writtenBytes: number;
   transactions: number;
+  /** Calls of `sync()` (what fsync and the last close of a written file call with durability 'normal'). */
+  syncs: number;
 }
 
 /** Creates an in-memory engram (test double). */
@@ -35,7 +37,7 @@ export function createMemoryEngram(): Engram & { counters: MemoryEngramCounters 
   const inodes = new Map<number, Inode>();
   let nextIno = 1;
   let commit = 0;
-  const counters: MemoryEngramCounters = { writes: 0, writtenBytes: 0, transactions: 0 };
+  const counters: MemoryEngramCounters = { writes: 0, writtenBytes: 0, transactions: 0, syncs: 0 };
   const now = (): bigint => BigInt(Date.now()) * 1_000_000n;
   const make = (type: EntryType, mode: number): Inode => {
     const inode: Inode = {
@@ -360,6 +362,9 @@ export function createMemoryEngram(): Engram & { counters: MemoryEngramCounters 
     similar: notImplemented,
     async currentCommit() {
       return commit;
+    },
+    async sync() {
+      counters.syncs += 1;
     },
     async close() {},
   };
