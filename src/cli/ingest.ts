@@ -36,6 +36,11 @@ const workersAfterFiles = 1024;
 const maxSeenContents = 1_000_000;
 /** How many lstat calls run at once while walking. */
 const statConcurrency = 32;
+/**
+ * Directories next on the walk's stack whose source listing starts before their turn, so the
+ * lstat calls (libuv threads) overlap the engram comparisons of the current directory (this thread).
+ */
+const prefetchDirectories = 4;
 
 export interface IngestOptions {
   sources: string[];
@@ -73,7 +78,9 @@ interface SourceEntry {
 
 interface PendingDirectory {
   engramPath: string;
-  children: SourceEntry[];
+  /** The source directory, listed (readdir + lstat) when needed: see {@link prefetchDirectories}. */
+  sourcePath: string;
+  children: Promise<SourceEntry[]> | undefined;
   /** Created in this run: the engram holds nothing under it yet (its mkdir may still be queued). */
   isNew: boolean;
 }
@@ -305,16 +312,11 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       if (stats.isDirectory()) {
         summary.directories += 1;
         directoryTimes.push({ engramPath, mtimeNs: stats.mtimeNs });
-        const names = (await readdir(entry.sourcePath)).sort();
-        const children = await lstatAll(entry.sourcePath, names, warn, ownFiles);
-        progress.addTotal(
-          children.filter((child) => child.stats.isFile()).length,
-          children.reduce((sum, child) => sum + (child.stats.isFile() ? Number(child.stats.size) : 0), 0),
-        );
+        const directory: PendingDirectory = { engramPath, sourcePath: entry.sourcePath, children: undefined, isNew: false };
         if (existing?.type === 'directory') {
           const current = await engram.stat(engramPath);
           await syncMetadata(engramPath, stats, current);
-          pending.push({ engramPath, children, isNew: false });
+          pending.push(directory);
           return;
         }
         if (existing !== undefined) {
@@ -322,7 +324,8 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
           summary.removedEntries += 1;
         }
         await queueOp({ kind: 'mkdir', path: engramPath, mode: permissionBits(stats), mtimeNs: stats.mtimeNs, ...ownerOptions(stats) });
-        pending.push({ engramPath, children, isNew: true });
+        directory.isNew = true;
+        pending.push(directory);
         return;
       }
       if (stats.isSymbolicLink()) {
@@ -374,19 +377,19 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       warn(`embrfs: skipped, not a regular file, directory or symlink (${entry.sourcePath})`);
     };
 
-    const syncDirectory = async (directory: PendingDirectory, pending: PendingDirectory[]) => {
+    const syncDirectory = async (directory: PendingDirectory, children: SourceEntry[], pending: PendingDirectory[]) => {
       const existingByName = new Map<string, DirectoryEntry>();
       if (!directory.isNew) {
         for (const entry of await engram.readdir(directory.engramPath)) existingByName.set(entry.name, entry);
       }
-      const sourceNames = new Set(directory.children.map((child) => child.name));
+      const sourceNames = new Set(children.map((child) => child.name));
       for (const [name] of existingByName) {
         if (sourceNames.has(name)) continue;
         const engramPath = childPath(directory.engramPath, name);
         await queueOp({ kind: 'remove', path: engramPath });
         summary.removedEntries += 1;
       }
-      for (const child of directory.children) {
+      for (const child of children) {
         await syncEntry(child, childPath(directory.engramPath, child.name), existingByName.get(child.name), pending);
       }
     };
@@ -400,17 +403,28 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       await syncMetadata('/', rootSource.stats, current);
       directoryTimes.push({ engramPath: '/', mtimeNs: rootSource.stats.mtimeNs });
     }
-    progress.addTotal(
-      rootChildrenEntries.filter((child) => child.stats.isFile()).length,
-      rootChildrenEntries.reduce((sum, child) => sum + (child.stats.isFile() ? Number(child.stats.size) : 0), 0),
-    );
+    const listing = (directory: PendingDirectory): Promise<SourceEntry[]> => {
+      if (directory.children === undefined) {
+        const children = readdir(directory.sourcePath).then((names) => lstatAll(directory.sourcePath, names.sort(), warn, ownFiles));
+        // Observed when the directory's turn comes; this keeps Node from calling it unhandled meanwhile.
+        children.catch(() => {});
+        directory.children = children;
+      }
+      return directory.children;
+    };
     // Depth-first with an explicit stack: memory grows with depth x width, never with file sizes.
-    const stack: PendingDirectory[] = [{ engramPath: '/', children: rootChildrenEntries, isNew: false }];
+    const stack: PendingDirectory[] = [{ engramPath: '/', sourcePath: '', children: Promise.resolve(rootChildrenEntries), isNew: false }];
     while (stack.length > 0) {
       const directory = stack.pop();
       if (directory === undefined) break;
+      for (let index = stack.length - 1; index >= Math.max(0, stack.length - prefetchDirectories); index -= 1) listing(stack[index]);
+      const children = await listing(directory);
+      progress.addTotal(
+        children.filter((child) => child.stats.isFile()).length,
+        children.reduce((sum, child) => sum + (child.stats.isFile() ? Number(child.stats.size) : 0), 0),
+      );
       const discovered: PendingDirectory[] = [];
-      await syncDirectory(directory, discovered);
+      await syncDirectory(directory, children, discovered);
       for (let index = discovered.length - 1; index >= 0; index -= 1) stack.push(discovered[index]);
     }
     // Copies of content seen earlier in this run: now that the first ones are committed (or about
