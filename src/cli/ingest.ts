@@ -34,6 +34,13 @@ const workersAfterBytes = 16 * 1024 * 1024;
 const workersAfterFiles = 1024;
 /** Content keys remembered for deferring copies (about 80 bytes each); beyond it copies are written at once. */
 const maxSeenContents = 1_000_000;
+/**
+ * Ops per worker batch (one commit each; bytes are capped by the batch limit, 64 MiB). Larger
+ * than the main thread's 512: with two writers every commit reloads the library's similarity
+ * index cache (another connection committed in between), so fewer commits cost less CPU
+ * (measured on the bench:peers corpus: about 10% less ingest CPU at 2048 than at 512).
+ */
+const poolBatchOperations = 2048;
 /** How many lstat calls run at once while walking. */
 const statConcurrency = 32;
 /**
@@ -218,7 +225,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     }
     pendingOps.push(op);
     pendingBytes += bytes;
-    if (pendingOps.length >= defaultBatchLimits.maxOperations || pendingBytes >= defaultBatchLimits.maxBytes) await dispatch();
+    if (pendingOps.length >= poolBatchOperations || pendingBytes >= defaultBatchLimits.maxBytes) await dispatch();
   };
   try {
     const firstPathByInode = new Map<string, string>();
