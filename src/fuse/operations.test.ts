@@ -360,3 +360,29 @@ test('a cached missing security.capability expires after capabilityCacheMs', asy
   await new Promise((resolve) => setTimeout(resolve, 40));
   assert.equal(Buffer.from(await operations.getxattr('/f', 'security.capability')).toString(), 'cap');
 });
+
+test('releases of written files within releaseSyncDelayMs share one sync; fsync does not wait for the delay', async () => {
+  const engram = createMemoryEngram();
+  const operations = new EngramFuseOperations({ engram, engramFile: 'x', syncOnDurabilityPoints: true, releaseSyncDelayMs: 30 });
+  const handles: number[] = [];
+  for (const name of ['/a', '/b', '/c']) {
+    const fileHandle = await operations.create(name, 0o100644);
+    await operations.write(name, fileHandle, Buffer.from(name), name.length, 0);
+    handles.push(fileHandle);
+  }
+  await Promise.all(handles.map((fileHandle) => operations.release('/', fileHandle)));
+  assert.equal(engram.counters.writes, 3, 'each file committed');
+  assert.equal(engram.counters.syncs, 1, 'one sync for the three releases');
+  const slow = new EngramFuseOperations({ engram, engramFile: 'x', syncOnDurabilityPoints: true, releaseSyncDelayMs: 60_000 });
+  const fileHandle = await slow.create('/d', 0o100644);
+  await slow.write('/d', fileHandle, Buffer.from('d'), 1, 0);
+  const started = Date.now();
+  await slow.fsync('/d', false, fileHandle);
+  assert.equal(engram.counters.syncs, 2);
+  const released = slow.release('/d', fileHandle);
+  await slow.fsync('/d', false, (await slow.open('/d', 0)));
+  await released;
+  assert.ok(Date.now() - started < 10_000, 'the release was answered by the fsync after it, not by its one-minute delay');
+  assert.equal(engram.counters.syncs, 3);
+  await slow.closeAll();
+});

@@ -30,6 +30,7 @@ import type { Engram, EntryType, FileHandle, ReadOptions, Stat } from '../fs/api
 import type { AsyncFuseOperations, FuseStat, FuseStatfs, TimeUpdate } from './binding.js';
 import { Errno, FuseErrnoError } from './errno.js';
 import { modeFromAccessAcl } from './acl.js';
+import { SyncGroup } from './sync-group.js';
 
 /** `st_mode` type bits. */
 const typeBits: Readonly<Record<EntryType, number>> = {
@@ -69,10 +70,14 @@ export interface EngramOperationsOptions {
   nowNs?: () => bigint;
   /**
    * True when commits are not durable by themselves (the engram's durability 'normal'): then
-   * fsync, fdatasync, fsyncdir and the release of a handle that wrote call `engram.sync()`.
-   * False (durability 'full', the default here): every commit is already durable.
+   * fsync, fdatasync and fsyncdir call `engram.sync()` before answering, and the release of a
+   * handle that wrote answers after a sync shared with the releases of the next
+   * `releaseSyncDelayMs` (a group sync). False (durability 'full', the default here): every
+   * commit is already durable.
    */
   syncOnDurabilityPoints?: boolean;
+  /** How long a release waits for others to share its sync (default 50 ms). */
+  releaseSyncDelayMs?: number;
   /**
    * How long a negative answer for `security.capability` is reused (default 1000 ms, the
    * attribute timeout). The kernel asks for it before every write(2) (to clear setuid and
@@ -150,7 +155,8 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   private readonly readAheadBytes: number;
   private readonly readAheadTtlMs: number;
   private readonly nowNs: () => bigint;
-  private readonly syncOnDurabilityPoints: boolean;
+  /** Null when every commit is durable by itself (durability 'full'). */
+  private readonly syncs: SyncGroup | null;
   private readonly capabilityCacheMs: number;
   /** Paths known to have no `security.capability`, with when that was learnt (ms). */
   private readonly noCapability = new Map<string, number>();
@@ -175,7 +181,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       throw new RangeError(`readAheadBytes must be an integer >= 0, got ${this.readAheadBytes}`);
     }
     this.nowNs = options.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n);
-    this.syncOnDurabilityPoints = options.syncOnDurabilityPoints ?? false;
+    this.syncs = options.syncOnDurabilityPoints === true ? new SyncGroup(() => this.engram.sync(), options.releaseSyncDelayMs ?? 50) : null;
     this.capabilityCacheMs = options.capabilityCacheMs ?? 1000;
   }
 
@@ -377,13 +383,13 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     // Commit what is pending, then make every commit so far durable (with durability 'full'
     // each commit already is).
     await this.flush(path, fileHandle);
-    if (this.syncOnDurabilityPoints) await this.engram.sync();
+    if (this.syncs !== null) await this.syncs.now();
   }
 
   async fsyncdir(_path: string, _dataSync: boolean): Promise<void> {
     // Namespace changes are committed when they are answered; fsync of a directory makes them
     // (and everything else committed so far) durable.
-    if (this.syncOnDurabilityPoints) await this.engram.sync();
+    if (this.syncs !== null) await this.syncs.now();
   }
 
   async release(_path: string, fileHandle: number): Promise<void> {
@@ -394,9 +400,10 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       if (state !== undefined && file.handle !== null) {
         // Runs may have been written through this handle: write them while the handle lives.
         await this.onInode(file.ino, (current) => this.flushRuns(current));
-        // The last close of a file that was written makes its data durable (close(2) itself
-        // returned after the commit of flush; release reaches us after it, asynchronously).
-        if (file.wrote && this.syncOnDurabilityPoints) await this.engram.sync();
+        // The last close of a file that was written makes its data durable. close(2) returned
+        // after the commit of flush; the kernel sends release after it without waiting for the
+        // answer, so releases can share one sync (a sync per release doubled git clone's time).
+        if (file.wrote && this.syncs !== null) await this.syncs.soon();
       }
     } finally {
       this.files.delete(fileHandle);
@@ -559,8 +566,9 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   /** Flushes and closes every open handle (the kernel will not release them after unmount). */
   async closeAll(): Promise<void> {
     await this.flushAll();
-    for (const fileHandle of [...this.files.keys()]) await this.release('', fileHandle);
+    await Promise.all([...this.files.keys()].map((fileHandle) => this.release('', fileHandle)));
     this.hidden.clear();
+    if (this.syncs !== null) await this.syncs.settle();
   }
 
   // ---- internals ----
