@@ -213,6 +213,56 @@ describe('similarity search through the SQLite engram', () => {
     }
   });
 
+  it('keeps two handles interleaving hundreds of commits, across checkpoints and a rebuild, answering like a fresh open', async () => {
+    const file = freshFile();
+    const handles = [await openEngram(file, { create: true, chunkBytes: CHUNK, durability: 'normal' }), await openEngram(file, { durability: 'normal' })];
+    const live = new Map<string, Uint8Array>();
+    try {
+      // Seeded choices: which handle commits, and what (a new file, a partial write, a delete).
+      const choices = bytesOf('interleave', 4 * 320);
+      for (let step = 0; step < 320; step += 1) {
+        const [who, what, pick, size] = choices.subarray(step * 4, step * 4 + 4);
+        const engram = handles[who & 1];
+        const names = [...live.keys()];
+        if (what % 3 === 0 || names.length < 4) {
+          const path = `/f${step}.bin`;
+          const data = bytesOf(`file-${step}`, CHUNK * (1 + (size % 3)) + size);
+          await engram.writeFile(path, data);
+          live.set(path, data);
+        } else if (what % 3 === 1) {
+          const path = names[pick % names.length];
+          const patch = bytesOf(`patch-${step}`, CHUNK);
+          await engram.write(path, CHUNK, patch);
+          const data = live.get(path) as Uint8Array;
+          const grown = new Uint8Array(Math.max(data.length, CHUNK * 2));
+          grown.set(data);
+          grown.set(patch, CHUNK);
+          live.set(path, grown);
+        } else {
+          const path = names[pick % names.length];
+          await engram.deleteFile(path);
+          live.delete(path);
+        }
+        // A compaction rebuilds the index rows under the other handle's cache.
+        if (step === 200) await handles[1].compact();
+      }
+      const fresh = await openEngram(file);
+      try {
+        for (const [path, data] of live) {
+          const excerpt = data.subarray(100, 100 + 2 * CHUNK);
+          const expected = (await fresh.query(excerpt, { k: 3 })).matches;
+          assert.equal(expected[0].path, path);
+          for (const engram of handles) assert.deepEqual((await engram.query(excerpt, { k: 3 })).matches, expected, `query for ${path}`);
+        }
+        assert.equal((await fresh.verify()).ok, true);
+      } finally {
+        await fresh.close();
+      }
+    } finally {
+      for (const engram of handles) await engram.close();
+    }
+  });
+
   it('lists near-duplicates first with similar, leaving the file itself out', async () => {
     await withEngram(async (engram) => {
       await writeCorpus(engram);

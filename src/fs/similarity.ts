@@ -32,6 +32,9 @@ import type { QueryMatch, QueryResult } from './api.js';
 /** Largest `k` a query accepts (results are one per file; more is a listing, not a search). */
 export const MAX_QUERY_K = 10_000;
 
+/** Commits by other connections the cached index catches up on by replaying their log rows; more means a reload. */
+const MAX_CATCH_UP_COMMITS = 1024;
+
 /** A path prefix filter first asks the index for this many times `k` candidates. */
 const PREFIX_OVERFETCH = 4;
 
@@ -120,7 +123,7 @@ export class EngramSimilarity {
       return;
     }
     // Another connection (or a commit of ours that bypassed `advance`) came in between.
-    if (this.seenCommit !== writer.commit - 1) this.reload();
+    this.catchUp(writer, writer.commit - 1);
     this.storage.bind(
       writer,
       () => {
@@ -259,9 +262,33 @@ export class EngramSimilarity {
     });
   }
 
+  /**
+   * Makes the cached index describe commit `head` after other connections committed: replays the
+   * log rows they appended ({@link SimilarityIndex.catchUp}) when no checkpoint or rebuild came in
+   * between and the gap is small, else forgets the cache (the next use reloads it).
+   */
+  private catchUp(reader: StoreReader, head: number): void {
+    if (this.seenCommit === head) return;
+    const index = this.index;
+    if (index === undefined || this.seenCommit < 0 || head < this.seenCommit || head - this.seenCommit > MAX_CATCH_UP_COMMITS) {
+      this.reload();
+      return;
+    }
+    for (let commit = this.seenCommit + 1; commit <= head; commit += 1) {
+      // A rebuild replaces every row; a missing commit row means history this cache cannot vouch for.
+      const info = reader.commitInfo(commit);
+      if (info === undefined || info.kind === 'index-rebuild') {
+        this.reload();
+        return;
+      }
+    }
+    if (this.storage.bind(reader, () => index.catchUp())) this.seenCommit = head;
+    else this.reload();
+  }
+
   private withIndex<T>(reader: StoreReader, body: (index: SimilarityIndex) => T): T {
     const head = reader.headCommit();
-    if (head !== this.seenCommit) this.reload();
+    this.catchUp(reader, head);
     return this.storage.bind(reader, () => {
       const index = this.loaded();
       this.seenCommit = head;

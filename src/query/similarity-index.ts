@@ -550,6 +550,46 @@ export class SimilarityIndex {
     this.load();
   }
 
+  /**
+   * Brings the cached rows up to date with the log rows another connection appended since this
+   * cache last loaded, flushed or caught up, by replaying just those rows. Valid only when no
+   * checkpoint ran in between: then the base rows this cache read are unchanged, and the new log
+   * rows are everything that changed. Returns false when that does not hold (a checkpoint, unflushed
+   * changes here, no index yet); then {@link discardCache} is the way back. Replaying a few log rows
+   * is much cheaper than a reload, which replays the whole log and re-reads every base row it uses.
+   *
+   * @example
+   * ```ts
+   * if (!index.catchUp()) index.discardCache();
+   * ```
+   */
+  catchUp(): boolean {
+    if (this.pendingOperations.length > 0) return false;
+    const row = this.storage.get('meta');
+    if (row === undefined) return false;
+    const meta = parseMeta(row);
+    const base = this.base;
+    if (
+      meta.rootDepth !== this.rootDepthValue ||
+      meta.logFirst !== this.logFirst ||
+      meta.logNext < this.logNext ||
+      meta.base.nextSlot !== base.nextSlot ||
+      meta.base.nextFileId !== base.nextFileId ||
+      meta.base.liveSlots !== base.liveSlots ||
+      meta.base.liveFiles !== base.liveFiles
+    ) {
+      return false;
+    }
+    for (let sequence = this.logNext; sequence < meta.logNext; sequence += 1) {
+      const logRow = this.storage.get(`log:${sequence}`);
+      if (logRow === undefined) throw new EmbrError('CORRUPT', `similarity index: log row ${sequence} is missing`, { what: 'similarity index log', sequence });
+      this.replay(logRow, sequence);
+    }
+    this.logNext = meta.logNext;
+    this.metaDirty = false;
+    return true;
+  }
+
   /** Number of log rows not yet absorbed by a checkpoint. */
   get pendingLogRows(): number {
     return this.logNext - this.logFirst;
@@ -572,17 +612,11 @@ export class SimilarityIndex {
       this.logFirst = 0;
       this.logNext = 0;
     } else {
-      const reader = new VarintReader(meta, 'similarity index meta');
-      const version = reader.readVarint();
-      if (version !== INDEX_FORMAT_VERSION) reader.corrupt(`unknown index format version ${version}`);
-      const dimension = reader.readVarint();
-      if (dimension !== FINGERPRINT_DIMENSION) reader.corrupt(`fingerprint dimension ${dimension} is not ${FINGERPRINT_DIMENSION}`);
-      this.rootDepthValue = reader.readVarint();
-      this.logFirst = reader.readVarint();
-      this.logNext = reader.readVarint();
-      if (this.logNext < this.logFirst) reader.corrupt('log range reversed');
-      this.base = { nextSlot: reader.readVarint(), nextFileId: reader.readVarint(), liveSlots: reader.readVarint(), liveFiles: reader.readVarint() };
-      reader.expectEnd();
+      const parsed = parseMeta(meta);
+      this.rootDepthValue = parsed.rootDepth;
+      this.logFirst = parsed.logFirst;
+      this.logNext = parsed.logNext;
+      this.base = parsed.base;
     }
     this.nextSlotValue = this.base.nextSlot;
     this.nextFileId = this.base.nextFileId;
@@ -768,6 +802,27 @@ export class SimilarityIndex {
       return this.rootAccumulator(directory);
     });
   }
+}
+
+/** The `meta` row: root depth, log range and the counters as of the last checkpoint. */
+function parseMeta(row: Uint8Array): {
+  rootDepth: number;
+  logFirst: number;
+  logNext: number;
+  base: { nextSlot: number; nextFileId: number; liveSlots: number; liveFiles: number };
+} {
+  const reader = new VarintReader(row, 'similarity index meta');
+  const version = reader.readVarint();
+  if (version !== INDEX_FORMAT_VERSION) reader.corrupt(`unknown index format version ${version}`);
+  const dimension = reader.readVarint();
+  if (dimension !== FINGERPRINT_DIMENSION) reader.corrupt(`fingerprint dimension ${dimension} is not ${FINGERPRINT_DIMENSION}`);
+  const rootDepth = reader.readVarint();
+  const logFirst = reader.readVarint();
+  const logNext = reader.readVarint();
+  if (logNext < logFirst) reader.corrupt('log range reversed');
+  const base = { nextSlot: reader.readVarint(), nextFileId: reader.readVarint(), liveSlots: reader.readVarint(), liveFiles: reader.readVarint() };
+  reader.expectEnd();
+  return { rootDepth, logFirst, logNext, base };
 }
 
 function postingRowKey(dimension: number, block: number): string {
