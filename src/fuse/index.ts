@@ -34,6 +34,8 @@ export interface MountOptions {
   durability?: Durability;
   /** With durability 'normal': sync commits not yet synced at least this often (default 1000 ms). */
   syncIntervalMs?: number;
+  /** Pending writes of a file are committed once they reach this many bytes (default 8 MiB; tests use less). */
+  writeBufferBytes?: number;
   /** Seconds the kernel caches attributes and names; other writers' changes show up after it (default 1). */
   attributeTimeoutSeconds?: number;
   /** Unmount cleanly on SIGINT/SIGTERM (default true; the CLI runs the mount in the foreground). */
@@ -101,6 +103,7 @@ export async function serveEngram(engram: Engram, options: MountOptions & { clos
     engram,
     engramFile: options.engramFile,
     syncOnDurabilityPoints: syncs,
+    ...(options.writeBufferBytes === undefined ? {} : { writeBufferBytes: options.writeBufferBytes }),
     ...(options.snapshot === undefined ? {} : { snapshot: options.snapshot }),
   });
   const mount = new FuseMount(mountpoint, operations, {

@@ -386,3 +386,63 @@ test('releases of written files within releaseSyncDelayMs share one sync; fsync 
   assert.equal(engram.counters.syncs, 3);
   await slow.closeAll();
 });
+
+test('sequential write-behinds run two at a time; an overlapping one waits for the one it overlaps', async () => {
+  const engram = createMemoryEngram();
+  const operations = new EngramFuseOperations({ engram, engramFile: 'x', writeBufferBytes: 4096 });
+  const fileHandle = await operations.create('/f', 0o100644);
+  const gates: Array<() => void> = [];
+  const started: number[] = [];
+  const files = (operations as unknown as { files: Map<number, { handle: { write: (o: number, d: Uint8Array) => Promise<number> } }> }).files;
+  const handle = files.get(fileHandle)?.handle;
+  assert.ok(handle);
+  const originalWrite = handle.write.bind(handle);
+  handle.write = async (offset, data) => {
+    started.push(offset);
+    await new Promise<void>((resolve) => gates.push(resolve));
+    return originalWrite(offset, data);
+  };
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
+  await operations.write('/f', fileHandle, Buffer.alloc(4096, 1), 4096, 0);
+  await operations.write('/f', fileHandle, Buffer.alloc(4096, 2), 4096, 4096);
+  await settle();
+  assert.deepEqual(started, [0, 4096], 'two disjoint write-behinds in flight together');
+  let thirdAnswered = false;
+  const third = operations.write('/f', fileHandle, Buffer.alloc(4096, 3), 4096, 8192).then(() => {
+    thirdAnswered = true;
+  });
+  await settle();
+  assert.equal(thirdAnswered, false, 'a third waits: at most two in flight');
+  assert.equal((await operations.getattr('/f')).size, 12288, 'getattr counts bytes in flight and waiting');
+  gates.shift()?.();
+  await third;
+  await settle();
+  assert.deepEqual(started, [0, 4096, 8192]);
+  // Rewriting the range of a write-behind still in flight waits for it, so the later bytes win.
+  let overlapAnswered = false;
+  const overlap = operations.write('/f', fileHandle, Buffer.alloc(4096, 9), 4096, 4096).then(() => {
+    overlapAnswered = true;
+  });
+  await settle();
+  assert.equal(overlapAnswered, false);
+  assert.deepEqual(started, [0, 4096, 8192], 'the overlapping buffer is not written yet');
+  while (gates.length > 0 || !overlapAnswered) {
+    gates.shift()?.();
+    await settle();
+  }
+  await overlap;
+  const releasing = operations.release('/f', fileHandle);
+  while (gates.length > 0) gates.shift()?.();
+  await settle();
+  while (gates.length > 0) gates.shift()?.();
+  await releasing;
+  const { data } = await engram.readFile('/f');
+  assert.equal(data.length, 12288);
+  assert.ok(data.subarray(0, 4096).every((byte) => byte === 1));
+  assert.ok(data.subarray(4096, 8192).every((byte) => byte === 9), 'the later write of the middle block won');
+  assert.ok(data.subarray(8192).every((byte) => byte === 3));
+});
+
+test('a bad writeBehindDepth is refused at construction', () => {
+  assert.throws(() => new EngramFuseOperations({ engram: createMemoryEngram(), engramFile: 'x', writeBehindDepth: 0 }), RangeError);
+});

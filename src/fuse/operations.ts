@@ -62,6 +62,11 @@ export interface EngramOperationsOptions {
   snapshot?: string;
   /** Pending runs of an inode are written when they reach this many bytes (default 8 MiB). */
   writeBufferBytes?: number;
+  /**
+   * Write-behinds of one inode in flight at once (default 2): with more than one, the library
+   * encodes the next buffer while it commits the previous one (sequential writers only).
+   */
+  writeBehindDepth?: number;
   /** Bytes fetched at once for sequential reads (default 1 MiB; 0 turns read-ahead off). */
   readAheadBytes?: number;
   /** How long read-ahead bytes may be served (default 1000 ms, the attribute timeout). */
@@ -123,10 +128,10 @@ interface InodeState {
   runBytes: number;
   /** Operations queued or running on this inode. */
   queuedCount: number;
-  /** Runs being written right now (still counted in the size getattr reports). */
-  inFlightRuns: WriteRun[];
-  /** The write-behind of runs that reached `writeBufferBytes`, if one is running. */
-  writeBehind: Promise<void> | null;
+  /** Batches of runs being written right now (still counted in the size getattr reports). */
+  inFlight: Array<WriteRun[]>;
+  /** Write-behinds of runs that reached `writeBufferBytes` still running (at most `writeBehindDepth`). */
+  writeBehinds: Array<{ runs: WriteRun[]; done: Promise<void> }>;
   /** A write-behind failure, reported by the next flush/fsync/close (like a writeback error). */
   deferredError: unknown;
   /** Tail of this inode's operation queue. */
@@ -153,6 +158,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   private readonly snapshot: string | undefined;
   private readonly writeBufferBytes: number;
   private readonly readAheadBytes: number;
+  private readonly writeBehindDepth: number;
   private readonly readAheadTtlMs: number;
   private readonly nowNs: () => bigint;
   /** Null when every commit is durable by itself (durability 'full'). */
@@ -174,6 +180,10 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     this.writeBufferBytes = options.writeBufferBytes ?? 8 << 20;
     if (!Number.isInteger(this.writeBufferBytes) || this.writeBufferBytes < 1) {
       throw new RangeError(`writeBufferBytes must be a positive integer, got ${this.writeBufferBytes}`);
+    }
+    this.writeBehindDepth = options.writeBehindDepth ?? 2;
+    if (!Number.isInteger(this.writeBehindDepth) || this.writeBehindDepth < 1) {
+      throw new RangeError(`writeBehindDepth must be a positive integer, got ${this.writeBehindDepth}`);
     }
     this.readAheadBytes = options.readAheadBytes ?? 1 << 20;
     this.readAheadTtlMs = options.readAheadTtlMs ?? 1000;
@@ -316,7 +326,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     const file = this.fileOf(fileHandle);
     const state = this.inodes.get(file.ino);
     let data: Uint8Array;
-    if (state === undefined || (state.runs.length === 0 && state.queuedCount === 0 && state.writeBehind === null)) {
+    if (state === undefined || (state.runs.length === 0 && state.queuedCount === 0 && state.writeBehinds.length === 0)) {
       data = await this.readStored(file, offset, length);
     } else {
       data = await this.onInode(file.ino, async (current) => {
@@ -357,17 +367,25 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       }
       state.runBytes += bytes.length;
       if (state.runBytes >= this.writeBufferBytes) {
-        // Write-behind: encode and commit these runs while the writer sends the next ones. At
-        // most one is in flight per inode (back-pressure bounds memory to two buffers).
-        await this.settleWriteBehind(state, false);
+        // Write-behind: encode and commit these runs while the writer sends the next ones.
+        // Back-pressure bounds memory to writeBehindDepth + 1 buffers. Several are in flight
+        // only when each is one run and none overlaps another: then their commits may land in
+        // any order (each merges its partial edge chunks inside its own commit), so the
+        // library encodes one buffer on its workers while it commits the one before.
+        while (state.writeBehinds.length > 0 && !this.mayWriteBehindAlongside(state)) {
+          await Promise.race(state.writeBehinds.map((writeBehind) => writeBehind.done));
+        }
         const runs = this.takeRuns(state);
-        state.writeBehind = this.writeRuns(state, runs)
-          .catch((error: unknown) => {
+        const writeBehind = {
+          runs,
+          done: this.writeRuns(state, runs).catch((error: unknown) => {
             state.deferredError ??= error;
-          })
-          .finally(() => {
-            state.writeBehind = null;
-          });
+          }),
+        };
+        state.writeBehinds.push(writeBehind);
+        void writeBehind.done.then(() => {
+          state.writeBehinds = state.writeBehinds.filter((other) => other !== writeBehind);
+        });
       }
       return length;
     });
@@ -409,7 +427,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       this.files.delete(fileHandle);
       if (state !== undefined) {
         state.openFiles.delete(fileHandle);
-        if (state.openFiles.size === 0 && state.runs.length === 0 && state.queuedCount === 0 && state.writeBehind === null) this.inodes.delete(file.ino);
+        if (state.openFiles.size === 0 && state.runs.length === 0 && state.queuedCount === 0 && state.writeBehinds.length === 0) this.inodes.delete(file.ino);
       }
       if (file.handle !== null) await file.handle.close();
     }
@@ -594,8 +612,8 @@ export class EngramFuseOperations implements AsyncFuseOperations {
         runs: [],
         runBytes: 0,
         queuedCount: 0,
-        inFlightRuns: [],
-        writeBehind: null,
+        inFlight: [],
+        writeBehinds: [],
         deferredError: undefined,
         queue: Promise.resolve(),
       };
@@ -654,7 +672,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   private async writeRuns(state: InodeState, runs: WriteRun[]): Promise<void> {
     // Read-ahead fetched while these runs were pending holds the bytes they are about to change.
     this.dropReadAhead(state.ino);
-    state.inFlightRuns = runs;
+    state.inFlight.push(runs);
     try {
       if (runs.length === 1) {
         await runs[0].handle.write(runs[0].offset, joinRun(runs[0]));
@@ -662,14 +680,25 @@ export class EngramFuseOperations implements AsyncFuseOperations {
         for (const run of runs) await run.handle.write(run.offset, joinRun(run));
       }
     } finally {
-      state.inFlightRuns = [];
+      state.inFlight = state.inFlight.filter((batch) => batch !== runs);
       this.dropReadAhead(state.ino);
     }
   }
 
-  /** Waits for the write-behind; with `report`, throws (once) the error it deferred. */
+  /** True when the pending runs may be written behind while the write-behinds in flight run. */
+  private mayWriteBehindAlongside(state: InodeState): boolean {
+    if (state.writeBehinds.length >= this.writeBehindDepth || state.runs.length !== 1) return false;
+    const run = state.runs[0];
+    return state.writeBehinds.every(
+      (writeBehind) =>
+        writeBehind.runs.length === 1 &&
+        (writeBehind.runs[0].offset + writeBehind.runs[0].length <= run.offset || run.offset + run.length <= writeBehind.runs[0].offset),
+    );
+  }
+
+  /** Waits for every write-behind; with `report`, throws (once) the error one deferred. */
   private async settleWriteBehind(state: InodeState, report: boolean): Promise<void> {
-    if (state.writeBehind !== null) await state.writeBehind;
+    while (state.writeBehinds.length > 0) await Promise.all(state.writeBehinds.map((writeBehind) => writeBehind.done));
     if (report && state.deferredError !== undefined) {
       const error = state.deferredError;
       state.deferredError = undefined;
@@ -763,16 +792,16 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     if (this.inodes.size === 0) return;
     const { ino } = await this.engram.stat(path);
     const state = this.inodes.get(ino);
-    if (state !== undefined && (state.runs.length > 0 || state.queuedCount > 0 || state.writeBehind !== null)) {
+    if (state !== undefined && (state.runs.length > 0 || state.queuedCount > 0 || state.writeBehinds.length > 0)) {
       await this.onInode(ino, (current) => this.flushRuns(current));
     }
   }
 
   private withPendingSize(stat: FuseStat): FuseStat {
     const state = this.inodes.get(stat.ino);
-    if (state === undefined || (state.runs.length === 0 && state.inFlightRuns.length === 0)) return stat;
+    if (state === undefined || (state.runs.length === 0 && state.inFlight.length === 0)) return stat;
     const pendingEnd = (end: number, run: WriteRun): number => Math.max(end, run.offset + run.length);
-    const size = state.runs.reduce(pendingEnd, state.inFlightRuns.reduce(pendingEnd, stat.size));
+    const size = state.runs.reduce(pendingEnd, state.inFlight.flat().reduce(pendingEnd, stat.size));
     return { ...stat, size, blocks: allocatedBlocks(size) };
   }
 

@@ -4,7 +4,7 @@
  * between reads), every read checked byte for byte against an in-memory shadow copy. 10,000
  * operations by default, 100,000 with EMBRFS_SLOW=1; the seed is EMBRFS_FSX_SEED or fixed.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -47,7 +47,7 @@ function resize(shadow: Shadow, size: number): void {
   shadow.size = size;
 }
 
-function checkRange(shadow: Shadow, offset: number, actual: Buffer, step: number): void {
+function checkRange(shadow: Shadow, offset: number, actual: Buffer, step: number, seed: number): void {
   const expected = shadow.bytes.subarray(offset, Math.max(offset, Math.min(shadow.size, offset + actual.length)));
   if (!expected.equals(actual)) {
     let first = 0;
@@ -57,6 +57,15 @@ function checkRange(shadow: Shadow, offset: number, actual: Buffer, step: number
 }
 
 test(`random reads, writes, truncates and appends agree with a shadow copy (${operationCount} ops)`, { skip: fuseUnavailableReason() }, async (t) => {
+  await runFsx(t, { operationCount, seed });
+});
+
+test(`the same with a 32 KiB write buffer, so write-behinds are in flight all the time (${operationCount / 2} ops)`, { skip: fuseUnavailableReason() }, async (t) => {
+  await runFsx(t, { operationCount: operationCount / 2, seed: seed + 1, writeBufferBytes: 32 * 1024 });
+});
+
+async function runFsx(t: TestContext, options: { operationCount: number; seed: number; writeBufferBytes?: number }): Promise<void> {
+  const { operationCount, seed } = options;
   let mount: TestMount | undefined;
   const shadows: Shadow[] = [];
   t.after(async () => {
@@ -69,7 +78,10 @@ test(`random reads, writes, truncates and appends agree with a shadow copy (${op
     }
     await teardown(mount);
   });
-  mount = await startMount({ memory: process.env.EMBRFS_FUSE_BACKEND === 'memory' });
+  mount = await startMount({
+    memory: process.env.EMBRFS_FUSE_BACKEND === 'memory',
+    ...(options.writeBufferBytes === undefined ? {} : { writeBufferBytes: options.writeBufferBytes }),
+  });
   const random = makeRandom(seed);
   for (let index = 0; index < fileCount; index += 1) {
     const path = join(mount.mountpoint, `fsx-${index}`);
@@ -99,7 +111,7 @@ test(`random reads, writes, truncates and appends agree with a shadow copy (${op
       for (;;) {
         const bytesRead = fs.readSync(shadow.descriptor, buffer, 0, step, offset);
         assert.equal(bytesRead, Math.max(0, Math.min(step, shadow.size - offset)), `seed ${seed} op ${step}: scan of ${shadow.path} at ${offset}`);
-        checkRange(shadow, offset, buffer.subarray(0, bytesRead), step);
+        checkRange(shadow, offset, buffer.subarray(0, bytesRead), step, seed);
         if (bytesRead === 0) break;
         offset += bytesRead;
       }
@@ -111,7 +123,7 @@ test(`random reads, writes, truncates and appends agree with a shadow copy (${op
       const bytesRead = fs.readSync(shadow.descriptor, buffer, 0, length, offset);
       if (trace) console.log(step, 'read', shadow.path.slice(-1), offset, length, '->', bytesRead, 'size', shadow.size);
       assert.equal(bytesRead, Math.max(0, Math.min(length, shadow.size - offset)), `seed ${seed} op ${step}: short/long read of ${shadow.path}`);
-      checkRange(shadow, offset, buffer.subarray(0, bytesRead), step);
+      checkRange(shadow, offset, buffer.subarray(0, bytesRead), step, seed);
       counts.read += 1;
     } else if (choice < 85) {
       const size = random(4) === 0 ? random(maxFileBytes) : random(shadow.size + 1);
@@ -154,10 +166,10 @@ test(`random reads, writes, truncates and appends agree with a shadow copy (${op
     assert.equal(fs.fstatSync(shadow.descriptor).size, shadow.size, `${shadow.path} size`);
     fs.closeSync(shadow.descriptor);
     const content = fs.readFileSync(shadow.path);
-    checkRange(shadow, 0, content, operationCount);
+    checkRange(shadow, 0, content, operationCount, seed);
     assert.equal(content.length, shadow.size);
   }
   shadows.length = 0;
   for (const [name, count] of Object.entries(counts)) assert.ok(count > 0, `the mix exercised ${name}`);
   assert.equal(mount.stderr().includes('unexpected failure'), false, mount.stderr());
-});
+}

@@ -60,6 +60,7 @@ export interface StartOptions {
   durability?: 'full' | 'normal';
   attributeTimeoutSeconds?: number;
   syncIntervalMs?: number;
+  writeBufferBytes?: number;
 }
 
 /** Creates an empty engram file with the real library. */
@@ -92,6 +93,7 @@ export async function startMount(options: StartOptions = {}): Promise<TestMount>
     ...(options.durability === undefined ? {} : { durability: options.durability }),
     ...(options.attributeTimeoutSeconds === undefined ? {} : { attributeTimeoutSeconds: options.attributeTimeoutSeconds }),
     ...(options.syncIntervalMs === undefined ? {} : { syncIntervalMs: options.syncIntervalMs }),
+    ...(options.writeBufferBytes === undefined ? {} : { writeBufferBytes: options.writeBufferBytes }),
   };
   const child = spawn(process.execPath, [childScript, JSON.stringify(childOptions)], { stdio: ['ignore', 'pipe', 'pipe'] });
   liveMountpoints.add(mountpoint);
