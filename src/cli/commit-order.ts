@@ -8,7 +8,7 @@
  *   batches' files) need, and the main thread never commits while workers run;
  * - a finished commit hands the write lock on at once (`Atomics.notify`) instead of leaving the
  *   next writer asleep in SQLite's busy handler, whose back-off sleeps reach 100 ms.
- * SQLite's own lock still guarantees correctness; the ticket only orders and wakes.
+ * SQLite's own write lock still guarantees correctness; the ticket only orders and wakes.
  */
 
 /** `Atomics.waitAsync` (Node 16+; not in the ES2022 lib typings this project compiles against). */
