@@ -203,7 +203,7 @@ export function encodeChunk(pipeline: Pipeline, chunk: Uint8Array): NewChunk {
 
 /**
  * Fingerprint vectors by their serialized bytes, for chunks encoded in this thread: the commit's
- * root-vector update then skips deserializing them (a measurable share of a large write).
+ * similarity-index update then skips deserializing them (a measurable share of a large write).
  */
 const fingerprintVectors = new WeakMap<Uint8Array, SparseVector>();
 
@@ -212,7 +212,7 @@ const fingerprintVectors = new WeakMap<Uint8Array, SparseVector>();
  *
  * @example
  * ```ts
- * root.add(fingerprintVector(chunk.fingerprint));
+ * index.addFile(path, [{ fingerprint: fingerprintVector(chunk.fingerprint), byteLength }]);
  * ```
  */
 export function fingerprintVector(serialized: Uint8Array): SparseVector {

@@ -60,7 +60,7 @@ import {
   writeAt,
 } from './operations.js';
 import { parsePath, validateName } from './path.js';
-import { RootDelta, loadRoot } from './root-vector.js';
+import { ContentDelta } from './content-delta.js';
 import type { Op, OpBuilder, SessionHost } from './session.js';
 import { Session, nowNs, replaceFile } from './session.js';
 import { BundleAccumulator } from '../vsa/accumulator.js';
@@ -232,9 +232,9 @@ class EngramImpl extends Session implements Engram, SessionHost {
         validate(writer);
         const context = this.contextFor(writer);
         const results = ops.map((op) => op.apply(context));
-        context.root.flush(writer);
-        // Last, in the same transaction: the index describes exactly what this commit leaves.
-        this.similarity.update(writer, context.root);
+        // Last, in the same transaction: the index (and its root bundle, the engram's root
+        // vector) describes exactly what this commit leaves.
+        this.similarity.update(writer, context.changes);
         return results;
       });
     } catch (error) {
@@ -248,7 +248,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
     return {
       writer,
       timeNs: nowNs(),
-      root: new RootDelta(),
+      changes: new ContentDelta(),
       pipeline: this.pipeline,
       isOpen: (ino) => this.isOpen(ino),
       ownerTag: this.ownerTag,
@@ -419,9 +419,6 @@ class EngramImpl extends Session implements Engram, SessionHost {
     const ids: Array<number | null> = [];
     const dedupHits = new Set<number>();
     const stagedIds = new Set<number>();
-    // The streamed file's share of the root vector, summed batch by batch so the final commit
-    // neither holds one entry per chunk nor reads every fingerprint back under the write lock.
-    const rootCounts = new BundleAccumulator(FINGERPRINT_DIMENSION);
     const hash = createHash('sha256');
     let size = 0;
     let pending = new Uint8Array(batchBytes);
@@ -436,12 +433,6 @@ class EngramImpl extends Session implements Engram, SessionHost {
         const context = this.contextFor(writer);
         const batch = materialize(context, content);
         this.similarity.advance(writer);
-        for (const id of batch) {
-          if (id === null) continue;
-          const fingerprint = context.root.knownFingerprints.get(id) ?? writer.chunkFingerprint(id);
-          if (fingerprint === undefined) throw new EmbrError('CORRUPT', `chunk ${id} has no fingerprint`, { what: 'chunk', chunkId: id });
-          rootCounts.add(deserializeVector(fingerprint));
-        }
         return batch;
       });
       content.shas.forEach((sha, position) => {
@@ -479,7 +470,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
         // Chunks found already stored (not staged by us) may have been freed meanwhile.
         for (const id of dedupHits) if (context.writer.chunkInfo(id) === undefined) throw new EmbrError('BUSY', `${path}: a chunk was compacted away during the upload; retry`, { file: this.file });
         context.writer.claimChunks([...stagedIds]);
-        return replaceFile(context, path, { firstIndex: 0, shas: [], packs: [], byteLength: size }, size, contentSha256, options, { ids, rootCounts });
+        return replaceFile(context, path, { firstIndex: 0, shas: [], packs: [], byteLength: size }, size, contentSha256, options, { ids });
       },
     };
     return this.commit('write', [op], () => undefined)[0] as number;
@@ -564,6 +555,16 @@ class EngramImpl extends Session implements Engram, SessionHost {
       retainAfterCommit: head - retain,
       stagedGraceAfterNs: nowNs() - STAGED_CHUNK_GRACE_NS,
     });
+  }
+
+  /**
+   * Builds the similarity index (and so the root vector) of an engram written before the index
+   * existed, in one commit, when it is open writable; a read-only open leaves it to verify to say.
+   */
+  buildMissingIndex(): void {
+    if (this.store.readOnly) return;
+    if (this.store.read((reader) => this.similarity.exists(reader) || reader.totals().chunks === 0)) return;
+    this.rebuildIndex();
   }
 
   /** Replaces the similarity index with one built from the live files, in one commit. */
@@ -760,7 +761,11 @@ class EngramImpl extends Session implements Engram, SessionHost {
           }
         }
         if (!rootComparable) return;
-        const stored = loadRoot(reader);
+        if (!this.similarity.exists(reader) && liveRoot.counts.some((count) => count !== 0)) {
+          problems.push('the similarity index is missing (an engram from before it existed): open the engram writable once to build it');
+          return;
+        }
+        const stored = this.similarity.root(reader);
         if (Buffer.compare(Buffer.from(stored.counts.buffer, stored.counts.byteOffset, stored.counts.byteLength), Buffer.from(liveRoot.counts.buffer)) !== 0) {
           problems.push('the root vector differs from the bundle of the live content');
         }
@@ -781,7 +786,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
   async stats(): Promise<EngramStats> {
     return this.readStore((reader) => {
       const totals = reader.totals();
-      const root = loadRoot(reader).toVector();
+      const root = this.similarity.root(reader).toVector();
       return {
         files: totals.files,
         directories: totals.directories,

@@ -36,6 +36,9 @@ describe('golden engram, schema v1 (src/store/golden/schema-v1.golden)', () => {
       assert.equal(stats.chunkBytes, 256);
       assert.equal(stats.profile, 'positional');
       assert.equal(stats.snapshots, 1);
+      // The golden file predates the similarity index: a writable open builds it (and the root).
+      assert.ok(stats.rootVector.nonZeroCount > 0);
+      assert.equal((await engram.query(expected.subarray(0, 256), { k: 1 })).matches[0].path, '/data.bin');
       const report = await engram.verify();
       assert.deepEqual(report.problems, []);
       assert.equal(report.ok, true);

@@ -70,6 +70,7 @@ export function openEngramOnStore(file: string, store: Store): Engram {
     const pipeline = createPipeline({ profile: store.info.profile, chunkBytes: store.info.chunkBytes });
     const engram = new EngramImpl(file, store, pipeline);
     engram.cleanOrphans();
+    engram.buildMissingIndex();
     return engram;
   } catch (error) {
     store.close();

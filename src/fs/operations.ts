@@ -15,13 +15,13 @@ import { LIVE, ROOT_INO } from '../store/api.js';
 import type { EncodedContent, Pipeline } from './encode.js';
 import { encodeContent, shaKey } from './encode.js';
 import { parsePath } from './path.js';
-import { RootDelta } from './root-vector.js';
+import { ContentDelta } from './content-delta.js';
 
-/** Everything a mutation step needs: the open commit, its time and its root-vector delta. */
+/** Everything a mutation step needs: the open commit, its time and its content changes. */
 export interface CommitContext {
   readonly writer: StoreWriter;
   readonly timeNs: bigint;
-  readonly root: RootDelta;
+  readonly changes: ContentDelta;
   readonly pipeline: Pipeline;
   /** True when the inode has open handles in this process (an unlinked inode then stays). */
   isOpen(ino: number): boolean;
@@ -291,7 +291,7 @@ export function materialize(context: CommitContext, content: EncodedContent): Ar
     const ids = writer.putPack(pack);
     pack.chunks.forEach((chunk, position) => {
       byKey.set(shaKey(chunk.sha256), ids[position]);
-      context.root.knownFingerprints.set(ids[position], chunk.fingerprint);
+      context.changes.knownFingerprints.set(ids[position], chunk.fingerprint);
     });
   }
   return content.shas.map((sha) => {
@@ -307,23 +307,22 @@ export function materialize(context: CommitContext, content: EncodedContent): Ar
   });
 }
 
-/** Ends the live refs of `ino` in [firstIndex, endIndex) and takes them out of the root vector. */
+/** Ends the live refs of `ino` in [firstIndex, endIndex) (the index re-indexes it from there). */
 export function closeRefs(context: CommitContext, ino: number, firstIndex: number, endIndex: number): void {
-  context.root.touch(ino, firstIndex);
-  context.root.recordClosed(ino, firstIndex, endIndex);
-  for (const id of context.writer.closeChunkRefs(ino, firstIndex, endIndex)) context.root.add(id, -1);
+  context.changes.touch(ino, firstIndex);
+  context.changes.recordClosed(ino, firstIndex, endIndex);
+  context.writer.closeChunkRefs(ino, firstIndex, endIndex);
 }
 
-/** Adds refs `ids[i]` at `firstIndex + i` (skipping holes) and bundles them into the root vector. */
-export function insertRefs(context: CommitContext, ino: number, firstIndex: number, ids: Array<number | null>, rootCounted = false): void {
-  context.root.touch(ino, firstIndex);
+/** Adds refs `ids[i]` at `firstIndex + i` (skipping holes). */
+export function insertRefs(context: CommitContext, ino: number, firstIndex: number, ids: Array<number | null>): void {
+  context.changes.touch(ino, firstIndex);
   let runStart = -1;
   const flush = (endPosition: number): void => {
     if (runStart < 0) return;
     const run = ids.slice(runStart, endPosition) as number[];
     context.writer.insertChunkRefs(ino, firstIndex + runStart, run);
-    context.root.recordInserted(ino, firstIndex + runStart, run);
-    if (!rootCounted) for (const id of run) context.root.add(id, 1);
+    context.changes.recordInserted(ino, firstIndex + runStart, run);
     runStart = -1;
   };
   for (let position = 0; position < ids.length; position += 1) {
@@ -419,7 +418,7 @@ export function writeAt(
   const firstTouched = Math.floor(offset / chunkBytes);
   const lastTouched = Math.floor((end - 1) / chunkBytes);
   // Writing past the end adds hole chunks that no ref records: re-index from the old end too.
-  context.root.touch(ino, Math.min(firstTouched, Math.floor(size / chunkBytes)));
+  context.changes.touch(ino, Math.min(firstTouched, Math.floor(size / chunkBytes)));
   // Growing past a short last chunk: that chunk gets zero-padded (the gap between is holes).
   if (offset > size && size % chunkBytes !== 0) {
     const lastOld = Math.floor(size / chunkBytes);
@@ -466,7 +465,7 @@ export function truncateTo(context: CommitContext, ino: number, row: InodeRow, n
   const writer = context.writer;
   const size = row.size;
   // The chunk count can change without a ref changing (growing by holes): re-index from the old end.
-  context.root.touch(ino, Math.floor(Math.min(size, newSize) / chunkBytes));
+  context.changes.touch(ino, Math.floor(Math.min(size, newSize) / chunkBytes));
   if (newSize < size) {
     const keepChunks = Math.ceil(newSize / chunkBytes);
     if (newSize % chunkBytes !== 0) {

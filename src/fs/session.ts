@@ -56,7 +56,6 @@ import {
   writeAt,
 } from './operations.js';
 import { parsePath } from './path.js';
-import type { BundleAccumulator } from '../vsa/accumulator.js';
 
 /** The synchronous half of a mutation, applied inside a commit. */
 export interface Op<T> {
@@ -606,7 +605,7 @@ export function replaceFile(
   size: number,
   contentSha256: Uint8Array,
   options: WriteOptions,
-  staged?: { ids: Array<number | null>; rootCounts: BundleAccumulator },
+  staged?: { ids: Array<number | null> },
 ): number {
   const writer = context.writer;
   const { parentIno, name, child } = resolveParent(writer, LIVE, path);
@@ -618,7 +617,7 @@ export function replaceFile(
     ino = child.ino;
     const ids = staged?.ids ?? materialize(context, content);
     closeRefs(context, ino, 0, Number.MAX_SAFE_INTEGER);
-    insertRefs(context, ino, 0, ids, staged !== undefined);
+    insertRefs(context, ino, 0, ids);
     writer.putInode(ino, {
       ...dataOf(child.row),
       size,
@@ -641,8 +640,7 @@ export function replaceFile(
       contentSha256,
       mtimeNs: options.mtimeNs,
     });
-    insertRefs(context, ino, 0, ids, staged !== undefined);
+    insertRefs(context, ino, 0, ids);
   }
-  if (staged !== undefined) context.root.addSummed(staged.rootCounts);
   return writer.commit;
 }

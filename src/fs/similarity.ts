@@ -8,7 +8,7 @@
  * @example
  * ```ts
  * const similarity = new EngramSimilarity(chunkBytes);
- * store.write(start, (writer) => { ...; similarity.update(writer, context.root); });
+ * store.write(start, (writer) => { ...; similarity.update(writer, context.changes); });
  * store.read((reader) => similarity.query(reader, 'needle', { k: 5 }));
  * ```
  */
@@ -25,8 +25,8 @@ import { MemoryIndexStorage } from '../query/storage.js';
 import { SparseVector } from '../vsa/sparse.js';
 import { fingerprintVector } from './encode.js';
 import { PATH_MAX_BYTES } from './path.js';
-import type { RootDelta } from './root-vector.js';
-import { forgetDecodedFingerprints } from './root-vector.js';
+import type { ContentDelta } from './content-delta.js';
+import type { BundleAccumulator } from '../vsa/accumulator.js';
 import type { QueryMatch, QueryResult } from './api.js';
 
 /** Largest `k` a query accepts (results are one per file; more is a listing, not a search). */
@@ -102,9 +102,20 @@ export class EngramSimilarity {
 
   /** Forgets the cached index (after a rolled-back commit); the next use reloads it from the store. */
   discard(): void {
-    // A rolled-back commit may have handed out chunk ids that name other chunks next time.
-    forgetDecodedFingerprints();
     this.reload();
+  }
+
+  /** True when the engram has an index (engrams from before the index existed have none). */
+  exists(reader: StoreReader): boolean {
+    return reader.indexRow('meta') !== undefined;
+  }
+
+  /**
+   * The engram's root vector: the index's root bundle (integer counts) of every indexed chunk
+   * fingerprint, i.e. of the live content, updated in the transaction of every commit. A copy.
+   */
+  root(reader: StoreReader): BundleAccumulator {
+    return this.withIndex(reader, (index) => index.root('/'));
   }
 
   /** Forgets the cached index only (another commit came in between; nothing rolled back). */
@@ -117,7 +128,7 @@ export class EngramSimilarity {
    * Re-indexes the inodes `root` recorded as touched, inside the commit's transaction, then
    * flushes (one log row). Must run after every other change of the commit.
    */
-  update(writer: StoreWriter, root: RootDelta): void {
+  update(writer: StoreWriter, root: ContentDelta): void {
     if (root.touchedInodes.size === 0) {
       this.advance(writer);
       return;

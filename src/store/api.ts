@@ -198,8 +198,6 @@ export interface StoreReader {
   orphanInodes(): number[];
   /** Who holds an orphan open (an opaque owner tag, see fs), if recorded. */
   orphanOwner(ino: number): string | undefined;
-  /** Serialized root vector counts (opaque), or undefined before the first content. */
-  rootCounts(): Uint8Array | undefined;
   totals(): StoreTotals;
   /** Every chunk id stored (for verify), ascending. */
   allChunkIds(): number[];
@@ -226,7 +224,6 @@ export interface StoreWriter extends StoreReader {
   insertChunkRefs(ino: number, firstIndex: number, chunkIds: number[]): void;
   setXattr(ino: number, name: string, value: Uint8Array): void;
   removeXattr(ino: number, name: string): void;
-  setRootCounts(counts: Uint8Array): void;
   putSnapshot(row: SnapshotRow): void;
   removeSnapshot(name: string): void;
   /** Records which engram instance keeps an unlinked inode open (removed with the inode). */

@@ -95,7 +95,6 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
           assert.equal(root?.fromCommit, 1);
           assert.equal(root?.toCommit, null);
           assert.deepEqual(reader.listDirectory(ROOT_INO, LIVE), []);
-          assert.equal(reader.rootCounts(), undefined);
           assert.equal(reader.info.profile, 'positional');
           assert.equal(reader.info.chunkBytes, 4096);
         });
@@ -266,7 +265,6 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
               writer.putInode(writer.allocateIno(), fileData(1));
               writer.putDentry(ROOT_INO, 'x', 99);
               putOnePack(writer, [chunk('lost')]);
-              writer.setRootCounts(Uint8Array.of(1));
               writer.putSnapshot({ name: 's', commit: writer.commit, createdNs: 1n });
               throw new Error('boom');
             }),
@@ -276,7 +274,6 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
           assert.equal(reader.headCommit(), 1);
           assert.equal(reader.lookup(ROOT_INO, 'x', LIVE), undefined);
           assert.equal(reader.chunkIdBySha256(chunk('lost').sha256), undefined);
-          assert.equal(reader.rootCounts(), undefined);
           assert.deepEqual(reader.snapshots(), []);
         });
         const ino = store.write(start(), (writer) => writer.allocateIno());
@@ -302,12 +299,11 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         store.read((reader) => assert.deepEqual([...reader.chunkPayload(reader.chunkInfo(id)!)], [...chunk('real').payload]));
       }));
 
-    it('keeps snapshots, root counts, index rows and orphans', () =>
+    it('keeps snapshots, index rows and orphans', () =>
       withStore(factory, (store) => {
         store.write(start(), (writer) => {
           writer.putSnapshot({ name: 'b', commit: writer.commit, createdNs: 5n });
           writer.putSnapshot({ name: 'a', commit: writer.commit, createdNs: 5n });
-          writer.setRootCounts(Uint8Array.of(1, 2, 3));
           writer.putIndexRow('meta', Uint8Array.of(4));
           writer.putIndexRow('gone', Uint8Array.of(5));
           writer.deleteIndexRow('gone');
@@ -323,7 +319,6 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
           assert.equal(reader.headCommit(), 4);
           assert.deepEqual(reader.snapshot('a'), { name: 'a', commit: 2, createdNs: 5n });
           assert.equal(reader.snapshot('b'), undefined);
-          assert.deepEqual([...(reader.rootCounts() ?? [])], [1, 2, 3]);
           assert.deepEqual([...(reader.indexRow('meta') ?? [])], [4]);
           assert.equal(reader.indexRow('gone'), undefined);
           assert.deepEqual(reader.orphanInodes(), [30]);

@@ -102,7 +102,6 @@ class MemoryStore implements Store, StoreWriter {
   private readonly snapshotRows = new Map<string, SnapshotRow>();
   private readonly indexRows = new Map<string, Uint8Array>();
   private readonly orphanOwners = new Map<number, string>();
-  private root: Uint8Array | undefined;
   private readonly packCache = new PackCache(8 << 20);
   private undoLog: Array<() => void> | null = null;
   private currentCommit = 0;
@@ -365,10 +364,6 @@ class MemoryStore implements Store, StoreWriter {
     return found.sort((left, right) => left - right);
   }
 
-  rootCounts(): Uint8Array | undefined {
-    return this.root;
-  }
-
   totals(): StoreTotals {
     const totals: StoreTotals = {
       files: 0,
@@ -517,15 +512,6 @@ class MemoryStore implements Store, StoreWriter {
   removeXattr(ino: number, name: string): void {
     this.assertInCommit();
     this.closeLive(this.xattrs.get(ino)?.get(name));
-  }
-
-  setRootCounts(counts: Uint8Array): void {
-    this.assertInCommit();
-    const previous = this.root;
-    this.root = new Uint8Array(counts);
-    this.record(() => {
-      this.root = previous;
-    });
   }
 
   putSnapshot(row: SnapshotRow): void {

@@ -370,8 +370,6 @@ class SqliteStore implements Store, StoreWriter {
       insertSnapshot: prepare('INSERT INTO snapshots(name, commit_id, created_ns) VALUES (?, ?, ?)'),
       deleteSnapshot: prepare('DELETE FROM snapshots WHERE name = ?'),
       orphans: prepare('SELECT ino FROM inodes WHERE to_commit IS NULL AND nlink = 0 ORDER BY ino').pluck(),
-      rootCounts: prepare('SELECT counts FROM root_vector WHERE id = 1').pluck(),
-      setRootCounts: prepare('INSERT INTO root_vector(id, counts) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET counts = excluded.counts'),
       typeTotals: prepare("SELECT type, count(*) AS n, coalesce(sum(size), 0) AS bytes FROM inodes WHERE to_commit IS NULL AND (nlink > 0 OR type = 'directory') GROUP BY type"),
       chunkTotals: prepare(
         'SELECT count(*) AS n, coalesce(sum(byte_length), 0) AS bytes, coalesce(sum(correction_bytes), 0) AS correction, coalesce(sum(vector_correct_bytes), 0) AS vector FROM chunks',
@@ -594,11 +592,6 @@ class SqliteStore implements Store, StoreWriter {
     return (this.statements.orphans.all() as unknown[]).map(Number);
   }
 
-  rootCounts(): Uint8Array | undefined {
-    const value = this.statements.rootCounts.get() as Buffer | undefined;
-    return value === undefined ? undefined : new Uint8Array(value);
-  }
-
   totals(): StoreTotals {
     const totals: StoreTotals = {
       files: 0,
@@ -760,10 +753,6 @@ class SqliteStore implements Store, StoreWriter {
   removeXattr(ino: number, name: string): void {
     this.statements.deleteXattrAtCommit.run(ino, name, this.commit);
     this.statements.closeXattr.run(this.commit, ino, name);
-  }
-
-  setRootCounts(counts: Uint8Array): void {
-    this.statements.setRootCounts.run(counts);
   }
 
   putSnapshot(row: SnapshotRow): void {
