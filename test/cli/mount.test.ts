@@ -88,3 +88,12 @@ test('mount serves the engram read-only and SIGINT unmounts it and ends the proc
     await rm(base, { recursive: true, force: true });
   }
 });
+
+test('mountCommand refuses an unknown durability before mounting anything', async () => {
+  const { mountCommand } = await import('../../src/cli/mount.js');
+  const { CliFailure, ExitCode } = await import('../../src/cli/failure.js');
+  await assert.rejects(
+    mountCommand({ engramFile: 'unused.engram', mountpoint: 'unused', readOnly: false, quiet: true, durability: 'sometimes' as 'full' }),
+    (error: unknown) => error instanceof CliFailure && error.exitCode === ExitCode.badInput && /durability/.test(error.message),
+  );
+});
