@@ -11,10 +11,12 @@
 // then, per round, re-ingest after changing another 1% of the files (every 100th file in sorted
 // order: a third get a line inserted at the start, a third 16 bytes flipped in the middle, a
 // third a line appended) and the growth of the stored size. Each round and each step prints one
-// JSON line; the last lines give the ratios to restic and the floors of issue 4.
+// JSON line; the last lines give the ratios to restic and the floors of issue 4. After the last
+// round's ingest, a 'stored-breakdown' line tells where the engram's bytes go (tables, packs).
 // Times are wall-clock seconds from /usr/bin/time (with peak RSS); the machine is shared, so
 // compare ratios within one run, never figures across runs.
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdtempSync, readdirSync, lstatSync, readFileSync, writeFileSync, rmSync, mkdirSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -80,6 +82,25 @@ function engramBytes(file) {
   let total = 0;
   for (const suffix of ['', '-wal', '-shm']) if (existsSync(file + suffix)) total += statSync(file + suffix).size;
   return total;
+}
+
+/**
+ * Where an engram's bytes go: pages per table and index (SQLite's dbstat), the pack blobs and
+ * their count, and the free pages. For the stored-size floor: the figures to compare with restic.
+ */
+function engramBreakdown(file) {
+  const Database = createRequire(import.meta.url)('better-sqlite3');
+  const db = new Database(file, { readonly: true });
+  try {
+    const tables = Object.fromEntries(db.prepare('SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC').all().map((row) => [row.name, row.bytes]));
+    const packs = db.prepare('SELECT count(*) AS count, coalesce(sum(length(data)), 0) AS storedBytes, coalesce(sum(raw_bytes), 0) AS rawBytes FROM packs').get();
+    const smallPacks = db.prepare('SELECT count(*) AS count, coalesce(sum(length(data)), 0) AS storedBytes FROM packs WHERE raw_bytes < 8192').get();
+    const pageSize = db.pragma('page_size', { simple: true });
+    const freeBytes = db.pragma('freelist_count', { simple: true }) * pageSize;
+    return { tables, packs, packsUnder8KiB: smallPacks, freeBytes };
+  } finally {
+    db.close();
+  }
 }
 
 function listFiles(directory, into = []) {
@@ -190,6 +211,7 @@ try {
       resetRepository[tool]();
       const ingestTime = ingestSteps[tool](true);
       const storedBytes = storedSize[tool](true);
+      if (tool === 'embrfs' && round === rounds) emit({ tool, step: 'stored-breakdown', round, ...engramBreakdown(engram) });
       const out = join(work, `${tool}-out`);
       const extractTime = extractSteps[tool](out);
       const same = identical(corpus, extractedRoot[tool](out));
