@@ -6,6 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile, chmod, link, mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -379,4 +380,53 @@ test('ingest never ingests the engram into itself when it lives inside the sourc
     assert.equal(ingested.code, 0, ingested.stderr);
   }
   assert.equal((await runCli(['ls', inside])).stdout, 'a.txt\n');
+});
+
+test('an ingest killed between its workers\' commits leaves a sound engram, and running it again completes it', async () => {
+  const tree = join(base, 'killed');
+  // 6,000 distinct files of 2 KiB in 60 directories: three worker batches (2,048 ops each).
+  const fileCount = 6000;
+  for (let directory = 0; directory < 60; directory += 1) {
+    await mkdir(join(tree, `d${directory}`), { recursive: true });
+    for (let file = 0; file < 100; file += 1) {
+      await writeFile(join(tree, `d${directory}`, `f${file}.bin`), pseudoRandomBytes(`killed-${directory}-${file}`, 2048));
+    }
+  }
+  const killedEngram = join(base, 'killed.engram');
+  const child = spawn(process.execPath, ['bin/embrfs.js', 'ingest', tree, '-o', killedEngram, '--jobs', '2', '--quiet'], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Kill as soon as a first worker batch is committed (visible to another reader), before the rest.
+  const committedFiles = (): number => {
+    let database: Database.Database | undefined;
+    try {
+      database = new Database(killedEngram, { readonly: true, fileMustExist: true });
+      const row = database.prepare("SELECT count(*) AS count FROM inodes WHERE type = 'file' AND to_commit IS NULL").get() as { count: number };
+      return row.count;
+    } catch {
+      return 0; // not created yet, or its schema not committed yet
+    } finally {
+      database?.close();
+    }
+  };
+  const deadline = Date.now() + 120_000;
+  let killed = false;
+  while (Date.now() < deadline && child.exitCode === null) {
+    if (committedFiles() > 0) {
+      killed = child.kill('SIGKILL');
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await exited;
+  assert.ok(killed, 'the ingest ended before it could be killed');
+  const verified = await runCli(['verify', killedEngram, '--json']);
+  assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+  const partial = JSON.parse((await runCli(['info', killedEngram, '--json'])).stdout) as { files: number };
+  assert.ok(partial.files > 0 && partial.files < fileCount, `the killed ingest had ${partial.files} of ${fileCount} files`);
+  const again = await runCli(['ingest', tree, '-o', killedEngram, '--jobs', '2', '--quiet']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal((await runCli(['verify', killedEngram])).code, 0);
+  const outDir = join(base, 'out-killed');
+  assert.equal((await runCli(['extract', killedEngram, outDir, '--quiet'])).code, 0);
+  await diffTrees(tree, outDir);
 });
