@@ -328,6 +328,20 @@ for (const [storeName, make] of makers) {
         assert.equal(decode((await engram.readFile('/acct-a')).data), '70');
       }));
 
+    it('shows a transaction its own write to a hard-linked file through the other name', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/first', text('old'));
+        await engram.link('/first', '/second');
+        await engram.transaction(async (tx) => {
+          await tx.writeFile('/first', text('new!'));
+          assert.equal(decode((await tx.readFile('/second')).data), 'new!');
+          assert.equal((await tx.stat('/second')).size, 4);
+          await tx.write('/second', 0, text('N'));
+          assert.equal(decode((await tx.readFile('/first')).data), 'New!');
+        });
+        assert.equal(decode((await engram.readFile('/second')).data), 'New!');
+      }));
+
     it('shows a transaction its own renames, mkdirs and deletes before it commits', () =>
       using(make, async (engram) => {
         await engram.mkdir('/src');

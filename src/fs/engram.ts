@@ -955,6 +955,15 @@ function restoreTree(context: CommitContext, name: string): number {
 }
 
 /** A transaction: reads are recorded and validated at commit; writes are queued and applied in one commit. */
+/** The live inode `path` names, or undefined when it does not resolve (any reason). */
+function resolveQuietly(reader: StoreReader, path: string): number | undefined {
+  try {
+    return resolvePath(reader, LIVE, path)?.ino;
+  } catch {
+    return undefined;
+  }
+}
+
 class TransactionImpl extends Session implements Transaction {
   private readonly ops: Array<Op<unknown>> = [];
   private readonly observations = new Map<string, Observation>();
@@ -980,15 +989,22 @@ class TransactionImpl extends Session implements Transaction {
   private readonly touchedPaths = new Set<string>();
   private readonly touchedAncestors = new Set<string>();
   private readonly movedPaths = new Set<string>();
+  /** Hard-linked inodes (nlink > 1 when touched) the queued ops change: reachable by other names. */
+  private readonly touchedLinkedInodes = new Set<number>();
 
   /**
    * True when a queued op could change what a read of `path` sees: it changed `path` itself or
-   * something below it (a listing), or moved a subtree holding `path` (rename, restore). Creating
-   * an ancestor cannot make `path` exist without an op touching `path` itself.
+   * something below it (a listing), moved a subtree holding `path` (rename, restore), or changed
+   * the inode `path` names through another hard link. Creating an ancestor cannot make `path`
+   * exist without an op touching `path` itself.
    */
-  private touchedByOwnWrites(path: string): boolean {
+  private touchedByOwnWrites(path: string, reader?: StoreReader): boolean {
     if (this.touchedPaths.size === 0) return false;
     if (this.touchedPaths.has(path) || this.touchedAncestors.has(path)) return true;
+    if (this.touchedLinkedInodes.size > 0) {
+      const resolved = reader === undefined ? this.engram.readStore((live) => resolveQuietly(live, path)) : resolveQuietly(reader, path);
+      if (resolved !== undefined && this.touchedLinkedInodes.has(resolved)) return true;
+    }
     if (this.movedPaths.size === 0) return false;
     if (this.movedPaths.has('/')) return true;
     for (let cut = path.lastIndexOf('/'); cut > 0; cut = path.lastIndexOf('/', cut - 1)) {
@@ -998,6 +1014,12 @@ class TransactionImpl extends Session implements Transaction {
   }
 
   private noteTouched(op: Op<unknown>): void {
+    this.engram.readStore((reader) => {
+      for (const path of op.touched) {
+        const ino = resolveQuietly(reader, path);
+        if (ino !== undefined && (reader.inode(ino, LIVE)?.nlink ?? 0) > 1) this.touchedLinkedInodes.add(ino);
+      }
+    });
     for (const path of op.touched) {
       this.touchedPaths.add(path);
       if (op.movesSubtrees) this.movedPaths.add(path);
@@ -1011,7 +1033,7 @@ class TransactionImpl extends Session implements Transaction {
     if (options?.snapshot !== undefined) return this.engram.readStore((reader) => body(reader, snapshotCommit(reader, options)));
     const record = (reader: StoreReader): void => {
       for (const path of observed) {
-        if (this.observations.has(path) || this.touchedByOwnWrites(path)) continue;
+        if (this.observations.has(path) || this.touchedByOwnWrites(path, reader)) continue;
         this.observations.set(path, observe(reader, path));
       }
     };
