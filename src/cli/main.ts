@@ -323,8 +323,9 @@ function buildProgram(state: RunState): Command {
     .option('--read-only', 'refuse every write')
     .option('--snapshot <name>', 'serve the named snapshot (read-only)')
     .option('-q, --quiet', 'no start-up message')
+    .option('--durability <mode>', "'normal' (default: fsync, fdatasync and closing a written file sync; everything else within 1 s) or 'full' (every commit synced before it answers)")
     .addHelpText('after', example('embrfs mount photos.engram /mnt/photos &\nls /mnt/photos\nembrfs umount /mnt/photos'))
-    .action(async (engramFile: string, mountpoint: string, options: { readOnly?: boolean; snapshot?: string; quiet?: boolean }) => {
+    .action(async (engramFile: string, mountpoint: string, options: { readOnly?: boolean; snapshot?: string; quiet?: boolean; durability?: string }) => {
       await run(engramFile, () =>
         mountCommand({
           engramFile,
@@ -332,6 +333,7 @@ function buildProgram(state: RunState): Command {
           readOnly: options.readOnly === true,
           quiet: options.quiet === true,
           ...(options.snapshot === undefined ? {} : { snapshot: options.snapshot }),
+          ...(options.durability === undefined ? {} : { durability: options.durability as 'full' | 'normal' }),
         }),
       )();
     });

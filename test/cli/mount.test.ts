@@ -97,3 +97,11 @@ test('mountCommand refuses an unknown durability before mounting anything', asyn
     (error: unknown) => error instanceof CliFailure && error.exitCode === ExitCode.badInput && /durability/.test(error.message),
   );
 });
+
+test('embrfs mount --durability takes full and refuses anything else with exit 2', async () => {
+  const refused = await runCli(['mount', 'unused.engram', 'unused', '--durability', 'sometimes']);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /durability/);
+  const help = await runCli(['mount', '--help']);
+  assert.match(help.stdout, /--durability <mode>/);
+});
