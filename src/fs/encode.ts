@@ -17,7 +17,7 @@ import { createChunkCodec } from '../codec/index.js';
 import type { ChunkCodec, CodecProfileName } from '../codec/index.js';
 import { chunkFingerprint } from '../query/fingerprint.js';
 import type { NewChunk, PreparedPack } from '../store/api.js';
-import { preparePacks } from '../store/pack.js';
+import { preparePacks, unpack } from '../store/pack.js';
 import { deserializeVector, serializeVector } from '../vsa/serialize.js';
 import type { SparseVector } from '../vsa/sparse.js';
 import type { EncodePool } from './encode-pool.js';
@@ -176,6 +176,51 @@ function splitContent(
     freshShas.push(present[position]);
   }
   return { shas, fresh, freshShas };
+}
+
+/** Packs below this many raw bytes are merged across the whole-file writes of one transaction. */
+export const COALESCE_BELOW_BYTES = 64 * 1024;
+
+/**
+ * Moves the small packs of several contents (the whole-file writes of one transaction) into
+ * shared packs of up to 128 KiB, each chunk once: many small files then compress together (zstd
+ * sees more context than one small file gives it) and copies of a chunk within the transaction
+ * are stored once instead of once per copy. The shared packs go to the first content that gave
+ * any: its op applies first and inserts them, and the later ops find their chunks by SHA-256 in
+ * the same commit. Returns the number of packs merged (0 when fewer than two were small).
+ *
+ * @example
+ * ```ts
+ * coalescePacks(ops.map((op) => op.content).filter((content) => content !== undefined));
+ * ```
+ */
+export function coalescePacks(contents: readonly EncodedContent[]): number {
+  const small: Array<{ content: EncodedContent; pack: PreparedPack }> = [];
+  for (const content of contents) {
+    for (const pack of content.packs) if (pack.rawBytes < COALESCE_BELOW_BYTES) small.push({ content, pack });
+  }
+  if (small.length < 2) return 0;
+  const chunks = new Map<string, NewChunk>();
+  for (const { pack } of small) {
+    const raw = unpack(pack.data, pack.rawBytes);
+    for (const chunk of pack.chunks) {
+      const key = shaKey(chunk.sha256);
+      if (chunks.has(key)) continue;
+      chunks.set(key, {
+        sha256: chunk.sha256,
+        byteLength: chunk.byteLength,
+        payload: raw.subarray(chunk.offset, chunk.offset + chunk.payloadBytes),
+        vectorCorrectBytes: chunk.vectorCorrectBytes,
+        correctionBytes: chunk.correctionBytes,
+        fingerprint: chunk.fingerprint,
+      });
+    }
+  }
+  const merged = new Set(small.map((entry) => entry.pack));
+  for (const content of contents) content.packs = content.packs.filter((pack) => !merged.has(pack));
+  const receiver = small[0].content;
+  receiver.packs = [...preparePacks([...chunks.values()]), ...receiver.packs];
+  return merged.size;
 }
 
 /**

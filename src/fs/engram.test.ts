@@ -833,6 +833,41 @@ describe('engram files', () => {
   });
 });
 
+describe('packs shared by the writes of one transaction', () => {
+  it('packs small files written together into shared packs, storing a chunk copied among them once', async () => {
+    const file = freshFile();
+    const engram = await openEngram(file, { create: true, chunkBytes: 4096 });
+    // Text-like small files (1-6 KiB), every fifth one a copy of an earlier one.
+    const contents = new Map<string, Uint8Array>();
+    for (let index = 0; index < 60; index += 1) {
+      const body = index % 5 === 4 ? (contents.get(`/small/f${index - 3}`) as Uint8Array) : text(`file ${index}: ${'lorem ipsum dolor sit amet '.repeat(40 + index * 3)}`);
+      contents.set(`/small/f${index}`, body);
+    }
+    // One large file keeps its own full packs.
+    contents.set('/small/large', pattern(600_000, 31));
+    await engram.mkdir('/small');
+    await engram.transaction(async (tx) => {
+      for (const [path, data] of contents) await tx.writeFile(path, data);
+    });
+    for (const [path, data] of contents) assert.deepEqual((await engram.readFile(path)).data, data, path);
+    assert.equal((await engram.verify()).ok, true);
+    await engram.close();
+    const db = new Database(file, { readonly: true });
+    try {
+      const packs = db.prepare('SELECT count(*) FROM packs').pluck().get() as number;
+      const packedBytes = db.prepare('SELECT sum(raw_bytes) FROM packs').pluck().get() as number;
+      const chunkBytes = db.prepare('SELECT sum(payload_bytes) FROM chunks').pluck().get() as number;
+      // Every packed byte belongs to exactly one chunk row: the copies added nothing.
+      assert.equal(packedBytes, chunkBytes);
+      // The 48 distinct small files share a handful of packs instead of one each (+ the large file's).
+      const largePacks = Math.ceil(600_000 / (128 * 1024)) + 1;
+      assert.ok(packs <= largePacks + 3, `${packs} packs`);
+    } finally {
+      db.close();
+    }
+  });
+});
+
 describe('integrity check in verify', () => {
   it('opens an engram with a damaged pack page but verify reports the database check and the file', async () => {
     const file = freshFile();

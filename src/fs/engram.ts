@@ -35,7 +35,7 @@ import type {
 import type { InodeRow, Store, StoreReader } from '../store/api.js';
 import { LIVE, ROOT_INO } from '../store/api.js';
 import type { Pipeline } from './encode.js';
-import { shaKey } from './encode.js';
+import { coalescePacks, shaKey } from './encode.js';
 import type { EncodePool } from './encode-pool.js';
 import { encodePool } from './encode-pool.js';
 import type { CommitContext } from './operations.js';
@@ -1064,6 +1064,8 @@ class TransactionImpl extends Session implements Transaction {
   async commitQueued(): Promise<void> {
     this.assertActive();
     if (this.ops.length === 0) return;
+    // Small files written together are packed together (and a chunk copied among them once).
+    coalescePacks(this.ops.flatMap((op) => (op.content === undefined ? [] : [op.content])));
     this.engram.commit('transaction', this.ops, (reader) => {
       for (const [path, seen] of this.observations) {
         const now = observe(reader, path);

@@ -64,6 +64,11 @@ export interface Op<T> {
   readonly touched: string[];
   /** True when the op moves whole subtrees (rename, restore): paths below `touched` change too. */
   readonly movesSubtrees?: boolean;
+  /**
+   * The content a whole-file write encoded before the commit: a transaction may move its small
+   * packs into packs shared with its other writes ({@link coalescePacks}) before committing.
+   */
+  readonly content?: EncodedContent;
   apply(context: CommitContext): T;
 }
 
@@ -247,6 +252,7 @@ export abstract class Session implements ReadApi, WriteApi {
       return {
         kind: 'write',
         touched: [path],
+        content,
         apply: (context) => replaceFile(context, path, content, data.length, contentSha256, options),
       };
     });
