@@ -17,7 +17,7 @@ import { createChunkCodec } from '../codec/index.js';
 import type { ChunkCodec, CodecProfileName } from '../codec/index.js';
 import { chunkFingerprint } from '../query/fingerprint.js';
 import type { NewChunk, PreparedPack } from '../store/api.js';
-import { preparePacks, unpack } from '../store/pack.js';
+import { isRawPack, preparePacks, unpack } from '../store/pack.js';
 import { deserializeVector, serializeVector } from '../vsa/serialize.js';
 import type { SparseVector } from '../vsa/sparse.js';
 import type { EncodePool } from './encode-pool.js';
@@ -109,9 +109,20 @@ export function encodeContent(
   bytes: Uint8Array,
   firstIndex: number,
   lookupStored: (shas: Uint8Array[]) => boolean[],
+  options: EncodeOptions = {},
 ): EncodedContent {
   const { shas, fresh } = splitContent(pipeline, bytes, lookupStored);
-  return { firstIndex, shas, packs: preparePacks(fresh.map((chunk) => encodeChunk(pipeline, chunk))), byteLength: bytes.length };
+  const rawBelowBytes = options.deferSmallPackCompression === true ? COALESCE_BELOW_BYTES : 0;
+  return { firstIndex, shas, packs: preparePacks(fresh.map((chunk) => encodeChunk(pipeline, chunk)), undefined, { rawBelowBytes }), byteLength: bytes.length };
+}
+
+/** Options of {@link encodeContent} and {@link encodeContentAsync}. */
+export interface EncodeOptions {
+  /**
+   * Leave packs smaller than {@link COALESCE_BELOW_BYTES} uncompressed: the caller merges them
+   * with {@link coalescePacks}, which compresses them once (a transaction's writes).
+   */
+  deferSmallPackCompression?: boolean;
 }
 
 /**
@@ -128,8 +139,10 @@ export async function encodeContentAsync(
   firstIndex: number,
   lookupStored: (shas: Uint8Array[]) => boolean[],
   pool: EncodePool | undefined,
+  options: EncodeOptions = {},
 ): Promise<EncodedContent> {
-  if (pool === undefined || bytes.length < POOL_MIN_BYTES) return encodeContent(pipeline, bytes, firstIndex, lookupStored);
+  // The pool compresses every pack (its tail pack, when small, is merged and recompressed).
+  if (pool === undefined || bytes.length < POOL_MIN_BYTES) return encodeContent(pipeline, bytes, firstIndex, lookupStored, options);
   const { shas, fresh, freshShas } = splitContent(pipeline, bytes, lookupStored);
   let packs: PreparedPack[];
   try {
@@ -187,7 +200,7 @@ export const COALESCE_BELOW_BYTES = 64 * 1024;
  * sees more context than one small file gives it) and copies of a chunk within the transaction
  * are stored once instead of once per copy. The shared packs go to the first content that gave
  * any: its op applies first and inserts them, and the later ops find their chunks by SHA-256 in
- * the same commit. Returns the number of packs merged (0 when fewer than two were small).
+ * the same commit. Returns the number of small packs rebuilt.
  *
  * @example
  * ```ts
@@ -199,7 +212,8 @@ export function coalescePacks(contents: readonly EncodedContent[]): number {
   for (const content of contents) {
     for (const pack of content.packs) if (pack.rawBytes < COALESCE_BELOW_BYTES) small.push({ content, pack });
   }
-  if (small.length < 2) return 0;
+  // One small pack is rebuilt only when left raw by a deferred compression (it is compressed here).
+  if (small.length === 0 || (small.length === 1 && !isRawPack(small[0].pack))) return 0;
   const chunks = new Map<string, NewChunk>();
   for (const { pack } of small) {
     const raw = unpack(pack.data, pack.rawBytes);

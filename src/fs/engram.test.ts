@@ -868,6 +868,30 @@ describe('packs shared by the writes of one transaction', () => {
   });
 });
 
+describe('packs of a transaction, compressed once', () => {
+  it('compresses the pack of a lone small write and of a partial write in a transaction', async () => {
+    const file = freshFile();
+    const engram = await openEngram(file, { create: true, chunkBytes: 4096 });
+    await engram.transaction(async (tx) => {
+      await tx.writeFile('/one', text('compressible text, '.repeat(300)));
+    });
+    await engram.transaction(async (tx) => {
+      await tx.write('/one', 4096, text('another compressible run, '.repeat(400)));
+    });
+    assert.equal(decode((await engram.readFile('/one')).data).slice(4096, 4096 + 26), 'another compressible run, ');
+    await engram.close();
+    const db = new Database(file, { readonly: true });
+    try {
+      // Format byte 1 = zstd: nothing a transaction deferred was left uncompressed.
+      const formats = db.prepare('SELECT substr(data, 1, 1) FROM packs').pluck().all() as Buffer[];
+      assert.ok(formats.length >= 2);
+      for (const format of formats) assert.equal(format[0], 1);
+    } finally {
+      db.close();
+    }
+  });
+});
+
 describe('integrity check in verify', () => {
   it('opens an engram with a damaged pack page but verify reports the database check and the file', async () => {
     const file = freshFile();

@@ -980,6 +980,10 @@ class TransactionImpl extends Session implements Transaction {
     this.done = true;
   }
 
+  protected override get mergesSmallPacks(): boolean {
+    return true;
+  }
+
   private assertActive(): void {
     if (this.done) throw new EmbrError('CLOSED', 'the transaction has ended');
     this.engram.assertOpen();
@@ -989,8 +993,10 @@ class TransactionImpl extends Session implements Transaction {
   private readonly touchedPaths = new Set<string>();
   private readonly touchedAncestors = new Set<string>();
   private readonly movedPaths = new Set<string>();
-  /** Hard-linked inodes (nlink > 1 when touched) the queued ops change: reachable by other names. */
+  /** Hard-linked inodes (nlink > 1) the queued ops change: reachable by other names. */
   private readonly touchedLinkedInodes = new Set<number>();
+  /** Paths queued ops touched, not yet resolved into touchedLinkedInodes (done at the next read that needs it). */
+  private unresolvedTouched: string[] = [];
 
   /**
    * True when a queued op could change what a read of `path` sees: it changed `path` itself or
@@ -1001,9 +1007,19 @@ class TransactionImpl extends Session implements Transaction {
   private touchedByOwnWrites(path: string, reader?: StoreReader): boolean {
     if (this.touchedPaths.size === 0) return false;
     if (this.touchedPaths.has(path) || this.touchedAncestors.has(path)) return true;
-    if (this.touchedLinkedInodes.size > 0) {
-      const resolved = reader === undefined ? this.engram.readStore((live) => resolveQuietly(live, path)) : resolveQuietly(reader, path);
-      if (resolved !== undefined && this.touchedLinkedInodes.has(resolved)) return true;
+    if (this.unresolvedTouched.length > 0 || this.touchedLinkedInodes.size > 0) {
+      const check = (live: StoreReader): boolean => {
+        // Resolved lazily: a batch of writes that never reads (an ingest) pays nothing for this.
+        for (const touched of this.unresolvedTouched) {
+          const ino = resolveQuietly(live, touched);
+          if (ino !== undefined && (live.inode(ino, LIVE)?.nlink ?? 0) > 1) this.touchedLinkedInodes.add(ino);
+        }
+        this.unresolvedTouched = [];
+        if (this.touchedLinkedInodes.size === 0) return false;
+        const resolved = resolveQuietly(live, path);
+        return resolved !== undefined && this.touchedLinkedInodes.has(resolved);
+      };
+      if (reader === undefined ? this.engram.readStore(check) : check(reader)) return true;
     }
     if (this.movedPaths.size === 0) return false;
     if (this.movedPaths.has('/')) return true;
@@ -1014,12 +1030,7 @@ class TransactionImpl extends Session implements Transaction {
   }
 
   private noteTouched(op: Op<unknown>): void {
-    this.engram.readStore((reader) => {
-      for (const path of op.touched) {
-        const ino = resolveQuietly(reader, path);
-        if (ino !== undefined && (reader.inode(ino, LIVE)?.nlink ?? 0) > 1) this.touchedLinkedInodes.add(ino);
-      }
-    });
+    this.unresolvedTouched.push(...op.touched);
     for (const path of op.touched) {
       this.touchedPaths.add(path);
       if (op.movesSubtrees) this.movedPaths.add(path);

@@ -146,9 +146,16 @@ export abstract class Session implements ReadApi, WriteApi {
   protected abstract submit<T>(kind: string, touched: string[], build: OpBuilder<T>): Promise<T>;
 
   /** Encodes bytes as chunks; `inline` skips the worker pool (streams: the pool costs ~120 MB of RSS). */
-  protected encode(bytes: Uint8Array, firstIndex: number, forceEncode: boolean, inline = false): Promise<EncodedContent> {
+  protected encode(bytes: Uint8Array, firstIndex: number, forceEncode: boolean, inline = false, whole = false): Promise<EncodedContent> {
     const lookup = (shas: Uint8Array[]): boolean[] => (forceEncode ? shas.map(() => false) : this.host.lookupStored(shas));
-    return encodeContentAsync(this.host.pipeline, bytes, firstIndex, lookup, inline ? undefined : this.host.pool);
+    // Only a whole-file write's content is handed to the commit's pack merge (Op.content).
+    const options = { deferSmallPackCompression: whole && this.mergesSmallPacks };
+    return encodeContentAsync(this.host.pipeline, bytes, firstIndex, lookup, inline ? undefined : this.host.pool, options);
+  }
+
+  /** True in a transaction, whose commit merges and compresses the small packs of its writes. */
+  protected get mergesSmallPacks(): boolean {
+    return false;
   }
 
   // ---- reads ----
@@ -247,7 +254,7 @@ export abstract class Session implements ReadApi, WriteApi {
     this.host.assertWritable();
     const pipeline = this.host.pipeline;
     return this.submit('write', [path], async (forceEncode) => {
-      const content = await this.encode(data, 0, forceEncode);
+      const content = await this.encode(data, 0, forceEncode, false, true);
       const contentSha256 = pipeline.sha256(data);
       return {
         kind: 'write',

@@ -36,24 +36,39 @@ const ZSTD_LEVEL = 3;
  * const packs = preparePacks(encodedChunks);
  * ```
  */
-export function preparePacks(chunks: NewChunk[], targetBytes: number = PACK_TARGET_BYTES): PreparedPack[] {
+export function preparePacks(chunks: NewChunk[], targetBytes: number = PACK_TARGET_BYTES, options: PreparePackOptions = {}): PreparedPack[] {
+  const rawBelow = options.rawBelowBytes ?? 0;
   const packs: PreparedPack[] = [];
   let group: NewChunk[] = [];
   let groupBytes = 0;
   for (const chunk of chunks) {
     if (group.length > 0 && groupBytes + chunk.payload.length > targetBytes) {
-      packs.push(packGroup(group, groupBytes));
+      packs.push(packGroup(group, groupBytes, groupBytes >= rawBelow));
       group = [];
       groupBytes = 0;
     }
     group.push(chunk);
     groupBytes += chunk.payload.length;
   }
-  if (group.length > 0) packs.push(packGroup(group, groupBytes));
+  if (group.length > 0) packs.push(packGroup(group, groupBytes, groupBytes >= rawBelow));
   return packs;
 }
 
-function packGroup(group: NewChunk[], rawBytes: number): PreparedPack {
+/** Options of {@link preparePacks}. */
+export interface PreparePackOptions {
+  /**
+   * Packs of fewer raw bytes are left uncompressed (format raw): for a caller that merges small
+   * packs before storing them and compresses them then (a transaction's many small files).
+   */
+  rawBelowBytes?: number;
+}
+
+/** True when a prepared pack is stored uncompressed. */
+export function isRawPack(pack: PreparedPack): boolean {
+  return pack.data[0] === FORMAT_RAW;
+}
+
+function packGroup(group: NewChunk[], rawBytes: number, compressed: boolean): PreparedPack {
   const raw = new Uint8Array(rawBytes);
   const chunks: PreparedPack['chunks'] = [];
   let offset = 0;
@@ -70,7 +85,14 @@ function packGroup(group: NewChunk[], rawBytes: number): PreparedPack {
     });
     offset += chunk.payload.length;
   }
-  return { data: encodePackBytes(raw), rawBytes, chunks };
+  return { data: compressed ? encodePackBytes(raw) : rawPackBytes(raw), rawBytes, chunks };
+}
+
+function rawPackBytes(raw: Uint8Array): Uint8Array {
+  const data = new Uint8Array(raw.length + 1);
+  data[0] = FORMAT_RAW;
+  data.set(raw, 1);
+  return data;
 }
 
 /** Compresses concatenated payloads into stored pack bytes (format byte + body). */
