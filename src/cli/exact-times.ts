@@ -42,7 +42,12 @@ export function needsExactTime(timeNs: bigint): boolean {
 export function secondsOf(timeNs: bigint): number {
   const wholeSeconds = timeNs / 1_000_000_000n;
   const remainderNs = timeNs - wholeSeconds * 1_000_000_000n;
-  return Number(wholeSeconds) + Number(remainderNs) / 1e9;
+  // libuv truncates the double to microseconds, and x.123456 s is often stored as the double just
+  // below it (doubles near 1.8e9 s are 238 ns apart): half of all microsecond times came back one
+  // microsecond early. A quarter-microsecond nudge lands inside the right microsecond for any
+  // time before 2106 (spacing there is under 500 ns, so the rounding error stays under 250 ns).
+  const nudgeNs = timeNs >= 0n ? 250 : 0;
+  return Number(wholeSeconds) + (Number(remainderNs) + nudgeNs) / 1e9;
 }
 
 function formatSeconds(timeNs: bigint): string {
