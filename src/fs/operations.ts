@@ -232,7 +232,7 @@ export function readWholeFile(reader: StoreReader, pipeline: Pipeline, at: numbe
   const chunkBytes = pipeline.chunkBytes;
   const out = new Uint8Array(row.size);
   let sound = true;
-  for (const ref of reader.chunkRefs(ino, at, 0, Math.ceil(row.size / chunkBytes))) {
+  for (const ref of reader.chunkPlacements(ino, at, 0, Math.ceil(row.size / chunkBytes))) {
     const chunkStart = ref.chunkIndex * chunkBytes;
     const expectedLength = chunkLength(row.size, chunkBytes, ref.chunkIndex);
     if (ref.chunk === undefined || ref.chunk.byteLength !== expectedLength || chunkStart + expectedLength > row.size) {

@@ -88,6 +88,16 @@ export interface ChunkRef {
   chunk: ChunkInfo | undefined;
 }
 
+/** Where a chunk's payload lies. */
+export type PayloadLocation = Pick<ChunkInfo, 'chunkId' | 'packId' | 'packOffset' | 'payloadBytes'>;
+
+/** A chunk reference with where its payload lies; `chunk` undefined when the reference dangles. */
+export interface ChunkPlacement {
+  chunkIndex: number;
+  chunkId: number;
+  chunk: (PayloadLocation & { byteLength: number }) | undefined;
+}
+
 /** Metadata of a stored chunk. */
 export interface ChunkInfo {
   chunkId: number;
@@ -185,10 +195,15 @@ export interface StoreReader {
   dentriesOf(childIno: number, at: number): DentryRow[];
   /** Chunk references of a file at `at` with chunkIndex in [firstIndex, endIndex), ascending. */
   chunkRefs(ino: number, at: number, firstIndex: number, endIndex: number): ChunkRef[];
+  /**
+   * Like {@link chunkRefs} without the chunks' hashes (a whole-file read checked by the file's
+   * content hash needs only where each payload lies: no hash Buffer per chunk).
+   */
+  chunkPlacements(ino: number, at: number, firstIndex: number, endIndex: number): ChunkPlacement[];
   chunkInfo(chunkId: number): ChunkInfo | undefined;
   chunkIdBySha256(sha256: Uint8Array): number | undefined;
   /** The uncompressed payload of a chunk (served from a small pack cache); CORRUPT if its pack is missing or bad. */
-  chunkPayload(chunk: ChunkInfo): Uint8Array;
+  chunkPayload(chunk: PayloadLocation): Uint8Array;
   chunkFingerprint(chunkId: number): Uint8Array | undefined;
   xattr(ino: number, name: string, at: number): Uint8Array | undefined;
   xattrNames(ino: number, at: number): string[];

@@ -229,6 +229,21 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
           assert.deepEqual(reader.chunkRefs(ino, LIVE, 0, 10).map((ref) => ref.chunkId), [ids[0], ids[3], ids[2]]);
           assert.deepEqual(reader.chunkRefs(ino, LIVE, 1, 2).map((ref) => ref.chunkIndex), [1]);
           assert.equal(reader.chunkRefs(ino, LIVE, 2, 3)[0].chunk?.chunkId, ids[2]);
+          // Placements are the refs without their hashes.
+          const placed = (at: number): unknown[] =>
+            reader.chunkRefs(ino, at, 0, 10).map((ref) => ({
+              chunkIndex: ref.chunkIndex,
+              chunkId: ref.chunkId,
+              chunk:
+                ref.chunk === undefined
+                  ? undefined
+                  : { chunkId: ref.chunk.chunkId, byteLength: ref.chunk.byteLength, packId: ref.chunk.packId, packOffset: ref.chunk.packOffset, payloadBytes: ref.chunk.payloadBytes },
+            }));
+          for (const at of [3, LIVE]) {
+            const placements = reader.chunkPlacements(ino, at, 0, 10).map((placement) => ({ ...placement, chunk: placement.chunk === undefined ? undefined : { chunkId: placement.chunk.chunkId, byteLength: placement.chunk.byteLength, packId: placement.chunk.packId, packOffset: placement.chunk.packOffset, payloadBytes: placement.chunk.payloadBytes } }));
+            assert.deepEqual(placements, placed(at));
+          }
+          assert.deepEqual([...reader.chunkPayload(reader.chunkPlacements(ino, LIVE, 1, 2)[0].chunk!)], [...chunk('c3').payload]);
         });
         // Refs begun and ended in one commit leave no trace.
         store.write(start(), (writer) => {

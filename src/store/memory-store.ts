@@ -14,6 +14,7 @@ import { EmbrError } from '../errors.js';
 import type { CodecProfileName } from '../codec/api.js';
 import type {
   ChunkInfo,
+  ChunkPlacement,
   ChunkRef,
   CommitRow,
   CommitStart,
@@ -29,6 +30,7 @@ import type {
   StoreReader,
   StoreTotals,
   StoreWriter,
+  PayloadLocation,
 } from './api.js';
 import { ROOT_INO } from './api.js';
 import { PackCache } from './pack-cache.js';
@@ -301,6 +303,10 @@ class MemoryStore implements Store, StoreWriter {
     return found.sort((left, right) => left.chunkIndex - right.chunkIndex);
   }
 
+  chunkPlacements(ino: number, at: number, firstIndex: number, endIndex: number): ChunkPlacement[] {
+    return this.chunkRefs(ino, at, firstIndex, endIndex);
+  }
+
   chunkInfo(chunkId: number): ChunkInfo | undefined {
     const row = this.chunks.get(chunkId);
     if (row === undefined) return undefined;
@@ -320,7 +326,7 @@ class MemoryStore implements Store, StoreWriter {
     return this.chunkBySha.get(hex(sha256));
   }
 
-  chunkPayload(chunk: ChunkInfo): Uint8Array {
+  chunkPayload(chunk: PayloadLocation): Uint8Array {
     let raw = this.packCache.get(chunk.packId);
     if (raw === undefined) {
       const pack = this.packs.get(chunk.packId);

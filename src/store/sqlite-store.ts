@@ -17,6 +17,7 @@ import { closeSync, existsSync, fsyncSync, linkSync, openSync, readSync, renameS
 import { EmbrError } from '../errors.js';
 import type {
   ChunkInfo,
+  ChunkPlacement,
   ChunkRef,
   CommitRow,
   CommitStart,
@@ -33,6 +34,7 @@ import type {
   StoreReader,
   StoreTotals,
   StoreWriter,
+  PayloadLocation,
 } from './api.js';
 import { LIVE, ROOT_INO } from './api.js';
 import { PackCache } from './pack-cache.js';
@@ -345,6 +347,13 @@ class SqliteStore implements Store, StoreWriter {
            AND f.from_commit <= @at AND (f.to_commit IS NULL OR f.to_commit > @at)
          ORDER BY f.chunk_index`,
       ).raw(true),
+      chunkPlacements: prepare(
+        `SELECT f.chunk_index, f.chunk_id, c.chunk_id AS found, c.byte_length, c.pack_id, c.pack_offset, c.payload_bytes
+         FROM file_chunks f LEFT JOIN chunks c ON c.chunk_id = f.chunk_id
+         WHERE f.ino = @ino AND f.chunk_index >= @first AND f.chunk_index < @end
+           AND f.from_commit <= @at AND (f.to_commit IS NULL OR f.to_commit > @at)
+         ORDER BY f.chunk_index`,
+      ).raw(true),
       liveRefIds: prepare('SELECT chunk_id FROM file_chunks WHERE ino = ? AND chunk_index >= ? AND chunk_index < ? AND to_commit IS NULL').pluck(),
       deleteRefsAtCommit: prepare('DELETE FROM file_chunks WHERE ino = ? AND chunk_index >= ? AND chunk_index < ? AND from_commit = ?'),
       closeRefs: prepare('UPDATE file_chunks SET to_commit = ? WHERE ino = ? AND chunk_index >= ? AND chunk_index < ? AND to_commit IS NULL'),
@@ -540,6 +549,21 @@ class SqliteStore implements Store, StoreWriter {
     return refs;
   }
 
+  chunkPlacements(ino: number, at: number, firstIndex: number, endIndex: number): ChunkPlacement[] {
+    const rows = this.statements.chunkPlacements.all({ ino, at, first: firstIndex, end: Math.min(endIndex, Number.MAX_SAFE_INTEGER) }) as number[][];
+    const placements: ChunkPlacement[] = new Array<ChunkPlacement>(rows.length);
+    for (let position = 0; position < rows.length; position += 1) {
+      const row = rows[position];
+      const chunkId = row[1];
+      placements[position] = {
+        chunkIndex: row[0],
+        chunkId,
+        chunk: row[2] === null ? undefined : { chunkId, byteLength: row[3], packId: row[4], packOffset: row[5], payloadBytes: row[6] },
+      };
+    }
+    return placements;
+  }
+
   chunkInfo(chunkId: number): ChunkInfo | undefined {
     const row = this.statements.chunkInfo.get(chunkId) as Row | undefined;
     return row === undefined ? undefined : toChunkInfo(row);
@@ -550,7 +574,7 @@ class SqliteStore implements Store, StoreWriter {
     return id === undefined ? undefined : Number(id);
   }
 
-  chunkPayload(chunk: ChunkInfo): Uint8Array {
+  chunkPayload(chunk: PayloadLocation): Uint8Array {
     let raw = this.packCache.get(chunk.packId);
     if (raw === undefined) {
       const row = this.statements.pack.get(chunk.packId) as Row | undefined;
