@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -71,6 +71,16 @@ describe('sqlite store files', () => {
     reader.read((view) => assert.equal(view.lookup(ROOT_INO, 'synced', LIVE), 8));
     reader.close();
     reader.sync();
+  });
+
+  it('gives free pages back to the file system when it closes', () => {
+    const file = freshFile();
+    const store = openSqliteStore(file, { create });
+    store.write({ kind: 'test', timeNs: 1n }, (writer) => writer.putIndexRow('big', new Uint8Array(3 << 20).fill(7)));
+    store.write({ kind: 'test', timeNs: 2n }, (writer) => writer.deleteIndexRow('big'));
+    store.close();
+    // 3 MiB were written then freed: the closed file is back near its empty size.
+    assert.ok(statSync(file).size < 1 << 20, `${statSync(file).size} bytes`);
   });
 
   it('refuses writes when opened read-only', () => {
