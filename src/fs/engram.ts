@@ -50,7 +50,6 @@ import {
   insertRefs,
   closeRefs,
   materialize,
-  mustResolve,
   mustResolveFile,
   readRange,
   resolveParent,
