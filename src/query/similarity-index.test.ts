@@ -374,3 +374,54 @@ test('what it does when a file straddling a posting block is rewritten many time
   assert.equal(index.liveSlotCount, SLOTS_PER_POSTING_BLOCK - 150 + 300);
   assert.deepEqual(index.root('/').counts, rebuilt.root('/').counts);
 });
+
+test('deferred postings: reads, checkpoints and a second connection catching up in any order see exactly the live postings', () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.record({
+          action: fc.constantFrom('add', 'add', 'remove', 'read', 'checkpoint', 'switch'),
+          file: fc.integer({ min: 0, max: 4 }),
+          length: fc.integer({ min: 0, max: 9_000 }),
+          seed: fc.integer({ min: 1, max: 1e6 }),
+        }),
+        { maxLength: 30 },
+      ),
+      (operations) => {
+        const storage = new MemoryIndexStorage();
+        // Two connections on one storage, taking turns like two processes committing.
+        const connections = [new SimilarityIndex(storage, { checkpointEveryChunks: 12 }), new SimilarityIndex(storage, { checkpointEveryChunks: 12 })];
+        let current = 0;
+        const live = new Set<string>();
+        for (const operation of operations) {
+          const index = connections[current];
+          const path = `/f${operation.file}`;
+          if (operation.action === 'add') {
+            index.addFileBytes(path, seededBytes(operation.length, operation.seed), 2048);
+            live.add(path);
+          } else if (operation.action === 'remove') {
+            assert.equal(index.removeFile(path), live.delete(path));
+          } else if (operation.action === 'read') {
+            assert.deepEqual(allPostings(index), expectedPostings(index));
+          } else if (operation.action === 'checkpoint') {
+            index.checkpoint();
+          } else {
+            index.flush();
+            current = 1 - current;
+            if (!connections[current].catchUp()) connections[current].discardCache();
+          }
+        }
+        const index = connections[current];
+        index.flush();
+        assert.equal(index.liveFileCount, live.size);
+        assert.deepEqual(allPostings(index), expectedPostings(index));
+        // What was written reads back the same in a fresh connection.
+        const reopened = new SimilarityIndex(storage);
+        assert.deepEqual(allPostings(reopened), expectedPostings(reopened));
+        reopened.checkpoint();
+        assert.deepEqual(allPostings(new SimilarityIndex(storage)), allPostings(reopened));
+      },
+    ),
+    { numRuns: 60, seed: 11 },
+  );
+});

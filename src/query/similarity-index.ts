@@ -144,6 +144,15 @@ export class SimilarityIndex {
   private readonly dirtyPostings = new Set<number>();
   /** Per posting block, 1 for each dimension already in dirtyPostings (a Set.add per entry cost a third of indexing). */
   private readonly dirtyPostingMarks = new Map<number, Uint8Array>();
+  /**
+   * Posting changes not yet applied to {@link postingCache}: the segments added (by file id, in
+   * slot order) and the applied segments removed since. Postings are needed only by searches and
+   * checkpoints, so they are applied then ({@link applyDeferredPostings}): a segment added and
+   * removed in between (a file rewritten twice) never touches them, and a connection that only
+   * replays another's log rows never builds postings it will discard at the other's checkpoint.
+   */
+  private readonly deferredAdds = new Map<number, { firstSlot: number; fingerprints: readonly SparseVector[] }>();
+  private deferredRemovals: Array<{ firstSlot: number; fingerprints: readonly SparseVector[] }> = [];
   private readonly directoryCache = new Map<number, Uint32Array>();
   private readonly dirtyDirectory = new Set<number>();
   private readonly fileCache = new Map<number, IndexedFile | null>();
@@ -279,10 +288,9 @@ export class SimilarityIndex {
       const slot = firstSlot + chunkIndex;
       const fingerprint = chunks[chunkIndex].fingerprint;
       this.setSlotOwner(slot, fileId);
-      this.appendPostings(fingerprint.positive, slot, 0);
-      this.appendPostings(fingerprint.negative, slot, 1);
       for (const root of roots) root.add(fingerprint);
     }
+    if (chunks.length > 0) this.deferredAdds.set(fileId, { firstSlot, fingerprints: file.fingerprints });
     this.fileCache.set(fileId, file);
     this.dirtyFiles.add(fileId);
     while (idsAfterRemoval.length <= segment) idsAfterRemoval.push(0);
@@ -346,7 +354,8 @@ export class SimilarityIndex {
       this.setSlotOwner(slot, 0);
       for (const root of roots) root.subtract(fingerprint);
     }
-    this.removeSlotRange(file.firstSlot, file.fingerprints);
+    // Added since the postings were last applied: forgetting the add is the whole removal.
+    if (!this.deferredAdds.delete(fileId) && file.fingerprints.length > 0) this.deferredRemovals.push({ firstSlot: file.firstSlot, fingerprints: file.fingerprints });
     this.fileCache.set(fileId, null);
     this.dirtyFiles.add(fileId);
     segmentIds[segment] = 0;
@@ -409,6 +418,7 @@ export class SimilarityIndex {
 
   /** Posting entries of `dimension` in posting block `block` (see {@link PostingEntries}); do not mutate. */
   postings(dimension: number, block: number): readonly number[] {
+    this.applyDeferredPostings();
     return this.postingBlock(dimension, block);
   }
 
@@ -473,6 +483,7 @@ export class SimilarityIndex {
   checkpoint(): void {
     // Unlogged operations are already applied to the cached rows written below.
     this.pendingOperations = [];
+    this.applyDeferredPostings();
     for (const cacheKey of this.dirtyPostings) {
       const entries = this.postingCache.get(cacheKey);
       const key = postingRowKey(cacheKey % FINGERPRINT_DIMENSION, Math.floor(cacheKey / FINGERPRINT_DIMENSION));
@@ -538,6 +549,8 @@ export class SimilarityIndex {
     this.postingCache.clear();
     this.dirtyPostings.clear();
     this.dirtyPostingMarks.clear();
+    this.deferredAdds.clear();
+    this.deferredRemovals = [];
     this.directoryCache.clear();
     this.dirtyDirectory.clear();
     this.fileCache.clear();
@@ -711,6 +724,27 @@ export class SimilarityIndex {
       this.dirtyPostingMarks.set(block, marks);
     }
     return marks;
+  }
+
+  /**
+   * Applies the deferred posting changes: removals first (they cut slots applied before), then the
+   * adds in slot order (every added slot is above every applied one, so appending keeps lists sorted).
+   */
+  private applyDeferredPostings(): void {
+    if (this.deferredRemovals.length > 0) {
+      const removals = this.deferredRemovals;
+      this.deferredRemovals = [];
+      for (const removal of removals) this.removeSlotRange(removal.firstSlot, removal.fingerprints);
+    }
+    if (this.deferredAdds.size > 0) {
+      for (const { firstSlot, fingerprints } of this.deferredAdds.values()) {
+        for (let chunkIndex = 0; chunkIndex < fingerprints.length; chunkIndex += 1) {
+          this.appendPostings(fingerprints[chunkIndex].positive, firstSlot + chunkIndex, 0);
+          this.appendPostings(fingerprints[chunkIndex].negative, firstSlot + chunkIndex, 1);
+        }
+      }
+      this.deferredAdds.clear();
+    }
   }
 
   private appendPostings(dimensions: Uint32Array, slot: number, negativeBit: 0 | 1): void {
