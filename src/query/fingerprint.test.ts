@@ -3,12 +3,16 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { SparseVector, cosine } from '../vsa/sparse.js';
+import { Worker } from 'node:worker_threads';
 import {
   CHUNK_FINGERPRINT_MAX_NON_ZERO,
   FINGERPRINT_DIMENSION,
   chunkFingerprint,
+  chunkFingerprints,
   contentFingerprint,
+  contentFingerprintJs,
   fileFingerprint,
+  fingerprintImplementation,
 } from './fingerprint.js';
 import { seededBytes } from '../../test/support/seeded-bytes.js';
 
@@ -118,4 +122,103 @@ test('fileFingerprint is the sign of the sum of its chunk fingerprints', () => {
   assert.deepEqual([...bundle.negative], [4, 9]);
   assert.equal(fileFingerprint([]).nonZeroCount, 0);
   assert.throws(() => fileFingerprint([new SparseVector(16, Uint32Array.of(1), new Uint32Array(0))]), RangeError);
+});
+
+// --- The native kernel (native/fingerprint.c) against the JavaScript reference ---------------
+
+const implementation = fingerprintImplementation();
+const nativeSkipReason = implementation.kind === 'native' ? false : `native fingerprint not in use: ${implementation.reason}`;
+
+test('the native fingerprint is loaded when the environment expects it (EMBRFS_EXPECT_NATIVE=1, set by .ci/run)', () => {
+  if (process.env.EMBRFS_NO_NATIVE === '1') {
+    assert.deepEqual(implementation, { kind: 'js', reason: 'disabled by EMBRFS_NO_NATIVE=1' });
+  } else if (process.env.EMBRFS_EXPECT_NATIVE === '1') {
+    assert.equal(implementation.kind, 'native', `npm ci should have built native/build/Release/embrfs_native.node: ${implementation.reason}`);
+  } else {
+    // Either is valid without an expectation, but the reason must explain a fallback.
+    assert.ok(implementation.kind === 'native' ? implementation.reason === 'loaded' : implementation.reason.length > 0, implementation.reason);
+  }
+});
+
+/** Seeded input of one of several shapes: random, text-like, small alphabets (features cancel), constant, zero. */
+function shapedBytes(length: number, seed: number): Uint8Array {
+  const noise = seededBytes(length, seed);
+  switch (seed % 6) {
+    case 0: return noise;
+    case 1: return seededText(length, seed);
+    case 2: return noise.map((byte) => byte & 1);
+    case 3: return noise.map((byte) => 'ACGT'.charCodeAt(byte & 3));
+    case 4: return new Uint8Array(length).fill(seed & 0xff);
+    default: return new Uint8Array(length);
+  }
+}
+
+function assertSameVector(actual: SparseVector, expected: SparseVector, what: string): void {
+  assert.deepEqual([...actual.positive], [...expected.positive], `${what}: positive`);
+  assert.deepEqual([...actual.negative], [...expected.negative], `${what}: negative`);
+}
+
+test('native contentFingerprint equals the JavaScript one on every length 0..700, 5,100 short and 2,500 seeded inputs up to 70,000 bytes', { skip: nativeSkipReason }, () => {
+  const budgets = [Number.POSITIVE_INFINITY, CHUNK_FINGERPRINT_MAX_NON_ZERO, 64, 7.5, 1, 0, 20_000];
+  let thinned = 0;
+  let nonZeros = 0;
+  const check = (bytes: Uint8Array, budget: number, what: string): void => {
+    const expected = contentFingerprintJs(bytes, { maxNonZero: budget });
+    const actual = contentFingerprint(bytes, { maxNonZero: budget });
+    assertSameVector(actual, expected, what);
+    nonZeros += expected.nonZeroCount;
+    if (budget < contentFingerprintJs(bytes).nonZeroCount) thinned += 1;
+  };
+  for (let length = 0; length <= 700; length += 1) check(shapedBytes(length, length), budgets[length % budgets.length], `length ${length}`);
+  // Short inputs in bulk: the first 7 positions must never anchor, whatever the bytes.
+  for (let length = 0; length <= 16; length += 1) {
+    for (let seed = 0; seed < 300; seed += 1) check(shapedBytes(length, seed), Number.POSITIVE_INFINITY, `short length ${length} seed ${seed}`);
+  }
+  const lengths = seededBytes(4 * 2500, 2024);
+  for (let index = 0; index < 2500; index += 1) {
+    const length = ((lengths[4 * index] << 16) | (lengths[4 * index + 1] << 8) | lengths[4 * index + 2]) % 70_001;
+    const seed = 1000 + index;
+    const bytes = shapedBytes(length, seed);
+    // A subarray at an odd offset too: the kernel must honour byteOffset.
+    check(index % 2 === 0 ? bytes : bytes.subarray(Math.min(3, length)), budgets[lengths[4 * index + 3] % budgets.length], `input ${index} (length ${length}, seed ${seed})`);
+  }
+  // The inputs exercised what they are meant to: thinning and plenty of non-zeros.
+  assert.ok(thinned > 300, `thinned inputs: ${thinned}`);
+  assert.ok(nonZeros > 100_000, `non-zeros compared: ${nonZeros}`);
+});
+
+test('chunkFingerprints equals chunkFingerprint of each chunk (native batch and JavaScript)', () => {
+  for (const [length, chunkBytes, seed] of [[0, 4096, 1], [1, 4096, 2], [4096, 4096, 3], [4097, 4096, 4], [300_000, 4096, 5], [100_000, 65_536, 6], [50_000, 1000, 7], [50_000, 7, 8]]) {
+    const bytes = shapedBytes(length, seed);
+    const vectors = chunkFingerprints(bytes, chunkBytes);
+    assert.equal(vectors.length, Math.ceil(length / chunkBytes));
+    vectors.forEach((vector, chunk) => {
+      const piece = bytes.subarray(chunk * chunkBytes, (chunk + 1) * chunkBytes);
+      assertSameVector(vector, contentFingerprintJs(piece, { maxNonZero: CHUNK_FINGERPRINT_MAX_NON_ZERO }), `length ${length} chunk ${chunk}`);
+    });
+  }
+  assert.throws(() => chunkFingerprints(new Uint8Array(8), 0), RangeError);
+  assert.throws(() => chunkFingerprints([1, 2] as unknown as Uint8Array, 4096), TypeError);
+});
+
+test('a worker thread uses the same fingerprint implementation and gets the same vector', async () => {
+  const bytes = seededBytes(4096, 42);
+  const moduleUrl = new URL('./fingerprint.js', import.meta.url).href;
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    import(workerData.moduleUrl).then((m) => {
+      const vector = m.chunkFingerprint(workerData.bytes);
+      parentPort.postMessage({ kind: m.fingerprintImplementation().kind, positive: [...vector.positive], negative: [...vector.negative] });
+    });`;
+  const reply = await new Promise<{ kind: string; positive: number[]; negative: number[] }>((resolve, reject) => {
+    const worker = new Worker(code, { eval: true, workerData: { moduleUrl, bytes } });
+    worker.once('message', (message) => {
+      resolve(message);
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+  });
+  assert.equal(reply.kind, implementation.kind);
+  const expected = contentFingerprintJs(bytes, { maxNonZero: CHUNK_FINGERPRINT_MAX_NON_ZERO });
+  assert.deepEqual({ positive: reply.positive, negative: reply.negative }, { positive: [...expected.positive], negative: [...expected.negative] });
 });

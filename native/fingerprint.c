@@ -1,0 +1,244 @@
+/*
+ * Native fingerprint kernel of EmbrFS (fingerprint format version 1, docs/design/query.md §1).
+ *
+ * The same construction as contentFingerprint in src/query/fingerprint.ts, which stays the
+ * reference and the fallback: a gear rolling hash h = (h << 4) + GEAR[byte] (32 bits), an anchor
+ * where the top 6 bits of h are zero (never in the first 7 positions), a murmur3 finalizer of
+ * h ^ SEED per anchor giving a dimension and a sign, the sign of the per-dimension count, and
+ * consistent (bottom-k by seeded priority) thinning to maxNonZero. The output must be identical
+ * to the JavaScript one bit for bit: src/query/fingerprint.test.ts compares them on thousands of
+ * seeded inputs and the loader compares them once at load time.
+ *
+ * Exports (plain Node-API, no C++ wrapper, loadable in worker threads):
+ *   version: 1 (the fingerprint format version), dimension: 10000
+ *   fingerprint(bytes: Uint8Array, maxNonZero: int, out: Uint32Array(>= 10000)) -> int
+ *     positive dimensions at out[0 .. p), negative at out[p .. p + n), both increasing;
+ *     returns p * 16384 + n.
+ *   fingerprintChunks(bytes: Uint8Array, chunkBytes: int, maxNonZero: int, dims: Uint32Array,
+ *                     counts: Uint32Array) -> int
+ *     fingerprints bytes[i*chunkBytes .. ) for every chunk i in one call; chunk i's positive then
+ *     negative dimensions follow chunk i-1's in dims, counts[2i] = p, counts[2i+1] = n; returns
+ *     the number of dims written. Throws RangeError when dims or counts are too short.
+ *
+ * Scratch state is thread-local (worker threads each load the addon) and all zero between calls.
+ */
+#include <node_api.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DIMENSION 10000u
+#define VERSION 1
+#define WINDOW_BYTES 8u
+#define ANCHOR_MASK_BITS 6u
+#define SEED 0x45465031u
+#define OCCUPIED_WORDS ((DIMENSION + 31u) / 32u)
+
+static uint32_t gear[256];
+
+static inline uint32_t mix32(uint32_t value) {
+  value ^= value >> 16;
+  value *= 0x85ebca6bu;
+  value ^= value >> 13;
+  value *= 0xc2b2ae35u;
+  value ^= value >> 16;
+  return value;
+}
+
+static inline uint32_t priority_of(uint32_t dimension) { return mix32(dimension ^ (SEED * 0x27d4eb2du)); }
+
+static void init_gear(void) {
+  for (uint32_t byte_value = 0; byte_value < 256; byte_value += 1) {
+    gear[byte_value] = mix32(mix32(SEED ^ ((byte_value + 1u) * 0x9e3779b9u)) + byte_value);
+  }
+}
+
+typedef struct {
+  int32_t counts[DIMENSION];
+  uint32_t occupied[OCCUPIED_WORDS];
+  uint32_t positive[DIMENSION];
+  uint32_t negative[DIMENSION];
+  uint32_t priorities[DIMENSION];
+  uint32_t staging[DIMENSION];
+} scratch_t;
+
+static _Thread_local scratch_t scratch;
+
+static inline void count_feature(uint32_t hash) {
+  uint32_t feature = mix32(hash ^ SEED);
+  uint32_t dimension = (feature & 0x7fffffffu) % DIMENSION;
+  scratch.occupied[dimension >> 5] |= 1u << (dimension & 31u);
+  scratch.counts[dimension] += (feature & 0x80000000u) ? -1 : 1;
+}
+
+static int compare_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Fingerprints bytes into out (positive then negative dims); returns p * 16384 + n. */
+static uint32_t fingerprint_into(const uint8_t *bytes, size_t length, uint32_t max_non_zero, uint32_t *out) {
+  const uint32_t anchor_limit = 1u << (32u - ANCHOR_MASK_BITS);
+  uint32_t hash = 0;
+  size_t warm_up_end = length < WINDOW_BYTES - 1 ? length : WINDOW_BYTES - 1;
+  size_t position = 0;
+  for (; position < warm_up_end; position += 1) hash = (hash << 4) + gear[bytes[position]];
+  for (; position < length; position += 1) {
+    hash = (hash << 4) + gear[bytes[position]];
+    if (__builtin_expect(hash < anchor_limit, 0)) count_feature(hash);
+  }
+  /* Collect in increasing dimension order and reset the scratch state. */
+  uint32_t positive_count = 0, negative_count = 0;
+  for (uint32_t word = 0; word < OCCUPIED_WORDS; word += 1) {
+    uint32_t bits = scratch.occupied[word];
+    if (bits == 0) continue;
+    scratch.occupied[word] = 0;
+    while (bits != 0) {
+      uint32_t dimension = (word << 5) + (uint32_t)__builtin_ctz(bits);
+      bits &= bits - 1;
+      int32_t count = scratch.counts[dimension];
+      scratch.counts[dimension] = 0;
+      if (count > 0) scratch.positive[positive_count++] = dimension;
+      else if (count < 0) scratch.negative[negative_count++] = dimension;
+    }
+  }
+  uint32_t total = positive_count + negative_count;
+  if (total <= max_non_zero) {
+    memcpy(out, scratch.positive, positive_count * sizeof(uint32_t));
+    memcpy(out + positive_count, scratch.negative, negative_count * sizeof(uint32_t));
+    return positive_count * 16384u + negative_count;
+  }
+  /* Consistent thinning: keep the max_non_zero dimensions of lowest priority. Priorities are a
+     bijection of dimensions, so they are distinct and the threshold keeps exactly that many. */
+  uint32_t kept_positive = 0, kept_negative = 0;
+  if (max_non_zero > 0) {
+    for (uint32_t index = 0; index < positive_count; index += 1) scratch.priorities[index] = priority_of(scratch.positive[index]);
+    for (uint32_t index = 0; index < negative_count; index += 1) scratch.priorities[positive_count + index] = priority_of(scratch.negative[index]);
+    qsort(scratch.priorities, total, sizeof(uint32_t), compare_u32);
+    uint32_t threshold = scratch.priorities[max_non_zero - 1];
+    for (uint32_t index = 0; index < positive_count; index += 1) {
+      if (priority_of(scratch.positive[index]) <= threshold) out[kept_positive++] = scratch.positive[index];
+    }
+    for (uint32_t index = 0; index < negative_count; index += 1) {
+      if (priority_of(scratch.negative[index]) <= threshold) out[kept_positive + kept_negative++] = scratch.negative[index];
+    }
+  }
+  return kept_positive * 16384u + kept_negative;
+}
+
+#define CHECK(call)                                                         \
+  do {                                                                      \
+    if ((call) != napi_ok) {                                                \
+      napi_throw_error(env, NULL, "embrfs native fingerprint: " #call);     \
+      return NULL;                                                          \
+    }                                                                       \
+  } while (0)
+
+static int get_typed_array(napi_env env, napi_value value, napi_typedarray_type wanted, void **data, size_t *length, const char *what) {
+  bool is_typed_array = false;
+  napi_typedarray_type type;
+  if (napi_is_typedarray(env, value, &is_typed_array) != napi_ok || !is_typed_array ||
+      napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) != napi_ok || type != wanted) {
+    napi_throw_type_error(env, NULL, what);
+    return 0;
+  }
+  return 1;
+}
+
+static int get_limit(napi_env env, napi_value value, uint32_t *limit, const char *what) {
+  int64_t number;
+  if (napi_get_value_int64(env, value, &number) != napi_ok || number < 0) {
+    napi_throw_range_error(env, NULL, what);
+    return 0;
+  }
+  *limit = number > (int64_t)DIMENSION ? DIMENSION : (uint32_t)number;
+  return 1;
+}
+
+static napi_value js_fingerprint(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "fingerprint(bytes, maxNonZero, out) takes 3 arguments");
+    return NULL;
+  }
+  void *bytes, *out;
+  size_t length, out_length;
+  uint32_t max_non_zero;
+  if (!get_typed_array(env, argv[0], napi_uint8_array, &bytes, &length, "fingerprint: bytes must be a Uint8Array")) return NULL;
+  if (!get_limit(env, argv[1], &max_non_zero, "fingerprint: maxNonZero must be an integer >= 0")) return NULL;
+  if (!get_typed_array(env, argv[2], napi_uint32_array, &out, &out_length, "fingerprint: out must be a Uint32Array")) return NULL;
+  if (out_length < DIMENSION) {
+    napi_throw_range_error(env, NULL, "fingerprint: out must hold 10000 dimensions");
+    return NULL;
+  }
+  uint32_t packed = fingerprint_into((const uint8_t *)bytes, length, max_non_zero, (uint32_t *)out);
+  napi_value result;
+  CHECK(napi_create_uint32(env, packed, &result));
+  return result;
+}
+
+static napi_value js_fingerprint_chunks(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) {
+    napi_throw_type_error(env, NULL, "fingerprintChunks(bytes, chunkBytes, maxNonZero, dims, counts) takes 5 arguments");
+    return NULL;
+  }
+  void *bytes, *dims, *counts;
+  size_t length, dims_length, counts_length;
+  uint32_t max_non_zero;
+  int64_t chunk_bytes;
+  if (!get_typed_array(env, argv[0], napi_uint8_array, &bytes, &length, "fingerprintChunks: bytes must be a Uint8Array")) return NULL;
+  if (napi_get_value_int64(env, argv[1], &chunk_bytes) != napi_ok || chunk_bytes < 1) {
+    napi_throw_range_error(env, NULL, "fingerprintChunks: chunkBytes must be an integer >= 1");
+    return NULL;
+  }
+  if (!get_limit(env, argv[2], &max_non_zero, "fingerprintChunks: maxNonZero must be an integer >= 0")) return NULL;
+  if (!get_typed_array(env, argv[3], napi_uint32_array, &dims, &dims_length, "fingerprintChunks: dims must be a Uint32Array")) return NULL;
+  if (!get_typed_array(env, argv[4], napi_uint32_array, &counts, &counts_length, "fingerprintChunks: counts must be a Uint32Array")) return NULL;
+  size_t chunk_count = length == 0 ? 0 : (length + (size_t)chunk_bytes - 1) / (size_t)chunk_bytes;
+  if (counts_length < 2 * chunk_count) {
+    napi_throw_range_error(env, NULL, "fingerprintChunks: counts must hold 2 entries per chunk");
+    return NULL;
+  }
+  /* Room check per chunk before writing: a chunk yields at most min(maxNonZero, 10000, its length) dims. */
+  uint32_t *staging = scratch.staging;
+  size_t written = 0;
+  for (size_t chunk = 0; chunk < chunk_count; chunk += 1) {
+    size_t start = chunk * (size_t)chunk_bytes;
+    size_t end = start + (size_t)chunk_bytes < length ? start + (size_t)chunk_bytes : length;
+    uint32_t packed = fingerprint_into((const uint8_t *)bytes + start, end - start, max_non_zero, staging);
+    uint32_t positive = packed >> 14, negative = packed & 16383u;
+    if (written + positive + negative > dims_length) {
+      napi_throw_range_error(env, NULL, "fingerprintChunks: dims is too short");
+      return NULL;
+    }
+    memcpy((uint32_t *)dims + written, staging, (positive + negative) * sizeof(uint32_t));
+    written += positive + negative;
+    ((uint32_t *)counts)[2 * chunk] = positive;
+    ((uint32_t *)counts)[2 * chunk + 1] = negative;
+  }
+  napi_value result;
+  CHECK(napi_create_double(env, (double)written, &result));
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  /* Once per process, also when worker threads load the addon concurrently. */
+  static pthread_once_t gear_once = PTHREAD_ONCE_INIT;
+  pthread_once(&gear_once, init_gear);
+  napi_value value;
+  CHECK(napi_create_int32(env, VERSION, &value));
+  CHECK(napi_set_named_property(env, exports, "version", value));
+  CHECK(napi_create_int32(env, (int32_t)DIMENSION, &value));
+  CHECK(napi_set_named_property(env, exports, "dimension", value));
+  CHECK(napi_create_function(env, "fingerprint", NAPI_AUTO_LENGTH, js_fingerprint, NULL, &value));
+  CHECK(napi_set_named_property(env, exports, "fingerprint", value));
+  CHECK(napi_create_function(env, "fingerprintChunks", NAPI_AUTO_LENGTH, js_fingerprint_chunks, NULL, &value));
+  CHECK(napi_set_named_property(env, exports, "fingerprintChunks", value));
+  return exports;
+}
