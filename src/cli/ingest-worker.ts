@@ -46,6 +46,10 @@ async function writeBatch(engram: Engram, order: CommitOrder, ticket: number, op
     throw error;
   }
   order.done(ticket);
+  // The WAL is copied into the database file here, after the turn is passed on, so the copy and its
+  // fsync run beside the next batch's commit instead of inside the ordered section (commits never
+  // checkpoint on their own in this connection: autoCheckpoint false).
+  await engram.checkpoint();
   for (const job of big) {
     // Streamed after this batch's commit (its directory exists); a retry opens the source again.
     await retryWhileBusy(() => engram.writeFileFrom(job.engramPath, createReadStream(job.sourcePath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>, writeOptionsOf(job)));
@@ -71,7 +75,7 @@ async function serve(): Promise<void> {
   let engram: Engram;
   try {
     // No fsync per commit: the main thread syncs once when the ingest is complete.
-    engram = await openEngram(setup.engramFile, { durability: 'normal' });
+    engram = await openEngram(setup.engramFile, { durability: 'normal', autoCheckpoint: false });
   } catch (error) {
     port.postMessage(failureReply(0, error));
     return;

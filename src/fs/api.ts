@@ -34,6 +34,12 @@ export interface OpenOptions {
   readOnly?: boolean;
   /** Default 'full'. */
   durability?: Durability;
+  /**
+   * Default true: commits copy the write-ahead log into the database file as it grows. False: they
+   * never do, and the caller runs {@link Engram.checkpoint} when it suits it (a bulk writer whose
+   * commits are ordered runs it after releasing its turn); close checkpoints the rest.
+   */
+  autoCheckpoint?: boolean;
 }
 
 export type EntryType = 'file' | 'directory' | 'symlink';
@@ -295,6 +301,12 @@ export interface Engram extends ReadApi, WriteApi {
    * survive a killed process but not a power loss until synced (what `fsync(2)` on a mount does).
    */
   sync(): Promise<void>;
+
+  /**
+   * Copies committed changes from the write-ahead log into the database file as far as other
+   * readers allow, without waiting for them. Only needed when opened with `autoCheckpoint: false`.
+   */
+  checkpoint(): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -838,6 +838,11 @@ class EngramImpl extends Session implements Engram, SessionHost {
     this.store.sync();
   }
 
+  async checkpoint(): Promise<void> {
+    this.assertOpen();
+    this.store.checkpoint();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

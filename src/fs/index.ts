@@ -52,6 +52,7 @@ export async function openEngram(file: string, options: OpenOptions = {}): Promi
   const store = openSqliteStore(file, {
     readOnly: options.readOnly === true,
     durability: options.durability ?? 'full',
+    autoCheckpoint: options.autoCheckpoint !== false,
     create: options.create ? { profile, chunkBytes, timeNs: nowNs() } : undefined,
   });
   return openEngramOnStore(file, store);

@@ -289,6 +289,12 @@ export interface Store {
    * `fsync(2)` on a mount calls.
    */
   sync(): void;
+  /**
+   * Copies what the WAL holds into the database file as far as readers allow, without waiting for
+   * them (SQLite `wal_checkpoint(PASSIVE)`). Commits do this themselves unless the store was opened
+   * with `autoCheckpoint: false`; a no-op for stores without a log.
+   */
+  checkpoint(): void;
   close(): void;
 }
 
@@ -296,6 +302,13 @@ export interface Store {
 export interface StoreOpenOptions {
   readOnly?: boolean;
   durability?: StoreDurability;
+  /**
+   * Default true: a commit that leaves the WAL above SQLite's threshold (1000 pages) copies it into
+   * the database file before returning. False: commits never do; the owner calls
+   * {@link Store.checkpoint} when it suits it (a bulk writer, outside its ordered commit section),
+   * and close checkpoints the rest. The WAL grows meanwhile.
+   */
+  autoCheckpoint?: boolean;
   /** Create a new store with these facts when none exists. */
   create?: { profile: CodecProfileName; chunkBytes: number; timeNs: bigint };
 }

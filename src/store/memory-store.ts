@@ -637,6 +637,10 @@ class MemoryStore implements Store, StoreWriter {
     // Nothing here outlives the process, so there is nothing to make durable.
   }
 
+  checkpoint(): void {
+    // No log: every commit is already in place.
+  }
+
   storedBytes(): number {
     let total = 0;
     for (const pack of this.packs.values()) total += pack.data.length;

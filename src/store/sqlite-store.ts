@@ -239,6 +239,7 @@ export function openSqliteStore(file: string, options: StoreOpenOptions = {}): S
     if (!options.readOnly) db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
     db.pragma('cache_size = -16384');
+    if (options.autoCheckpoint === false) db.pragma('wal_autocheckpoint = 0');
     return new SqliteStore(db, file, options.readOnly === true, options.durability === 'normal' ? 'NORMAL' : 'FULL');
   } catch (error) {
     db.close();
@@ -862,6 +863,13 @@ class SqliteStore implements Store, StoreWriter {
       const rows = this.db.pragma('quick_check') as Array<Record<string, unknown>>;
       const messages = rows.map((row) => String(Object.values(row)[0]));
       return messages.length === 1 && messages[0] === 'ok' ? [] : messages;
+    });
+  }
+
+  checkpoint(): void {
+    if (this.closed || this.readOnly) return;
+    this.guard(() => {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
     });
   }
 
