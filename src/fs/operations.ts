@@ -29,6 +29,136 @@ export interface CommitContext {
   readonly ownerTag: string;
 }
 
+/**
+ * What one commit knows of the live directories: their inode rows and the entries naming them,
+ * as the store holds them now, inside this commit. Path resolution inside a commit reads through
+ * it, so a batch of creates under the same directories resolves each directory once per commit
+ * instead of once per path component per create; and a row write identical to the row this
+ * commit already wrote is skipped (a directory touched by many creates in one commit is written
+ * once: every touch gives it the same mtime, ctime and version).
+ *
+ * It is exact because every write of an inode row or a directory entry made inside a commit by
+ * this module and session.ts goes through {@link putRow}, {@link removeRow}, {@link putEntry} and
+ * {@link removeEntry}, which keep it equal to the store. Code that writes rows or entries through
+ * `context.writer` directly must not rely on it afterwards in the same commit (engram.ts's
+ * snapshot restore does, in a commit of its own, and reads nothing through it after its writes).
+ * One cache per {@link CommitContext}: a new commit, a retried one and a speculation (always
+ * rolled back) each get a fresh context, so nothing outlives the transaction it describes.
+ */
+class CommitCache implements Lookups {
+  /** Live rows of directories, by inode. */
+  private readonly directories = new Map<number, InodeRow>();
+  /** Live entries naming directories: `${parentIno}/${name}` → child inode. */
+  private readonly subdirectories = new Map<string, number>();
+
+  constructor(private readonly writer: StoreWriter) {}
+
+  inode(ino: number): InodeRow | undefined {
+    const cached = this.directories.get(ino);
+    if (cached !== undefined) return cached;
+    const row = this.writer.inode(ino, LIVE);
+    if (row !== undefined && row.type === 'directory') this.directories.set(ino, row);
+    return row;
+  }
+
+  entry(parentIno: number, name: string): { ino: number; row: InodeRow | undefined } | undefined {
+    const key = `${parentIno}/${name}`;
+    const cached = this.subdirectories.get(key);
+    if (cached !== undefined) {
+      const row = this.directories.get(cached);
+      if (row !== undefined) return { ino: cached, row };
+    }
+    const ino = this.writer.lookup(parentIno, name, LIVE);
+    if (ino === undefined) return undefined;
+    const row = this.inode(ino);
+    // Only entries naming directories are kept (a file's entry is typically looked up once).
+    if (row !== undefined && row.type === 'directory') this.subdirectories.set(key, ino);
+    return { ino, row };
+  }
+
+  putRow(ino: number, data: InodeData): void {
+    const writer = this.writer;
+    const cached = this.directories.get(ino);
+    // Rewriting this commit's own row with the same fields changes nothing: skip it.
+    if (cached !== undefined && cached.fromCommit === writer.commit && sameData(cached, data)) return;
+    writer.putInode(ino, data);
+    if (data.type === 'directory') this.directories.set(ino, { ...data, ino, fromCommit: writer.commit, toCommit: null });
+    else this.directories.delete(ino);
+  }
+
+  removeRow(ino: number): void {
+    this.writer.removeInode(ino);
+    this.directories.delete(ino);
+  }
+
+  putEntry(parentIno: number, name: string, childIno: number, childType: InodeData['type']): void {
+    this.writer.putDentry(parentIno, name, childIno);
+    const key = `${parentIno}/${name}`;
+    if (childType === 'directory') this.subdirectories.set(key, childIno);
+    else this.subdirectories.delete(key);
+  }
+
+  removeEntry(parentIno: number, name: string): void {
+    this.writer.removeDentry(parentIno, name);
+    this.subdirectories.delete(`${parentIno}/${name}`);
+  }
+}
+
+function sameData(row: InodeData, data: InodeData): boolean {
+  return (
+    row.type === data.type &&
+    row.mode === data.mode &&
+    row.uid === data.uid &&
+    row.gid === data.gid &&
+    row.size === data.size &&
+    row.nlink === data.nlink &&
+    row.atimeNs === data.atimeNs &&
+    row.mtimeNs === data.mtimeNs &&
+    row.ctimeNs === data.ctimeNs &&
+    row.birthtimeNs === data.birthtimeNs &&
+    row.symlinkTarget === data.symlinkTarget &&
+    row.change === data.change &&
+    (row.contentSha256 === data.contentSha256 ||
+      (row.contentSha256 !== null && data.contentSha256 !== null && Buffer.compare(row.contentSha256, data.contentSha256) === 0))
+  );
+}
+
+const commitCaches = new WeakMap<CommitContext, CommitCache>();
+
+function cacheOf(context: CommitContext): CommitCache {
+  let cache = commitCaches.get(context);
+  if (cache === undefined) {
+    cache = new CommitCache(context.writer);
+    commitCaches.set(context, cache);
+  }
+  return cache;
+}
+
+/** The live row of `ino` inside a commit (through the commit's directory cache). */
+export function liveRow(context: CommitContext, ino: number): InodeRow | undefined {
+  return cacheOf(context).inode(ino);
+}
+
+/** Writes the live row of `ino` in this commit (every row write of a commit goes through here). */
+export function putRow(context: CommitContext, ino: number, data: InodeData): void {
+  cacheOf(context).putRow(ino, data);
+}
+
+/** Ends `ino` (row, chunk refs, xattrs) in this commit. */
+export function removeRow(context: CommitContext, ino: number): void {
+  cacheOf(context).removeRow(ino);
+}
+
+/** Links `childIno` (of type `childType`) into `parentIno` as `name`, replacing an entry there. */
+export function putEntry(context: CommitContext, parentIno: number, name: string, childIno: number, childType: InodeData['type']): void {
+  cacheOf(context).putEntry(parentIno, name, childIno, childType);
+}
+
+/** Removes the entry `name` of `parentIno` in this commit. */
+export function removeEntry(context: CommitContext, parentIno: number, name: string): void {
+  cacheOf(context).removeEntry(parentIno, name);
+}
+
 /** A chunk that the encoder found stored was freed (by compaction) before the commit: re-encode. */
 export class ChunkVanishedError extends Error {
   constructor() {
@@ -50,6 +180,60 @@ export interface ResolvedParent {
   child: Resolved | undefined;
 }
 
+/** The reads path resolution makes, at one commit. */
+interface Lookups {
+  inode(ino: number): InodeRow | undefined;
+  /** The inode the entry `name` of `parentIno` names and its row (undefined row: a dangling entry). */
+  entry(parentIno: number, name: string): { ino: number; row: InodeRow | undefined } | undefined;
+}
+
+function readerLookups(reader: StoreReader, at: number): Lookups {
+  return {
+    inode: (ino) => reader.inode(ino, at),
+    entry: (parentIno, name) => {
+      const ino = reader.lookup(parentIno, name, at);
+      return ino === undefined ? undefined : { ino, row: reader.inode(ino, at) };
+    },
+  };
+}
+
+function walk(source: Lookups, components: string[], count: number, path: string): Resolved | undefined {
+  let ino = ROOT_INO;
+  let row = source.inode(ROOT_INO);
+  if (row === undefined) throw new EmbrError('CORRUPT', 'the root directory is missing', { what: 'inode', ino: ROOT_INO });
+  for (let position = 0; position < count; position += 1) {
+    if (row.type !== 'directory') {
+      throw new EmbrError('NOT_DIRECTORY', `${'/' + components.slice(0, position).join('/')} is not a directory`, { path });
+    }
+    const child = source.entry(ino, components[position]);
+    if (child === undefined) return undefined;
+    if (child.row === undefined) {
+      throw new EmbrError('CORRUPT', `directory entry ${path} names missing inode ${child.ino}`, { what: 'dentry', path, ino: child.ino });
+    }
+    ino = child.ino;
+    row = child.row;
+  }
+  return { ino, row };
+}
+
+function walkParent(source: Lookups, path: string): ResolvedParent {
+  const components = parsePath(path);
+  if (components.length === 0) throw new EmbrError('INVALID_ARGUMENT', 'the root directory has no parent', { reason: 'root', path });
+  const parentPath = '/' + components.slice(0, -1).join('/');
+  // Resolved as the path of the parent would be: the same errors name the same prefix.
+  const parent = walk(source, components, components.length - 1, parentPath);
+  if (parent === undefined) throw new EmbrError('NOT_FOUND', `${parentPath}: no such directory`, { path });
+  if (parent.row.type !== 'directory') throw new EmbrError('NOT_DIRECTORY', `${parentPath} is not a directory`, { path });
+  const name = components[components.length - 1];
+  const entry = source.entry(parent.ino, name);
+  let child: Resolved | undefined;
+  if (entry !== undefined) {
+    if (entry.row === undefined) throw new EmbrError('CORRUPT', `directory entry ${path} names missing inode ${entry.ino}`, { what: 'dentry', path });
+    child = { ino: entry.ino, row: entry.row };
+  }
+  return { parentIno: parent.ino, parentRow: parent.row, name, child };
+}
+
 /**
  * Resolves a path at commit `at` without following symlinks; undefined when a component is
  * missing, NOT_DIRECTORY when a non-final component is not a directory.
@@ -61,23 +245,7 @@ export interface ResolvedParent {
  */
 export function resolvePath(reader: StoreReader, at: number, path: string): Resolved | undefined {
   const components = parsePath(path);
-  let ino = ROOT_INO;
-  let row = reader.inode(ROOT_INO, at);
-  if (row === undefined) throw new EmbrError('CORRUPT', 'the root directory is missing', { what: 'inode', ino: ROOT_INO });
-  for (let position = 0; position < components.length; position += 1) {
-    if (row.type !== 'directory') {
-      throw new EmbrError('NOT_DIRECTORY', `${'/' + components.slice(0, position).join('/')} is not a directory`, { path });
-    }
-    const child = reader.lookup(ino, components[position], at);
-    if (child === undefined) return undefined;
-    const childRow: InodeRow | undefined = reader.inode(child, at);
-    if (childRow === undefined) {
-      throw new EmbrError('CORRUPT', `directory entry ${path} names missing inode ${child}`, { what: 'dentry', path, ino: child });
-    }
-    ino = child;
-    row = childRow;
-  }
-  return { ino, row };
+  return walk(readerLookups(reader, at), components, components.length, path);
 }
 
 /**
@@ -90,21 +258,40 @@ export function resolvePath(reader: StoreReader, at: number, path: string): Reso
  * ```
  */
 export function resolveParent(reader: StoreReader, at: number, path: string): ResolvedParent {
+  return walkParent(readerLookups(reader, at), path);
+}
+
+/**
+ * {@link resolvePath} of the live tree inside a commit, through the commit's directory cache
+ * (see {@link CommitCache}): the directories on the way cost no query once this commit has seen them.
+ *
+ * @example
+ * ```ts
+ * const found = resolveIn(context, '/docs/a.txt');
+ * ```
+ */
+export function resolveIn(context: CommitContext, path: string): Resolved | undefined {
   const components = parsePath(path);
-  if (components.length === 0) throw new EmbrError('INVALID_ARGUMENT', 'the root directory has no parent', { reason: 'root', path });
-  const parentPath = '/' + components.slice(0, -1).join('/');
-  const parent = resolvePath(reader, at, parentPath);
-  if (parent === undefined) throw new EmbrError('NOT_FOUND', `${parentPath}: no such directory`, { path });
-  if (parent.row.type !== 'directory') throw new EmbrError('NOT_DIRECTORY', `${parentPath} is not a directory`, { path });
-  const name = components[components.length - 1];
-  const childIno = reader.lookup(parent.ino, name, at);
-  let child: Resolved | undefined;
-  if (childIno !== undefined) {
-    const row = reader.inode(childIno, at);
-    if (row === undefined) throw new EmbrError('CORRUPT', `directory entry ${path} names missing inode ${childIno}`, { what: 'dentry', path });
-    child = { ino: childIno, row };
-  }
-  return { parentIno: parent.ino, parentRow: parent.row, name, child };
+  return walk(cacheOf(context), components, components.length, path);
+}
+
+/** {@link resolveParent} of the live tree inside a commit, through the commit's directory cache. */
+export function resolveParentIn(context: CommitContext, path: string): ResolvedParent {
+  return walkParent(cacheOf(context), path);
+}
+
+/** {@link resolveIn} or NOT_FOUND. */
+export function mustResolveIn(context: CommitContext, path: string): Resolved {
+  const found = resolveIn(context, path);
+  if (found === undefined) throw new EmbrError('NOT_FOUND', `${path}: no such file or directory`, { path });
+  return found;
+}
+
+/** {@link resolveIn} of a regular file, or NOT_FOUND / IS_DIRECTORY / NOT_SUPPORTED (symlink). */
+export function mustResolveFileIn(context: CommitContext, path: string): Resolved {
+  const found = mustResolveIn(context, path);
+  assertFile(found.row, path);
+  return found;
 }
 
 /** Resolves or throws NOT_FOUND. */
@@ -341,15 +528,17 @@ export function encodeInCommit(context: CommitContext, bytes: Uint8Array, firstI
 
 /** Bumps a directory's mtime/ctime (its version) after an entry changed. */
 export function touchDirectory(context: CommitContext, ino: number): void {
-  const row = context.writer.inode(ino, LIVE);
+  const row = liveRow(context, ino);
   if (row === undefined) throw new EmbrError('CORRUPT', `directory inode ${ino} is missing`, { what: 'inode', ino });
-  context.writer.putInode(ino, { ...dataOf(row), mtimeNs: context.timeNs, ctimeNs: context.timeNs, change: 'metadata' });
+  // Touched already in this commit (and unchanged since): the write would change nothing.
+  if (row.fromCommit === context.writer.commit && row.mtimeNs === context.timeNs && row.ctimeNs === context.timeNs && row.change === 'metadata') return;
+  putRow(context, ino, { ...dataOf(row), mtimeNs: context.timeNs, ctimeNs: context.timeNs, change: 'metadata' });
 }
 
 /** Ends an inode for good: its chunk refs leave the root vector. */
 export function destroyInode(context: CommitContext, ino: number): void {
   closeRefs(context, ino, 0, Number.MAX_SAFE_INTEGER);
-  context.writer.removeInode(ino);
+  removeRow(context, ino);
 }
 
 /**
@@ -364,7 +553,7 @@ export function unlinkInode(context: CommitContext, ino: number, row: InodeRow):
   }
   const nlink = row.nlink - 1;
   if (nlink > 0 || context.isOpen(ino)) {
-    context.writer.putInode(ino, { ...dataOf(row), nlink: Math.max(0, nlink), ctimeNs: context.timeNs, change: 'unlink' });
+    putRow(context, ino, { ...dataOf(row), nlink: Math.max(0, nlink), ctimeNs: context.timeNs, change: 'unlink' });
     if (nlink <= 0) context.writer.setOrphanOwner(ino, context.ownerTag);
   } else {
     destroyInode(context, ino);
@@ -373,9 +562,9 @@ export function unlinkInode(context: CommitContext, ino: number, row: InodeRow):
 
 /** Adjusts a directory's nlink by `delta` (subdirectory added/removed) and bumps its version. */
 export function adjustDirectoryLinks(context: CommitContext, ino: number, delta: number): void {
-  const row = context.writer.inode(ino, LIVE);
+  const row = liveRow(context, ino);
   if (row === undefined) throw new EmbrError('CORRUPT', `directory inode ${ino} is missing`, { what: 'inode', ino });
-  context.writer.putInode(ino, {
+  putRow(context, ino, {
     ...dataOf(row),
     nlink: row.nlink + delta,
     mtimeNs: context.timeNs,
@@ -447,7 +636,7 @@ export function writeAt(
     closeRefs(context, ino, interiorFirst, interiorEnd);
     insertRefs(context, ino, interiorFirst, ids);
   }
-  writer.putInode(ino, {
+  putRow(context, ino, {
     ...dataOf(row),
     size: newSize,
     mtimeNs: context.timeNs,
@@ -484,7 +673,7 @@ export function truncateTo(context: CommitContext, ino: number, row: InodeRow, n
     closeRefs(context, ino, index, index + 1);
     insertRefs(context, ino, index, ids);
   }
-  writer.putInode(ino, {
+  putRow(context, ino, {
     ...dataOf(row),
     size: newSize,
     mtimeNs: context.timeNs,
@@ -505,7 +694,7 @@ export function createInode(
   const writer = context.writer;
   const ino = writer.allocateIno();
   const now = context.timeNs;
-  writer.putInode(ino, {
+  putRow(context, ino, {
     ...data,
     atimeNs: now,
     mtimeNs: data.mtimeNs ?? now,
@@ -513,7 +702,7 @@ export function createInode(
     birthtimeNs: now,
     change: 'create',
   });
-  writer.putDentry(parentIno, name, ino);
+  putEntry(context, parentIno, name, ino, data.type);
   if (data.type === 'directory') adjustDirectoryLinks(context, parentIno, 1);
   else touchDirectory(context, parentIno);
   return ino;

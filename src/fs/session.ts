@@ -26,7 +26,7 @@ import type {
   XattrOptions,
 } from './api.js';
 import type { InodeRow, StoreReader } from '../store/api.js';
-import { LIVE } from '../store/api.js';
+import { LIVE, ROOT_INO } from '../store/api.js';
 import type { EncodedContent, Pipeline } from './encode.js';
 import { encodeContentAsync } from './encode.js';
 import type { DecodeRequest, EncodePool } from './encode-pool.js';
@@ -43,11 +43,17 @@ import {
   insertRefs,
   listEntries,
   materialize,
+  liveRow,
   mustResolve,
   mustResolveFile,
+  mustResolveFileIn,
+  mustResolveIn,
+  putEntry,
+  putRow,
   readRange,
   readWholeFile,
-  resolveParent,
+  removeEntry,
+  resolveParentIn,
   resolvePath,
   statOf,
   touchDirectory,
@@ -277,7 +283,7 @@ export abstract class Session implements ReadApi, WriteApi {
         kind: 'write',
         touched: [path],
         apply: (context) => {
-          const { ino, row } = mustResolveFile(context.writer, LIVE, path);
+          const { ino, row } = mustResolveFileIn(context, path);
           checkVersion(path, options.expectedVersion, row);
           if (data.length === 0) return row.fromCommit;
           return writeAt(context, ino, row, offset, data, interior);
@@ -304,7 +310,7 @@ export abstract class Session implements ReadApi, WriteApi {
       kind: 'truncate',
       touched: [path],
       apply: (context) => {
-        const { ino, row } = mustResolveFile(context.writer, LIVE, path);
+        const { ino, row } = mustResolveFileIn(context, path);
         checkVersion(path, options.expectedVersion, row);
         return truncateTo(context, ino, row, size);
       },
@@ -319,11 +325,11 @@ export abstract class Session implements ReadApi, WriteApi {
       kind: 'delete',
       touched: [path],
       apply: (context) => {
-        const { parentIno, child } = resolveParent(context.writer, LIVE, path);
+        const { parentIno, name, child } = resolveParentIn(context, path);
         if (child === undefined) throw new EmbrError('NOT_FOUND', `${path}: no such file`, { path });
         if (child.row.type === 'directory') throw new EmbrError('IS_DIRECTORY', `${path} is a directory (use rmdir)`, { path });
         checkVersion(path, options.expectedVersion, child.row);
-        context.writer.removeDentry(parentIno, parsePath(path).at(-1) as string);
+        removeEntry(context, parentIno, name);
         unlinkInode(context, child.ino, child.row);
         touchDirectory(context, parentIno);
       },
@@ -342,12 +348,12 @@ export abstract class Session implements ReadApi, WriteApi {
       apply: (context) => {
         const targets = options.parents ? components.map((_, position) => '/' + components.slice(0, position + 1).join('/')) : [path];
         if (components.length === 0) {
-          if (options.parents) return (context.writer.inode(1, LIVE) as NonNullable<ReturnType<typeof context.writer.inode>>).fromCommit;
+          if (options.parents) return (liveRow(context, ROOT_INO) as InodeRow).fromCommit;
           throw new EmbrError('EXISTS', '/ exists', { path });
         }
         let version = 0;
         for (const target of targets) {
-          const { parentIno, name, child } = resolveParent(context.writer, LIVE, target);
+          const { parentIno, name, child } = resolveParentIn(context, target);
           if (child !== undefined) {
             if (options.parents && child.row.type === 'directory') {
               version = child.row.fromCommit;
@@ -382,11 +388,11 @@ export abstract class Session implements ReadApi, WriteApi {
       touched: [path],
       apply: (context) => {
         if (path === '/') throw new EmbrError('NOT_SUPPORTED', 'the root directory cannot be removed', { path, reason: 'root' });
-        const { parentIno, name, child } = resolveParent(context.writer, LIVE, path);
+        const { parentIno, name, child } = resolveParentIn(context, path);
         if (child === undefined) throw new EmbrError('NOT_FOUND', `${path}: no such directory`, { path });
         if (child.row.type !== 'directory') throw new EmbrError('NOT_DIRECTORY', `${path} is not a directory`, { path });
         if (context.writer.listDirectory(child.ino, LIVE).length > 0) throw new EmbrError('NOT_EMPTY', `${path} is not empty`, { path });
-        context.writer.removeDentry(parentIno, name);
+        removeEntry(context, parentIno, name);
         unlinkInode(context, child.ino, child.row);
         adjustDirectoryLinks(context, parentIno, -1);
       },
@@ -406,9 +412,9 @@ export abstract class Session implements ReadApi, WriteApi {
         if (fromComponents.length === 0 || toComponents.length === 0) {
           throw new EmbrError('INVALID_ARGUMENT', 'the root directory cannot be renamed', { reason: 'root' });
         }
-        const source = resolveParent(writer, LIVE, from);
+        const source = resolveParentIn(context, from);
         if (source.child === undefined) throw new EmbrError('NOT_FOUND', `${from}: no such file or directory`, { path: from });
-        const target = resolveParent(writer, LIVE, to);
+        const target = resolveParentIn(context, to);
         if (from === to) return;
         const moving = source.child;
         if (moving.row.type === 'directory' && to.startsWith(from + '/')) {
@@ -424,14 +430,14 @@ export abstract class Session implements ReadApi, WriteApi {
           } else if (moving.row.type === 'directory') {
             throw new EmbrError('NOT_DIRECTORY', `${to} is not a directory`, { path: to });
           }
-          writer.removeDentry(target.parentIno, target.name);
+          removeEntry(context, target.parentIno, target.name);
           unlinkInode(context, replaced.ino, replaced.row);
           if (replaced.row.type === 'directory') adjustDirectoryLinks(context, target.parentIno, -1);
         }
-        writer.removeDentry(source.parentIno, source.name);
-        writer.putDentry(target.parentIno, target.name, moving.ino);
-        const movingRow = writer.inode(moving.ino, LIVE);
-        if (movingRow !== undefined) writer.putInode(moving.ino, { ...dataOf(movingRow), ctimeNs: context.timeNs, change: 'rename' });
+        removeEntry(context, source.parentIno, source.name);
+        putEntry(context, target.parentIno, target.name, moving.ino, moving.row.type);
+        const movingRow = liveRow(context, moving.ino);
+        if (movingRow !== undefined) putRow(context, moving.ino, { ...dataOf(movingRow), ctimeNs: context.timeNs, change: 'rename' });
         if (moving.row.type === 'directory' && source.parentIno !== target.parentIno) {
           adjustDirectoryLinks(context, source.parentIno, -1);
           adjustDirectoryLinks(context, target.parentIno, 1);
@@ -457,7 +463,7 @@ export abstract class Session implements ReadApi, WriteApi {
       kind: 'symlink',
       touched: [path],
       apply: (context) => {
-        const { parentIno, name, child } = resolveParent(context.writer, LIVE, path);
+        const { parentIno, name, child } = resolveParentIn(context, path);
         if (child !== undefined) throw new EmbrError('EXISTS', `${path} exists`, { path });
         createInode(context, parentIno, name, {
           type: 'symlink',
@@ -484,14 +490,14 @@ export abstract class Session implements ReadApi, WriteApi {
       touched: [existingPath, newPath],
       apply: (context) => {
         const writer = context.writer;
-        const existing = mustResolve(writer, LIVE, existingPath);
+        const existing = mustResolveIn(context, existingPath);
         if (existing.row.type === 'directory') {
           throw new EmbrError('NOT_SUPPORTED', `${existingPath}: hard links to directories are not allowed`, { reason: 'directory link', path: existingPath });
         }
-        const { parentIno, name, child } = resolveParent(writer, LIVE, newPath);
+        const { parentIno, name, child } = resolveParentIn(context, newPath);
         if (child !== undefined) throw new EmbrError('EXISTS', `${newPath} exists`, { path: newPath });
-        writer.putDentry(parentIno, name, existing.ino);
-        writer.putInode(existing.ino, { ...dataOf(existing.row), nlink: existing.row.nlink + 1, ctimeNs: context.timeNs, change: 'link' });
+        putEntry(context, parentIno, name, existing.ino, existing.row.type);
+        putRow(context, existing.ino, { ...dataOf(existing.row), nlink: existing.row.nlink + 1, ctimeNs: context.timeNs, change: 'link' });
         touchDirectory(context, parentIno);
         return writer.commit;
       },
@@ -553,9 +559,9 @@ export abstract class Session implements ReadApi, WriteApi {
       kind,
       touched: [path],
       apply: (context) => {
-        const { ino, row } = mustResolve(context.writer, LIVE, path);
+        const { ino, row } = mustResolveIn(context, path);
         const fields = change(row, ino, context);
-        context.writer.putInode(ino, { ...dataOf(row), ...fields, ctimeNs: context.timeNs, change: 'metadata' });
+        putRow(context, ino, { ...dataOf(row), ...fields, ctimeNs: context.timeNs, change: 'metadata' });
         return context.writer.commit;
       },
     }));
@@ -621,7 +627,7 @@ export function replaceFile(
   staged?: { ids: Array<number | null> },
 ): number {
   const writer = context.writer;
-  const { parentIno, name, child } = resolveParent(writer, LIVE, path);
+  const { parentIno, name, child } = resolveParentIn(context, path);
   let ino: number;
   if (child !== undefined) {
     if (options.exclusive) throw new EmbrError('EXISTS', `${path} exists`, { path });
@@ -631,7 +637,7 @@ export function replaceFile(
     const ids = staged?.ids ?? materialize(context, content);
     closeRefs(context, ino, 0, Number.MAX_SAFE_INTEGER);
     insertRefs(context, ino, 0, ids);
-    writer.putInode(ino, {
+    putRow(context, ino, {
       ...dataOf(child.row),
       size,
       mtimeNs: options.mtimeNs ?? context.timeNs,
