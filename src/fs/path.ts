@@ -21,9 +21,16 @@ export const NAME_MAX_BYTES = 255;
 /** Longest path in UTF-8 bytes (PATH_MAX). */
 export const PATH_MAX_BYTES = 4096;
 
-const encoder = new TextEncoder();
 /** In `u` mode a surrogate pair is one code point, so this matches only unpaired surrogates. */
 const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * True when `text` (valid Unicode) takes more than `limit` bytes as UTF-8. One UTF-16 code unit
+ * is at most 3 UTF-8 bytes, so short text is answered without counting.
+ */
+function utf8Over(text: string, limit: number): boolean {
+  return text.length * 3 > limit && Buffer.byteLength(text, 'utf8') > limit;
+}
 
 function invalid(path: string, reason: string): EmbrError {
   return new EmbrError('INVALID_PATH', `invalid path ${JSON.stringify(path)}: ${reason}`, { path, reason });
@@ -42,7 +49,7 @@ export function parsePath(path: string): string[] {
   if (!path.startsWith('/')) throw invalid(path, 'not absolute');
   if (path.includes('\0')) throw invalid(path, 'contains NUL');
   if (LONE_SURROGATE.test(path)) throw invalid(path, 'not valid Unicode');
-  if (encoder.encode(path).length > PATH_MAX_BYTES) {
+  if (utf8Over(path, PATH_MAX_BYTES)) {
     throw new EmbrError('NAME_TOO_LONG', `path longer than ${PATH_MAX_BYTES} bytes`, { path });
   }
   if (path === '/') return [];
@@ -63,7 +70,7 @@ export function validateName(name: string, path: string): void {
   if (name.length === 0) throw invalid(path, 'empty component');
   if (name === '.' || name === '..') throw invalid(path, `'${name}' component`);
   if (name.includes('/')) throw invalid(path, 'component contains /');
-  if (encoder.encode(name).length > NAME_MAX_BYTES) {
+  if (utf8Over(name, NAME_MAX_BYTES)) {
     throw new EmbrError('NAME_TOO_LONG', `component longer than ${NAME_MAX_BYTES} bytes in ${JSON.stringify(path.slice(0, 300))}`, { path });
   }
 }
