@@ -35,7 +35,8 @@ export interface CommitContext {
  * it, so a batch of creates under the same directories resolves each directory once per commit
  * instead of once per path component per create; and a row write identical to the row this
  * commit already wrote is skipped (a directory touched by many creates in one commit is written
- * once: every touch gives it the same mtime, ctime and version).
+ * once: every touch gives it the same mtime, ctime and version). It also keeps the ids of the
+ * chunks the commit stored, for the writes whose chunks went into another write's packs.
  *
  * It is exact because every write of an inode row or a directory entry made inside a commit by
  * this module and session.ts goes through {@link putRow}, {@link removeRow}, {@link putEntry} and
@@ -50,6 +51,11 @@ class CommitCache implements Lookups {
   private readonly directories = new Map<number, InodeRow>();
   /** Live entries naming directories: `${parentIno}/${name}` → child inode. */
   private readonly subdirectories = new Map<string, number>();
+  /**
+   * Chunk ids by SHA-256 key ({@link shaKey}) of the chunks this commit stored or found stored
+   * (chunks are never freed inside a commit: GC is a commit of its own).
+   */
+  readonly chunkIds = new Map<string, number>();
 
   constructor(private readonly writer: StoreWriter) {}
 
@@ -473,7 +479,9 @@ export function decodeRef(
 /** Stores the packs of `content` and returns one chunk id per chunk (null for holes). */
 export function materialize(context: CommitContext, content: EncodedContent): Array<number | null> {
   const writer = context.writer;
-  const byKey = new Map<string, number>();
+  // Per commit, not per call: a transaction's small packs are merged into the packs of its first
+  // write (coalescePacks), and its other writes find their chunks' ids here without a query.
+  const byKey = cacheOf(context).chunkIds;
   for (const pack of content.packs) {
     const ids = writer.putPack(pack);
     pack.chunks.forEach((chunk, position) => {
