@@ -260,8 +260,11 @@ export abstract class Session implements ReadApi, WriteApi {
     this.host.assertWritable();
     const pipeline = this.host.pipeline;
     return this.submit('write', [path], async (forceEncode) => {
-      const content = await this.encode(data, 0, forceEncode, false, true);
-      const contentSha256 = pipeline.sha256(data);
+      const encoding = this.encode(data, 0, forceEncode, false, true);
+      // Hashed while the pool encodes a large write; a file of one chunk hashes to its chunk's SHA-256.
+      const wholeSha256 = data.length > pipeline.chunkBytes ? pipeline.sha256(data) : undefined;
+      const content = await encoding;
+      const contentSha256 = wholeSha256 ?? oneChunkSha256(content, data.length, pipeline.chunkBytes) ?? pipeline.sha256(data);
       return {
         kind: 'write',
         touched: [path],
@@ -566,6 +569,15 @@ export abstract class Session implements ReadApi, WriteApi {
       },
     }));
   }
+}
+
+/**
+ * The SHA-256 of a whole file of `size` bytes encoded as `content` when the file is one stored
+ * chunk (1..chunkBytes bytes, not all zeros): the chunk's SHA-256 is the file's.
+ */
+function oneChunkSha256(content: EncodedContent, size: number, chunkBytes: number): Uint8Array | undefined {
+  if (size === 0 || size > chunkBytes || content.firstIndex !== 0 || content.shas.length !== 1) return undefined;
+  return content.shas[0] ?? undefined;
 }
 
 /** Files at least this large are decoded in the worker pool by readFile. */
