@@ -14,6 +14,12 @@
  *   fingerprint(bytes: Uint8Array, maxNonZero: int, out: Uint32Array(>= 10000)) -> int
  *     positive dimensions at out[0 .. p), negative at out[p .. p + n), both increasing;
  *     returns p * 16384 + n.
+ *   fingerprintSerialized(bytes: Uint8Array, maxNonZero: int, out: Uint32Array(>= 10000),
+ *                         serialized: Uint8Array(>= 20007)) -> number
+ *     as fingerprint, and also writes the vector in the vsa vector format version 1
+ *     (src/vsa/serialize.ts: u8 1, varint dimension, varint p, varint n, then the gaps of the
+ *     positive and of the negative dimensions as canonical LEB128 varints) to serialized;
+ *     returns p * 16384 + n + serializedLength * 2^28 (exact in a double).
  *   fingerprintChunks(bytes: Uint8Array, chunkBytes: int, maxNonZero: int, dims: Uint32Array,
  *                     counts: Uint32Array) -> int
  *     fingerprints bytes[i*chunkBytes .. ) for every chunk i in one call; chunk i's positive then
@@ -127,6 +133,36 @@ static uint32_t fingerprint_into(const uint8_t *bytes, size_t length, uint32_t m
   return kept_positive * 16384u + kept_negative;
 }
 
+/* Largest serialization: header (version, dimension, two counts) + 2 bytes per dimension below 2^14. */
+#define MAX_SERIALIZED_BYTES (1u + 2u + 2u + 2u + 2u * DIMENSION)
+
+static inline size_t write_varint(uint8_t *out, size_t offset, uint32_t value) {
+  while (value >= 0x80u) {
+    out[offset++] = (uint8_t)((value & 0x7fu) | 0x80u);
+    value >>= 7;
+  }
+  out[offset++] = (uint8_t)value;
+  return offset;
+}
+
+static size_t write_gaps(const uint32_t *dims, uint32_t count, uint8_t *out, size_t offset) {
+  for (uint32_t index = 0; index < count; index += 1) {
+    offset = write_varint(out, offset, index == 0 ? dims[0] : dims[index] - dims[index - 1] - 1u);
+  }
+  return offset;
+}
+
+/* The vsa vector format version 1 of (positive = dims[0, p), negative = dims[p, p + n)). */
+static size_t serialize_vector(const uint32_t *dims, uint32_t positive, uint32_t negative, uint8_t *out) {
+  size_t offset = 0;
+  out[offset++] = 1;
+  offset = write_varint(out, offset, DIMENSION);
+  offset = write_varint(out, offset, positive);
+  offset = write_varint(out, offset, negative);
+  offset = write_gaps(dims, positive, out, offset);
+  return write_gaps(dims + positive, negative, out, offset);
+}
+
 #define CHECK(call)                                                         \
   do {                                                                      \
     if ((call) != napi_ok) {                                                \
@@ -177,6 +213,32 @@ static napi_value js_fingerprint(napi_env env, napi_callback_info info) {
   uint32_t packed = fingerprint_into((const uint8_t *)bytes, length, max_non_zero, (uint32_t *)out);
   napi_value result;
   CHECK(napi_create_uint32(env, packed, &result));
+  return result;
+}
+
+static napi_value js_fingerprint_serialized(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) {
+    napi_throw_type_error(env, NULL, "fingerprintSerialized(bytes, maxNonZero, out, serialized) takes 4 arguments");
+    return NULL;
+  }
+  void *bytes, *out, *serialized;
+  size_t length, out_length, serialized_length;
+  uint32_t max_non_zero;
+  if (!get_typed_array(env, argv[0], napi_uint8_array, &bytes, &length, "fingerprintSerialized: bytes must be a Uint8Array")) return NULL;
+  if (!get_limit(env, argv[1], &max_non_zero, "fingerprintSerialized: maxNonZero must be an integer >= 0")) return NULL;
+  if (!get_typed_array(env, argv[2], napi_uint32_array, &out, &out_length, "fingerprintSerialized: out must be a Uint32Array")) return NULL;
+  if (!get_typed_array(env, argv[3], napi_uint8_array, &serialized, &serialized_length, "fingerprintSerialized: serialized must be a Uint8Array")) return NULL;
+  if (out_length < DIMENSION || serialized_length < MAX_SERIALIZED_BYTES) {
+    napi_throw_range_error(env, NULL, "fingerprintSerialized: out must hold 10000 dimensions and serialized 20007 bytes");
+    return NULL;
+  }
+  uint32_t packed = fingerprint_into((const uint8_t *)bytes, length, max_non_zero, (uint32_t *)out);
+  size_t written = serialize_vector((const uint32_t *)out, packed >> 14, packed & 16383u, (uint8_t *)serialized);
+  napi_value result;
+  CHECK(napi_create_double(env, (double)packed + (double)written * 268435456.0, &result));
   return result;
 }
 
@@ -238,6 +300,8 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "dimension", value));
   CHECK(napi_create_function(env, "fingerprint", NAPI_AUTO_LENGTH, js_fingerprint, NULL, &value));
   CHECK(napi_set_named_property(env, exports, "fingerprint", value));
+  CHECK(napi_create_function(env, "fingerprintSerialized", NAPI_AUTO_LENGTH, js_fingerprint_serialized, NULL, &value));
+  CHECK(napi_set_named_property(env, exports, "fingerprintSerialized", value));
   CHECK(napi_create_function(env, "fingerprintChunks", NAPI_AUTO_LENGTH, js_fingerprint_chunks, NULL, &value));
   CHECK(napi_set_named_property(env, exports, "fingerprintChunks", value));
   return exports;

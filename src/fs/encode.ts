@@ -15,10 +15,10 @@
 import { hash as oneShotHash } from 'node:crypto';
 import { createChunkCodec } from '../codec/index.js';
 import type { ChunkCodec, CodecProfileName } from '../codec/index.js';
-import { chunkFingerprint } from '../query/fingerprint.js';
+import { serializedChunkFingerprint } from '../query/fingerprint.js';
 import type { NewChunk, PreparedPack } from '../store/api.js';
 import { isRawPack, preparePacks, unpack } from '../store/pack.js';
-import { deserializeVector, serializeVector } from '../vsa/serialize.js';
+import { deserializeVector } from '../vsa/serialize.js';
 import type { SparseVector } from '../vsa/sparse.js';
 import type { EncodePool } from './encode-pool.js';
 import { POOL_MIN_BYTES } from './encode-pool.js';
@@ -247,8 +247,8 @@ export function coalescePacks(contents: readonly EncodedContent[]): number {
  */
 export function encodeChunk(pipeline: Pipeline, chunk: Uint8Array): NewChunk {
   const encoded = pipeline.codec.encode(chunk);
-  const vector = chunkFingerprint(chunk);
-  const fingerprint = serializeVector(vector);
+  // Fingerprint and its serialization in one call (one native call when the addon is built).
+  const { vector, serialized: fingerprint } = serializedChunkFingerprint(chunk);
   fingerprintVectors.set(fingerprint, vector);
   return {
     sha256: encoded.sha256,

@@ -13,7 +13,9 @@ import {
   contentFingerprintJs,
   fileFingerprint,
   fingerprintImplementation,
+  serializedChunkFingerprint,
 } from './fingerprint.js';
+import { serializeVector } from '../vsa/serialize.js';
 import { seededBytes } from '../../test/support/seeded-bytes.js';
 
 
@@ -162,11 +164,19 @@ test('native contentFingerprint equals the JavaScript one on every length 0..700
   const budgets = [Number.POSITIVE_INFINITY, CHUNK_FINGERPRINT_MAX_NON_ZERO, 64, 7.5, 1, 0, 20_000];
   let thinned = 0;
   let nonZeros = 0;
+  let serializedChecked = 0;
   const check = (bytes: Uint8Array, budget: number, what: string): void => {
     const expected = contentFingerprintJs(bytes, { maxNonZero: budget });
     const actual = contentFingerprint(bytes, { maxNonZero: budget });
     assertSameVector(actual, expected, what);
     nonZeros += expected.nonZeroCount;
+    if (budget === CHUNK_FINGERPRINT_MAX_NON_ZERO) {
+      // The write path's call: vector and vsa serialization in one native call.
+      const both = serializedChunkFingerprint(bytes);
+      assertSameVector(both.vector, expected, `${what} (serialized)`);
+      assert.deepEqual(both.serialized, serializeVector(expected), `${what}: serialized bytes`);
+      serializedChecked += 1;
+    }
     if (budget < contentFingerprintJs(bytes).nonZeroCount) thinned += 1;
   };
   for (let length = 0; length <= 700; length += 1) check(shapedBytes(length, length), budgets[length % budgets.length], `length ${length}`);
@@ -185,6 +195,18 @@ test('native contentFingerprint equals the JavaScript one on every length 0..700
   // The inputs exercised what they are meant to: thinning and plenty of non-zeros.
   assert.ok(thinned > 300, `thinned inputs: ${thinned}`);
   assert.ok(nonZeros > 100_000, `non-zeros compared: ${nonZeros}`);
+  assert.ok(serializedChecked > 400, `serializations compared: ${serializedChecked}`);
+});
+
+test('serializedChunkFingerprint returns chunkFingerprint and its vsa serialization (native or JavaScript)', () => {
+  for (const [length, seed] of [[0, 1], [7, 2], [100, 3], [4096, 4], [4096, 5], [4096, 6], [65_536, 7], [300_000, 8]]) {
+    const bytes = shapedBytes(length, seed);
+    const both = serializedChunkFingerprint(bytes);
+    const expected = contentFingerprintJs(bytes, { maxNonZero: CHUNK_FINGERPRINT_MAX_NON_ZERO });
+    assertSameVector(both.vector, expected, `length ${length}`);
+    assert.deepEqual(both.serialized, serializeVector(expected), `length ${length}: serialized bytes`);
+  }
+  assert.throws(() => serializedChunkFingerprint('text' as unknown as Uint8Array), TypeError);
 });
 
 test('chunkFingerprints equals chunkFingerprint of each chunk (native batch and JavaScript)', () => {

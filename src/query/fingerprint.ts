@@ -32,6 +32,7 @@
  * Deterministic: no clock, no randomness; the gear table comes from a fixed seed.
  */
 import { majorityBundle } from '../vsa/accumulator.js';
+import { serializeVector } from '../vsa/serialize.js';
 import { SparseVector } from '../vsa/sparse.js';
 import { loadNativeKernels } from './native.js';
 import type { NativeKernels } from './native.js';
@@ -240,6 +241,48 @@ export function chunkFingerprint(bytes: Uint8Array): SparseVector {
   return contentFingerprint(bytes, { maxNonZero: CHUNK_FINGERPRINT_MAX_NON_ZERO });
 }
 
+/** A chunk's fingerprint and its serialization. */
+export interface SerializedFingerprint {
+  /** `chunkFingerprint(bytes)`. */
+  vector: SparseVector;
+  /** `serializeVector(vector)`: the vsa vector format version 1 (src/vsa/serialize.ts). */
+  serialized: Uint8Array;
+}
+
+/**
+ * {@link chunkFingerprint} and its serialization together: the native kernel writes both in one
+ * call (the write path stores every chunk's fingerprint serialized, and serializing in
+ * JavaScript cost about as much as the native fingerprint itself).
+ *
+ * @example
+ * ```ts
+ * const { vector, serialized } = serializedChunkFingerprint(chunkBytes);
+ * ```
+ */
+export function serializedChunkFingerprint(bytes: Uint8Array): SerializedFingerprint {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('serializedChunkFingerprint: bytes must be a Uint8Array');
+  if (native === undefined) {
+    const vector = fingerprintJs(bytes, CHUNK_FINGERPRINT_MAX_NON_ZERO);
+    return { vector, serialized: serializeVector(vector) };
+  }
+  return serializedNative(native, bytes);
+}
+
+/** Output staging of the native serialization: at most 7 header bytes + 2 per dimension. */
+const nativeSerialized = new Uint8Array(7 + 2 * FINGERPRINT_DIMENSION);
+
+/** The native fingerprint and serialization of one chunk. */
+function serializedNative(kernels: NativeKernels, bytes: Uint8Array): SerializedFingerprint {
+  const result = kernels.fingerprintSerialized(bytes, CHUNK_FINGERPRINT_MAX_NON_ZERO, nativeOut, nativeSerialized);
+  const packed = result % 0x1000_0000;
+  const positiveCount = packed >>> 14;
+  const negativeCount = packed & 16383;
+  return {
+    vector: new SparseVector(FINGERPRINT_DIMENSION, nativeOut.slice(0, positiveCount), nativeOut.slice(positiveCount, positiveCount + negativeCount)),
+    serialized: nativeSerialized.slice(0, (result - packed) / 0x1000_0000),
+  };
+}
+
 /**
  * {@link chunkFingerprint} of every `chunkBytes` piece of `bytes` (the last one may be shorter),
  * in one native call when the addon is loaded: for callers holding many chunks of one buffer.
@@ -310,7 +353,21 @@ function selectImplementation(): { kernels?: NativeKernels; reason: string } {
       return { reason: 'native addon disagrees with the JavaScript fingerprint (stale build? run npm ci)' };
     }
   }
+  for (const length of [0, 4096, sample.length]) {
+    const bytes = sample.subarray(0, length);
+    const both = serializedNative(kernels, bytes);
+    const expected = serializeVector(fingerprintJs(bytes, CHUNK_FINGERPRINT_MAX_NON_ZERO));
+    if (!both.vector.equals(fingerprintJs(bytes, CHUNK_FINGERPRINT_MAX_NON_ZERO)) || !equalBytes(both.serialized, expected)) {
+      return { reason: 'native addon disagrees with the JavaScript fingerprint serialization (stale build? run npm ci)' };
+    }
+  }
   return { kernels, reason: 'loaded' };
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index += 1) if (a[index] !== b[index]) return false;
+  return true;
 }
 
 const selected = selectImplementation();

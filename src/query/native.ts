@@ -25,6 +25,8 @@ export interface NativeKernels {
   readonly dimension: number;
   /** Positive dims at out[0, p), negative at out[p, p + n); returns p * 16384 + n. `out` holds >= dimension entries. */
   fingerprint(bytes: Uint8Array, maxNonZero: number, out: Uint32Array): number;
+  /** As fingerprint, plus the vsa vector format v1 bytes in serialized[0, s) (serialized holds >= 20,007); returns p * 16384 + n + s * 2^28. */
+  fingerprintSerialized(bytes: Uint8Array, maxNonZero: number, out: Uint32Array, serialized: Uint8Array): number;
   /** Every chunk of `bytes` in one call: dims packed chunk after chunk, counts[2i] = p, counts[2i+1] = n; returns dims written. */
   fingerprintChunks(bytes: Uint8Array, chunkBytes: number, maxNonZero: number, dims: Uint32Array, counts: Uint32Array): number;
 }
@@ -51,7 +53,7 @@ export function loadNativeKernels(): NativeLoadResult {
   if (process.env.EMBRFS_NO_NATIVE === '1') return { reason: 'disabled by EMBRFS_NO_NATIVE=1' };
   try {
     const kernels = createRequire(import.meta.url)(fileURLToPath(ADDON_URL)) as NativeKernels;
-    if (typeof kernels.fingerprint !== 'function' || typeof kernels.fingerprintChunks !== 'function') {
+    if (typeof kernels.fingerprint !== 'function' || typeof kernels.fingerprintSerialized !== 'function' || typeof kernels.fingerprintChunks !== 'function') {
       return { reason: 'native addon lacks fingerprint functions (stale build? run npm ci)' };
     }
     return { kernels, reason: 'loaded' };
