@@ -4,6 +4,9 @@
  *
  * Pipeline (docs/design/cli.md): a depth-first walk, one directory at a time, compares each
  * source entry (lstat, never following links) with the engram entry at the same path.
+ * The walk, the reads of small files and their content keys run on this thread; worker threads
+ * ({@link FileWritePool}) encode and commit, so this thread does only what must be ordered here,
+ * with synchronous calls (page-cached metadata and small reads cost less than promise round trips).
  * - Unchanged regular files (same size and mtime, like restic) cost nothing; only changed
  *   metadata is applied. Changed files are rewritten; the library's content-addressed chunks
  *   make unchanged chunks free.
@@ -13,9 +16,8 @@
  * - Hard links (same dev+ino in the source) are linked after all files exist; directory
  *   mtimes are set last because adding entries changes them.
  */
-import { lstat, readdir, readlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, type BigIntStats } from 'node:fs';
+import { createReadStream, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { DirectoryEntry, Engram, OpenOptions, ProfileName } from '../fs/api.js';
@@ -32,8 +34,17 @@ const streamThresholdBytes = 8 * 1024 * 1024;
 /** Worker threads start once this much has been written in this thread (small updates stay single-threaded). */
 const workersAfterBytes = 16 * 1024 * 1024;
 const workersAfterFiles = 1024;
-/** Content keys remembered for deferring copies (about 80 bytes each); beyond it copies are written at once. */
+/**
+ * The same for an engram this run creates: its workers' open is cheap (nothing to check), and
+ * every file the main thread encodes delays the walk (measured on the bench:peers corpus, medians
+ * of 4: main-thread CPU 1.69 -> 1.21 s, all threads 11.6 -> 10.8 s against the thresholds above).
+ */
+const freshWorkersAfterBytes = 2 * 1024 * 1024;
+const freshWorkersAfterFiles = 128;
+/** Content keys (and file sizes) remembered for deferring copies (about 100 bytes each); beyond it copies are written at once. */
 const maxSeenContents = 1_000_000;
+/** Bytes of deferred copies kept in memory (beyond it they are read again when written). */
+const maxKeptCopyBytes = 64 * 1024 * 1024;
 /**
  * Ops per worker batch (one commit each; bytes are capped by the batch limit, 64 MiB). Larger
  * than the main thread's 512: with two writers every commit reloads the library's similarity
@@ -41,13 +52,6 @@ const maxSeenContents = 1_000_000;
  * (measured on the bench:peers corpus: about 10% less ingest CPU at 2048 than at 512).
  */
 const poolBatchOperations = 2048;
-/** How many lstat calls run at once while walking. */
-const statConcurrency = 32;
-/**
- * Directories next on the walk's stack whose source listing starts before their turn, so the
- * lstat calls (libuv threads) overlap the engram comparisons of the current directory (this thread).
- */
-const prefetchDirectories = 4;
 
 export interface IngestOptions {
   sources: string[];
@@ -85,9 +89,10 @@ interface SourceEntry {
 
 interface PendingDirectory {
   engramPath: string;
-  /** The source directory, listed (readdir + lstat) when needed: see {@link prefetchDirectories}. */
+  /** The source directory, listed (readdir + lstat) at its turn. */
   sourcePath: string;
-  children: Promise<SourceEntry[]> | undefined;
+  /** Known already (the root); else listed at its turn. */
+  children: SourceEntry[] | undefined;
   /** Created in this run: the engram holds nothing under it yet (its mkdir may still be queued). */
   isNew: boolean;
 }
@@ -100,45 +105,35 @@ function permissionBits(stats: BigIntStats): number {
   return Number(stats.mode) & 0o7777;
 }
 
-async function lstatAll(directory: string, names: string[], warn: (line: string) => void, excluded: ReadonlySet<string>): Promise<SourceEntry[]> {
+/**
+ * Lists a source directory: its entries, sorted by name, each with its lstat. Synchronous: with
+ * the metadata in the page cache an lstat is a few microseconds, less than the promise form's
+ * thread-pool round trip and callback on this thread (bench:peers corpus, medians of 4:
+ * main-thread CPU 1.69 -> 1.47 s; profiled, the listing fell from ~0.6 to ~0.2 s).
+ */
+function listSource(directory: string, warn: (line: string) => void, excluded: ReadonlySet<string>): SourceEntry[] {
   const entries: SourceEntry[] = [];
-  for (let start = 0; start < names.length; start += statConcurrency) {
-    const slice = names.slice(start, start + statConcurrency);
-    const stats = await Promise.all(
-      slice.map(async (name) => {
-        const sourcePath = join(directory, name);
-        if (excluded.has(sourcePath)) return undefined;
-        try {
-          return { name, sourcePath, stats: await lstat(sourcePath, { bigint: true }) };
-        } catch (error) {
-          // A file that vanished during the walk is not an error of the ingest as a whole.
-          if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-            warn(`embrfs: skipped, vanished during ingest (${sourcePath})`);
-            return undefined;
-          }
-          throw error;
-        }
-      }),
-    );
-    for (const entry of stats) if (entry !== undefined) entries.push(entry);
+  for (const name of readdirSync(directory).sort()) {
+    const sourcePath = join(directory, name);
+    if (excluded.has(sourcePath)) continue;
+    const stats = lstatSync(sourcePath, { bigint: true, throwIfNoEntry: false });
+    if (stats === undefined) {
+      // A file that vanished during the walk is not an error of the ingest as a whole.
+      warn(`embrfs: skipped, vanished during ingest (${sourcePath})`);
+      continue;
+    }
+    entries.push({ name, sourcePath, stats });
   }
   return entries;
 }
 
 /** Maps the command line's sources to the engram root's entries. */
-async function resolveRoot(sources: string[]): Promise<{ rootSource: SourceEntry | undefined; children: SourceEntry[] }> {
+function resolveRoot(sources: string[]): { rootSource: SourceEntry | undefined; children: SourceEntry[] } {
   const resolved: SourceEntry[] = [];
   for (const source of sources) {
     const sourcePath = resolve(source);
-    let stats: BigIntStats;
-    try {
-      stats = await lstat(sourcePath, { bigint: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new CliFailure(ExitCode.badInput, 'source not found', source, 'check the path');
-      }
-      throw error;
-    }
+    const stats = lstatSync(sourcePath, { bigint: true, throwIfNoEntry: false });
+    if (stats === undefined) throw new CliFailure(ExitCode.badInput, 'source not found', source, 'check the path');
     resolved.push({ name: basename(sourcePath), sourcePath, stats });
   }
   if (resolved.length === 1 && resolved[0].stats.isDirectory()) {
@@ -170,7 +165,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const startMs = Date.now();
   const asRoot = process.getuid?.() === 0;
   const warn = (line: string) => process.stderr.write(`${line}\n`);
-  const { rootSource, children: rootChildren } = await resolveRoot(options.sources);
+  const { rootSource, children: rootChildren } = resolveRoot(options.sources);
   // The engram may live inside a source tree: never ingest it (or SQLite's side files) into itself.
   const engramPath = resolve(options.engramFile);
   const ownFiles = new Set(['', '-wal', '-shm', '-journal'].map((suffix) => engramPath + suffix));
@@ -179,6 +174,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const openOptions: OpenOptions = { create: true, durability: 'normal' };
   if (options.profile !== undefined) openOptions.profile = options.profile;
   if (options.chunkBytes !== undefined) openOptions.chunkBytes = options.chunkBytes;
+  const freshEngram = !existsSync(options.engramFile);
   const engram: Engram = await openForCli(options.engramFile, openOptions);
   if (options.profile !== undefined || options.chunkBytes !== undefined) {
     // Both are fixed when the engram is created; say so instead of silently ignoring them.
@@ -206,6 +202,8 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const jobs = options.jobs ?? Math.min(2, availableParallelism());
   // An explicit --jobs starts the workers at the first write; by default they wait for real work.
   const explicitJobs = options.jobs !== undefined;
+  const poolAfterBytes = freshEngram ? freshWorkersAfterBytes : workersAfterBytes;
+  const poolAfterFiles = freshEngram ? freshWorkersAfterFiles : workersAfterFiles;
   let pool: FileWritePool | undefined;
   // While the pool runs, every change goes to it, in walk order, as batches that commit in order.
   let pendingOps: TreeOp[] = [];
@@ -230,9 +228,32 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   try {
     const firstPathByInode = new Map<string, string>();
     const hardLinks: { engramPath: string; firstPath: string }[] = [];
-    const directoryTimes: { engramPath: string; mtimeNs: bigint }[] = [];
-    const seenContent = new Set<string>();
-    const deferred: { entry: SourceEntry; engramPath: string; replace: 'none' | 'overwrite'; existing: { mode: number; uid: number; gid: number } | undefined }[] = [];
+    /** `isNew`: created in this run, so its mtime surely changed since (no stat needed). */
+    const directoryTimes: { engramPath: string; mtimeNs: bigint; isNew: boolean }[] = [];
+    // Copies of one content (see writeRegularFile). A content key is the size and SHA-256 of a
+    // file's bytes, mapped to the pool ticket of the batch that writes its first copy (-1: this
+    // thread's batch, committed before the pool starts). Hashing is lazy: the first file of a
+    // size is only remembered (path and ticket); a second file of that size hashes both (the first
+    // is read again), so files of a size met once are never hashed (on the bench:peers corpus:
+    // 113 of 243 MB hashed instead of all).
+    const firstTicketByContent = new Map<string, number>();
+    /** null: the first file of this size is hashed already (its key is in firstTicketByContent). */
+    const firstFileBySize = new Map<number, { sourcePath: string; ticket: number } | null>();
+    const contentKey = (data: Uint8Array) => `${data.length}:${createHash('sha256').update(data).digest('base64')}`;
+    interface DeferredCopy {
+      entry: SourceEntry;
+      engramPath: string;
+      replace: 'none' | 'overwrite';
+      existing: { mode: number; uid: number; gid: number } | undefined;
+      /** The ticket of the batch writing the first copy: the copy is written once it is committed. */
+      firstTicket: number;
+      /** Its bytes, kept while {@link maxKeptCopyBytes} allows; else read again when written. */
+      data?: Buffer;
+    }
+    const deferred: DeferredCopy[] = [];
+    let keptCopyBytes = 0;
+    /** The pool ticket of the batch an op queued now lands in (-1: this thread's batch). */
+    const currentTicket = () => (pool === undefined ? -1 : pool.nextTicket);
 
     const ownerOptions = (stats: BigIntStats): { uid?: number; gid?: number } =>
       asRoot ? { uid: Number(stats.uid), gid: Number(stats.gid) } : {};
@@ -258,27 +279,56 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       replace: 'none' | 'overwrite' | 'remove-first',
       existing: { mode: number; uid: number; gid: number } | undefined,
       isDeferred = false,
+      keptData?: Buffer,
     ) => {
       const sizeBytes = Number(entry.stats.size);
       let data: Buffer | undefined;
+      /** Set when this file is the first of its content (or size): where its first copy lands. */
+      let remember: ((ticket: number) => void) | undefined;
       if (sizeBytes <= streamThresholdBytes) {
         // Synchronous: a page-cached small file costs three syscalls here, where the promise
         // form costs four thread-pool round trips and their callbacks on this (busiest) thread.
-        data = readFileSync(entry.sourcePath);
+        data = keptData ?? readFileSync(entry.sourcePath);
         // Workaround (reported to the library): chunks are deduplicated only against committed
         // ones, so copies of one content inside one batch (or in two workers' batches) are all
         // encoded and stored. A copy of content already seen in this run waits until the first
         // one is committed; then the library finds its chunks stored and skips their encoding.
         if (!isDeferred && data.length > 0) {
-          const contentKey = `${data.length}:${createHash('sha256').update(data).digest('base64')}`;
-          if (seenContent.has(contentKey)) {
-            deferred.push({ entry, engramPath, replace: replace === 'remove-first' ? 'none' : replace, existing });
-            return;
+          const size = data.length;
+          const first = firstFileBySize.get(size);
+          if (first === undefined) {
+            const sourcePath = entry.sourcePath;
+            if (firstFileBySize.size < maxSeenContents) remember = (ticket) => firstFileBySize.set(size, { sourcePath, ticket });
+          } else {
+            if (first !== null) {
+              firstFileBySize.set(size, null);
+              let firstData: Buffer | undefined;
+              try {
+                firstData = readFileSync(first.sourcePath);
+              } catch {
+                // Gone or unreadable since it was written: its copies are just not deferred.
+              }
+              if (firstData !== undefined && firstData.length === size) firstTicketByContent.set(contentKey(firstData), first.ticket);
+            }
+            const key = contentKey(data);
+            const firstTicket = firstTicketByContent.get(key);
+            if (firstTicket !== undefined) {
+              // The path is cleared now, in walk order; the copy is written there later.
+              if (replace === 'remove-first') await queueOp({ kind: 'remove', path: engramPath });
+              const copy: DeferredCopy = { entry, engramPath, replace: replace === 'remove-first' ? 'none' : replace, existing, firstTicket };
+              if (keptCopyBytes + data.buffer.byteLength <= maxKeptCopyBytes) {
+                // byteLength of the whole buffer: a small file's bytes are a slice of a shared 8 KiB pool.
+                copy.data = data;
+                keptCopyBytes += data.buffer.byteLength;
+              }
+              deferred.push(copy);
+              return;
+            }
+            if (firstTicketByContent.size < maxSeenContents) remember = (ticket) => firstTicketByContent.set(key, ticket);
           }
-          if (seenContent.size < maxSeenContents) seenContent.add(contentKey);
         }
       }
-      if (pool === undefined && jobs > 1 && (explicitJobs || summary.writtenBytes >= workersAfterBytes || summary.writtenFiles >= workersAfterFiles)) {
+      if (pool === undefined && jobs > 1 && (explicitJobs || summary.writtenBytes >= poolAfterBytes || summary.writtenFiles >= poolAfterFiles)) {
         // Started only for real work: each worker's open of an existing engram costs a check of the file.
         // What this thread queued commits first: the workers' batches build on it.
         await batch.drain();
@@ -299,6 +349,8 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       }
       summary.writtenFiles += 1;
       summary.writtenBytes += sizeBytes;
+      // Before queueing: a full batch is submitted by queueOp, with the ticket read here.
+      remember?.(currentTicket());
       if (pool !== undefined) {
         await queueOp({ kind: 'write', job }, sizeBytes);
         // A big file is streamed by the worker after its batch commits: send it off now.
@@ -320,7 +372,8 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       const stats = entry.stats;
       if (stats.isDirectory()) {
         summary.directories += 1;
-        directoryTimes.push({ engramPath, mtimeNs: stats.mtimeNs });
+        const times = { engramPath, mtimeNs: stats.mtimeNs, isNew: false };
+        directoryTimes.push(times);
         const directory: PendingDirectory = { engramPath, sourcePath: entry.sourcePath, children: undefined, isNew: false };
         if (existing?.type === 'directory') {
           const current = await engram.stat(engramPath);
@@ -334,12 +387,13 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
         }
         await queueOp({ kind: 'mkdir', path: engramPath, mode: permissionBits(stats), mtimeNs: stats.mtimeNs, ...ownerOptions(stats) });
         directory.isNew = true;
+        times.isNew = true;
         pending.push(directory);
         return;
       }
       if (stats.isSymbolicLink()) {
         summary.symlinks += 1;
-        const target = await readlink(entry.sourcePath);
+        const target = readlinkSync(entry.sourcePath);
         if (existing?.type === 'symlink') {
           const [currentTarget, current] = await Promise.all([engram.readlink(engramPath), engram.stat(engramPath)]);
           const ownerMatches = !asRoot || (current.uid === Number(stats.uid) && current.gid === Number(stats.gid));
@@ -406,28 +460,18 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     // The root: either the single source directory itself, or a virtual directory of the sources.
     let rootChildrenEntries = rootChildren;
     if (rootSource !== undefined) {
-      const names = (await readdir(rootSource.sourcePath)).sort();
-      rootChildrenEntries = await lstatAll(rootSource.sourcePath, names, warn, ownFiles);
+      rootChildrenEntries = listSource(rootSource.sourcePath, warn, ownFiles);
       const current = await engram.stat('/');
       await syncMetadata('/', rootSource.stats, current);
-      directoryTimes.push({ engramPath: '/', mtimeNs: rootSource.stats.mtimeNs });
+      // The root of an engram created by this run is as new as any directory created in it.
+      directoryTimes.push({ engramPath: '/', mtimeNs: rootSource.stats.mtimeNs, isNew: freshEngram });
     }
-    const listing = (directory: PendingDirectory): Promise<SourceEntry[]> => {
-      if (directory.children === undefined) {
-        const children = readdir(directory.sourcePath).then((names) => lstatAll(directory.sourcePath, names.sort(), warn, ownFiles));
-        // Observed when the directory's turn comes; this keeps Node from calling it unhandled meanwhile.
-        children.catch(() => {});
-        directory.children = children;
-      }
-      return directory.children;
-    };
     // Depth-first with an explicit stack: memory grows with depth x width, never with file sizes.
-    const stack: PendingDirectory[] = [{ engramPath: '/', sourcePath: '', children: Promise.resolve(rootChildrenEntries), isNew: false }];
+    const stack: PendingDirectory[] = [{ engramPath: '/', sourcePath: '', children: rootChildrenEntries, isNew: false }];
     while (stack.length > 0) {
       const directory = stack.pop();
       if (directory === undefined) break;
-      for (let index = stack.length - 1; index >= Math.max(0, stack.length - prefetchDirectories); index -= 1) listing(stack[index]);
-      const children = await listing(directory);
+      const children = directory.children ?? listSource(directory.sourcePath, warn, ownFiles);
       progress.addTotal(
         children.filter((child) => child.stats.isFile()).length,
         children.reduce((sum, child) => sum + (child.stats.isFile() ? Number(child.stats.size) : 0), 0),
@@ -436,26 +480,32 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       await syncDirectory(directory, children, discovered);
       for (let index = discovered.length - 1; index >= 0; index -= 1) stack.push(discovered[index]);
     }
-    // Copies of content seen earlier in this run: now that the first ones are committed (or about
-    // to be: drain first), their chunks are found stored and cost no encoding.
-    if (deferred.length > 0) {
+    // Copies of content seen earlier in this run: written once their first copy is committed, so
+    // their chunks are found stored and cost no encoding. Most first copies are committed by now:
+    // those copies go at once, while the last batches are still encoding; the others (sorted
+    // last) wait for just the batch holding their first copy, not for the whole pool.
+    await dispatch();
+    if (pool === undefined) await batch.drain();
+    deferred.sort((a, b) => a.firstTicket - b.firstTicket);
+    for (const copy of deferred) {
+      // A ticket of -1 (this thread's batch) was committed before the pool started, or just above.
+      if (pool !== undefined && copy.firstTicket >= 0 && !pool.isCommitted(copy.firstTicket)) {
+        await dispatch();
+        await pool.waitForCommitted(copy.firstTicket);
+      }
+      await writeRegularFile(copy.entry, copy.engramPath, copy.replace, copy.existing, true, copy.data);
+    }
+    deferred.length = 0;
+
+    // Everything below reads the engram's state; it is made of commits only.
+    const settle = async () => {
       await dispatch();
       if (pool !== undefined) await pool.drain();
       await batch.drain();
-      for (const copy of deferred) await writeRegularFile(copy.entry, copy.engramPath, copy.replace, copy.existing, true);
-      deferred.length = 0;
-    }
-    await dispatch();
-    if (pool !== undefined) {
-      await pool.drain();
-      summary.commits += pool.commits;
-      const closing = pool;
-      pool = undefined;
-      await closing.close();
-    }
-    await batch.drain();
-
-    // Hard links: every first path exists now.
+    };
+    // Hard links: every first path exists once everything queued is committed.
+    if (hardLinks.length > 0) await settle();
+    let linksQueued = false;
     for (const { engramPath, firstPath } of hardLinks) {
       summary.hardLinks += 1;
       let linked = false;
@@ -467,16 +517,28 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       }
       if (linked) continue;
       await queueOp({ kind: 'link', path: engramPath, firstPath });
+      linksQueued = true;
     }
-    await batch.drain();
 
-    // Directory mtimes last: creating and removing entries above changed them.
-    for (const { engramPath, mtimeNs } of directoryTimes) {
-      const current = await engram.stat(engramPath);
-      if (current.mtimeNs === mtimeNs) continue;
+    // Directory mtimes last: creating and removing entries above changed them. A directory
+    // created in this run is set without a look (its entries changed it); the others are compared
+    // with the engram once everything before is committed. The ops go where everything else went
+    // (the pool's batches commit in order), so no barrier is needed before them.
+    if (linksQueued || directoryTimes.some((times) => !times.isNew)) await settle();
+    for (const { engramPath, mtimeNs, isNew } of directoryTimes) {
+      if (!isNew) {
+        const current = await engram.stat(engramPath);
+        if (current.mtimeNs === mtimeNs) continue;
+      }
       await queueOp({ kind: 'metadata', path: engramPath, mtimeNs });
     }
-    await batch.drain();
+    await settle();
+    if (pool !== undefined) {
+      summary.commits += pool.commits;
+      const closing = pool;
+      pool = undefined;
+      await closing.close();
+    }
 
     // Workaround (reported to the library): a commit stores a chunk pack even when every chunk in
     // it turned out to be a duplicate of one committed first. The deferral of copies above avoids

@@ -87,3 +87,60 @@ test('a failed worker batch stops the later ones and its own error is the one re
     await rm(base, { recursive: true, force: true });
   }
 });
+
+test('tickets: nextTicket names the batch submitted next, waitForCommitted waits for just that batch', async () => {
+  const base = await mkdtemp(join(tmpdir(), 'embrfs-pool-tickets-'));
+  try {
+    const file = join(base, 'e.engram');
+    await (await openEngram(file, { create: true })).close();
+    const pool = await FileWritePool.start(file, 2, () => {});
+    try {
+      assert.equal(pool.nextTicket, 0);
+      assert.equal(pool.isCommitted(0), false);
+      await assert.rejects(pool.waitForCommitted(0), /not submitted/);
+      await pool.submit([fileOp('/a', randomBytes(256 * 1024))]);
+      assert.equal(pool.nextTicket, 1);
+      await pool.submit([fileOp('/b', randomBytes(256 * 1024))]);
+      assert.equal(pool.nextTicket, 2);
+      await pool.waitForCommitted(0);
+      assert.equal(pool.isCommitted(0), true);
+      // Committed means visible to another connection.
+      const reader = await openEngram(file, { readOnly: true });
+      try {
+        assert.equal(await reader.exists('/a'), true);
+      } finally {
+        await reader.close();
+      }
+      await pool.waitForCommitted(1);
+      assert.equal(pool.isCommitted(1), true);
+      assert.equal(pool.isCommitted(2), false);
+    } finally {
+      await pool.close();
+    }
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+});
+
+test('waitForCommitted throws the failure of the batch it waits for', async () => {
+  const base = await mkdtemp(join(tmpdir(), 'embrfs-pool-wait-fail-'));
+  try {
+    const file = join(base, 'e.engram');
+    const setup = await openEngram(file, { create: true });
+    await setup.mkdir('/taken');
+    await setup.close();
+    const pool = await FileWritePool.start(file, 2, () => {});
+    await pool.submit([{ kind: 'mkdir', path: '/taken', mode: 0o755, mtimeNs: 1n }]);
+    let failure: unknown;
+    try {
+      await pool.waitForCommitted(0);
+    } catch (error) {
+      failure = error;
+    }
+    await pool.close();
+    assert.ok(isEmbrError(failure, 'EXISTS'), `expected EXISTS, got ${String(failure)}`);
+    assert.equal(pool.isCommitted(0), false);
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+});
