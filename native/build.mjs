@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the optional native fingerprint kernel (native/fingerprint.c) with node-gyp at `npm ci`
 // ("install" script of package.json). Never fails the install: without a compiler, Python or
-// Node's headers, EmbrFS uses its JavaScript fingerprint (same output, ~3x slower kernel).
+// Node's headers, EmbrFS uses its JavaScript fingerprint (same output, ~1.5x slower per chunk).
 //
 // Node's headers: when the running Node's prefix has include/node/node_api.h (distribution
 // packages and the nodejs.org tarballs both install it), node-gyp is pointed at it with
