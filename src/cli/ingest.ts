@@ -249,8 +249,10 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       firstTicket: number;
       /** Its bytes, kept while {@link maxKeptCopyBytes} allows; else read again when written. */
       data?: Buffer;
+      keptBytes?: number;
     }
-    const deferred: DeferredCopy[] = [];
+    /** Deferred copies by the ticket of their first copy's batch. */
+    const deferred = new Map<number, DeferredCopy[]>();
     let keptCopyBytes = 0;
     /** The pool ticket of the batch an op queued now lands in (-1: this thread's batch). */
     const currentTicket = () => (pool === undefined ? -1 : pool.nextTicket);
@@ -319,9 +321,12 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
               if (keptCopyBytes + data.buffer.byteLength <= maxKeptCopyBytes) {
                 // byteLength of the whole buffer: a small file's bytes are a slice of a shared 8 KiB pool.
                 copy.data = data;
-                keptCopyBytes += data.buffer.byteLength;
+                copy.keptBytes = data.buffer.byteLength;
+                keptCopyBytes += copy.keptBytes;
               }
-              deferred.push(copy);
+              const waiting = deferred.get(firstTicket);
+              if (waiting === undefined) deferred.set(firstTicket, [copy]);
+              else waiting.push(copy);
               return;
             }
             if (firstTicketByContent.size < maxSeenContents) remember = (ticket) => firstTicketByContent.set(key, ticket);
@@ -366,6 +371,26 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
         await queueOp({ kind: 'write', job }, sizeBytes);
       }
       progress.advance(1, sizeBytes);
+    };
+
+    /** Writes the deferred copies whose first copy is committed (all of them when `all`, waiting as needed). */
+    const writeCopies = async (all: boolean) => {
+      for (const ticket of [...deferred.keys()].sort((a, b) => a - b)) {
+        // -1: this thread's batch, committed before the pool started (or drained by the caller).
+        const committed = ticket < 0 ? pool !== undefined || all : pool !== undefined && pool.isCommitted(ticket);
+        if (!committed) {
+          if (!all) continue;
+          if (pool === undefined) throw new Error(`internal: copies wait for ticket ${ticket} without a pool`);
+          await dispatch();
+          await pool.waitForCommitted(ticket);
+        }
+        const copies = deferred.get(ticket) ?? [];
+        deferred.delete(ticket);
+        for (const copy of copies) {
+          keptCopyBytes -= copy.keptBytes ?? 0;
+          await writeRegularFile(copy.entry, copy.engramPath, copy.replace, copy.existing, true, copy.data);
+        }
+      }
     };
 
     const syncEntry = async (entry: SourceEntry, engramPath: string, existing: DirectoryEntry | undefined, pending: PendingDirectory[]) => {
@@ -479,23 +504,13 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       const discovered: PendingDirectory[] = [];
       await syncDirectory(directory, children, discovered);
       for (let index = discovered.length - 1; index >= 0; index -= 1) stack.push(discovered[index]);
+      // Copies whose first copy is committed go now, into the batches of the walk: little is left for the end.
+      if (deferred.size > 0) await writeCopies(false);
     }
-    // Copies of content seen earlier in this run: written once their first copy is committed, so
-    // their chunks are found stored and cost no encoding. Most first copies are committed by now:
-    // those copies go at once, while the last batches are still encoding; the others (sorted
-    // last) wait for just the batch holding their first copy, not for the whole pool.
+    // The copies left: each waits for just the batch holding its first copy, not for the whole pool.
     await dispatch();
     if (pool === undefined) await batch.drain();
-    deferred.sort((a, b) => a.firstTicket - b.firstTicket);
-    for (const copy of deferred) {
-      // A ticket of -1 (this thread's batch) was committed before the pool started, or just above.
-      if (pool !== undefined && copy.firstTicket >= 0 && !pool.isCommitted(copy.firstTicket)) {
-        await dispatch();
-        await pool.waitForCommitted(copy.firstTicket);
-      }
-      await writeRegularFile(copy.entry, copy.engramPath, copy.replace, copy.existing, true, copy.data);
-    }
-    deferred.length = 0;
+    await writeCopies(true);
 
     // Everything below reads the engram's state; it is made of commits only.
     const settle = async () => {
