@@ -204,20 +204,35 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const explicitJobs = options.jobs !== undefined;
   const poolAfterBytes = freshEngram ? freshWorkersAfterBytes : workersAfterBytes;
   const poolAfterFiles = freshEngram ? freshWorkersAfterFiles : workersAfterFiles;
+  /**
+   * True once changes go to the worker threads. Their pool starts in the background: the
+   * workers load and open the engram while this thread commits its own batch and walks on
+   * (a start takes 0.2-0.4 s); the first dispatch waits for it.
+   */
+  let pooled = false;
+  let poolStarting: Promise<FileWritePool> | undefined;
+  /** The started pool (undefined before it is started, or while it starts). */
   let pool: FileWritePool | undefined;
+  /** The pool once started (waiting for its start); undefined when this thread writes. */
+  const readyPool = async (): Promise<FileWritePool | undefined> => {
+    if (pool === undefined && poolStarting !== undefined) pool = await poolStarting;
+    return pool;
+  };
   // While the pool runs, every change goes to it, in walk order, as batches that commit in order.
   let pendingOps: TreeOp[] = [];
   let pendingBytes = 0;
   const dispatch = async () => {
-    if (pool === undefined || pendingOps.length === 0) return;
+    if (!pooled || pendingOps.length === 0) return;
     const ops = pendingOps;
     pendingOps = [];
     pendingBytes = 0;
-    await pool.submit(ops);
+    const started = await readyPool();
+    if (started === undefined) throw new Error('internal: no pool to dispatch to');
+    await started.submit(ops);
   };
   /** Queues one change: into the pool's next batch while it runs, else into this thread's batch. */
   const queueOp = async (op: TreeOp, bytes = 0) => {
-    if (pool === undefined) {
+    if (!pooled) {
       await batch.add((tx) => applyTreeOp(tx, op), bytes);
       return;
     }
@@ -255,7 +270,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     const deferred = new Map<number, DeferredCopy[]>();
     let keptCopyBytes = 0;
     /** The pool ticket of the batch an op queued now lands in (-1: this thread's batch). */
-    const currentTicket = () => (pool === undefined ? -1 : pool.nextTicket);
+    const currentTicket = () => (!pooled ? -1 : (pool?.nextTicket ?? 0));
 
     const ownerOptions = (stats: BigIntStats): { uid?: number; gid?: number } =>
       asRoot ? { uid: Number(stats.uid), gid: Number(stats.gid) } : {};
@@ -333,11 +348,14 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
           }
         }
       }
-      if (pool === undefined && jobs > 1 && (explicitJobs || summary.writtenBytes >= poolAfterBytes || summary.writtenFiles >= poolAfterFiles)) {
+      if (!pooled && jobs > 1 && (explicitJobs || summary.writtenBytes >= poolAfterBytes || summary.writtenFiles >= poolAfterFiles)) {
         // Started only for real work: each worker's open of an existing engram costs a check of the file.
         // What this thread queued commits first: the workers' batches build on it.
+        poolStarting = FileWritePool.start(options.engramFile, jobs, (files, bytes) => progress.advance(files, bytes));
+        // Observed at the first dispatch (or in the cleanup); not an unhandled rejection meanwhile.
+        poolStarting.catch(() => {});
         await batch.drain();
-        pool = await FileWritePool.start(options.engramFile, jobs, (files, bytes) => progress.advance(files, bytes));
+        pooled = true;
       }
       if (replace === 'remove-first') await queueOp({ kind: 'remove', path: engramPath });
       const job: FileWriteJob = { engramPath, sourcePath: entry.sourcePath, sizeBytes, mode: permissionBits(entry.stats), mtimeNs: entry.stats.mtimeNs, ...ownerOptions(entry.stats) };
@@ -356,7 +374,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       summary.writtenBytes += sizeBytes;
       // Before queueing: a full batch is submitted by queueOp, with the ticket read here.
       remember?.(currentTicket());
-      if (pool !== undefined) {
+      if (pooled) {
         await queueOp({ kind: 'write', job }, sizeBytes);
         // A big file is streamed by the worker after its batch commits: send it off now.
         if (data === undefined) await dispatch();
@@ -377,12 +395,13 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     const writeCopies = async (all: boolean) => {
       for (const ticket of [...deferred.keys()].sort((a, b) => a - b)) {
         // -1: this thread's batch, committed before the pool started (or drained by the caller).
-        const committed = ticket < 0 ? pool !== undefined || all : pool !== undefined && pool.isCommitted(ticket);
+        const committed = ticket < 0 ? pooled || all : pool !== undefined && pool.isCommitted(ticket);
         if (!committed) {
           if (!all) continue;
-          if (pool === undefined) throw new Error(`internal: copies wait for ticket ${ticket} without a pool`);
           await dispatch();
-          await pool.waitForCommitted(ticket);
+          const started = await readyPool();
+          if (started === undefined) throw new Error(`internal: copies wait for ticket ${ticket} without a pool`);
+          await started.waitForCommitted(ticket);
         }
         const copies = deferred.get(ticket) ?? [];
         deferred.delete(ticket);
@@ -509,13 +528,13 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     }
     // The copies left: each waits for just the batch holding its first copy, not for the whole pool.
     await dispatch();
-    if (pool === undefined) await batch.drain();
+    if (!pooled) await batch.drain();
     await writeCopies(true);
 
     // Everything below reads the engram's state; it is made of commits only.
     const settle = async () => {
       await dispatch();
-      if (pool !== undefined) await pool.drain();
+      await (await readyPool())?.drain();
       await batch.drain();
     };
     // Hard links: every first path exists once everything queued is committed.
@@ -548,10 +567,11 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       await queueOp({ kind: 'metadata', path: engramPath, mtimeNs });
     }
     await settle();
-    if (pool !== undefined) {
-      summary.commits += pool.commits;
-      const closing = pool;
+    const closing = await readyPool();
+    if (closing !== undefined) {
+      summary.commits += closing.commits;
       pool = undefined;
+      poolStarting = undefined;
       await closing.close();
     }
 
@@ -566,7 +586,8 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     await engram.sync();
   } finally {
     progress.stop();
-    if (pool !== undefined) await pool.close().catch(() => {});
+    const leftover = pool ?? (await poolStarting?.catch(() => undefined));
+    if (leftover !== undefined) await leftover.close().catch(() => {});
     // On success everything is drained already; after a failure, queued work is dropped, not committed.
     await batch.abandon();
     await engram.close();
