@@ -23,6 +23,12 @@ export class ContentDelta {
   readonly touchedInodes = new Map<number, number>();
 
   /**
+   * Inodes this commit created. Inode numbers are never reused, so none of them was ever in the
+   * similarity index: indexing one needs no lookup of what it held before.
+   */
+  readonly created = new Set<number>();
+
+  /**
    * Chunk refs this commit inserted and did not close again, per inode (chunk index → chunk id):
    * the similarity index reads a freshly written file from here instead of the store.
    */

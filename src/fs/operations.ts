@@ -701,6 +701,7 @@ export function createInode(
 ): number {
   const writer = context.writer;
   const ino = writer.allocateIno();
+  context.changes.created.add(ino);
   const now = context.timeNs;
   putRow(context, ino, {
     ...data,

@@ -139,7 +139,7 @@ export class EngramSimilarity {
       writer,
       () => {
         const index = this.loaded();
-        for (const [ino, firstChanged] of root.touchedInodes) this.reindex(writer, index, ino, firstChanged, root.knownFingerprints, root.insertedRefs.get(ino));
+        for (const [ino, firstChanged] of root.touchedInodes) this.reindex(writer, index, ino, firstChanged, root.knownFingerprints, root.insertedRefs.get(ino), root.created.has(ino));
         index.flush();
       },
       true,
@@ -339,8 +339,10 @@ export class EngramSimilarity {
     firstChanged: number,
     known: ReadonlyMap<number, Uint8Array>,
     inserted?: ReadonlyMap<number, number>,
+    isNew = false,
   ): void {
     const key = inodeKey(ino);
+    if (isNew) index.noteNeverIndexed(key);
     const row = writer.inode(ino, LIVE);
     const chunkCount = row === undefined || row.type !== 'file' ? 0 : Math.ceil(row.size / this.chunkBytes);
     if (chunkCount === 0) {

@@ -425,3 +425,20 @@ test('deferred postings: reads, checkpoints and a second connection catching up 
     { numRuns: 60, seed: 11 },
   );
 });
+
+test('noteNeverIndexed skips the read of a new path and indexes it exactly as without the note', () => {
+  const reads: string[] = [];
+  const storage = new MemoryIndexStorage();
+  const counting = { get: (key: string) => (reads.push(key), storage.get(key)), put: (key: string, value: Uint8Array) => storage.put(key, value), delete: (key: string) => storage.delete(key) };
+  const noted = new SimilarityIndex(counting);
+  noted.noteNeverIndexed('/7');
+  noted.addFileBytes('/7', seededBytes(9000, 3), 2048);
+  assert.ok(!reads.includes('path:/7'), 'no read of the noted path');
+  const plain = new SimilarityIndex(new MemoryIndexStorage());
+  plain.addFileBytes('/7', seededBytes(9000, 3), 2048);
+  assert.deepEqual(allPostings(noted), allPostings(plain));
+  assert.deepEqual(noted.fileByPath('/7')?.chunkLengths, plain.fileByPath('/7')?.chunkLengths);
+  // A cached path is left alone: the note cannot hide what the index holds.
+  noted.noteNeverIndexed('/7');
+  assert.equal(noted.chunkCountOf('/7'), 5);
+});

@@ -368,6 +368,21 @@ export class SimilarityIndex {
     return true;
   }
 
+  /**
+   * Tells the index that `path` was never indexed (the engram's keys are inode numbers, which are
+   * never reused, so an inode created in this commit qualifies): the next add of it skips the
+   * storage read for its old segments. Ignored when `path` is cached already.
+   *
+   * @example
+   * ```ts
+   * index.noteNeverIndexed('/4711');
+   * index.addFile('/4711', chunks);
+   * ```
+   */
+  noteNeverIndexed(path: string): void {
+    if (!this.pathCache.has(path)) this.pathCache.set(path, null);
+  }
+
   /** All segments of `path` merged into one record, or undefined when it is not indexed. */
   fileByPath(path: string): IndexedFile | undefined {
     const segmentIds = this.segmentIdsOf(path);
