@@ -48,7 +48,7 @@ async function writeBatch(engram: Engram, order: CommitOrder, ticket: number, op
   order.done(ticket);
   // The WAL is copied into the database file here, after the turn is passed on, so the copy and its
   // fsync run beside the next batch's commit instead of inside the ordered section (commits never
-  // checkpoint on their own in this connection: autoCheckpoint false).
+  // checkpoint on their own in this connection: bulk).
   await engram.checkpoint();
   for (const job of big) {
     // Streamed after this batch's commit (its directory exists); a retry opens the source again.
@@ -75,7 +75,7 @@ async function serve(): Promise<void> {
   let engram: Engram;
   try {
     // No fsync per commit: the main thread syncs once when the ingest is complete.
-    engram = await openEngram(setup.engramFile, { durability: 'normal', autoCheckpoint: false });
+    engram = await openEngram(setup.engramFile, { durability: 'normal', bulk: true });
   } catch (error) {
     port.postMessage(failureReply(0, error));
     return;

@@ -35,11 +35,14 @@ export interface OpenOptions {
   /** Default 'full'. */
   durability?: Durability;
   /**
-   * Default true: commits copy the write-ahead log into the database file as it grows. False: they
-   * never do, and the caller runs {@link Engram.checkpoint} when it suits it (a bulk writer whose
-   * commits are ordered runs it after releasing its turn); close checkpoints the rest.
+   * Default false. True for a bulk writer (large transactions one after another, like the workers
+   * of `embrfs ingest`): commits never copy the write-ahead log into the database file, and the
+   * similarity index folds its log into its base rows every 131,072 changed chunks instead of
+   * every 8,192. The caller runs {@link Engram.checkpoint} when it suits
+   * it: the WAL copy after each batch (outside its ordered commits), `{ index: true }` at the end.
+   * What is left, close and the next writers fold; nothing is lost either way.
    */
-  autoCheckpoint?: boolean;
+  bulk?: boolean;
 }
 
 export type EntryType = 'file' | 'directory' | 'symlink';
@@ -304,9 +307,12 @@ export interface Engram extends ReadApi, WriteApi {
 
   /**
    * Copies committed changes from the write-ahead log into the database file as far as other
-   * readers allow, without waiting for them. Only needed when opened with `autoCheckpoint: false`.
+   * readers allow, without waiting for them. With `index: true`, first folds the similarity
+   * index's log into its base rows, in a commit of its own (kind `index-checkpoint`) when the log
+   * holds anything, so the next process to open the index replays nothing. Needed only after
+   * writing with `bulk: true`.
    */
-  checkpoint(): Promise<void>;
+  checkpoint(options?: { index?: boolean }): Promise<void>;
 
   close(): Promise<void>;
 }

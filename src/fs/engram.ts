@@ -65,7 +65,7 @@ import { Session, nowNs, replaceFile } from './session.js';
 import { BundleAccumulator } from '../vsa/accumulator.js';
 import { deserializeVector, serializeVector } from '../vsa/serialize.js';
 import { FINGERPRINT_DIMENSION } from '../query/fingerprint.js';
-import { EngramSimilarity, MAX_QUERY_K } from './similarity.js';
+import { BULK_INDEX_CHECKPOINT_CHUNKS, BULK_INDEX_CHECKPOINT_COMMITS, EngramSimilarity, MAX_QUERY_K } from './similarity.js';
 
 /** History kept by `compact()` when `retainCommits` is not given: the last 100 commits. */
 export const DEFAULT_RETAIN_COMMITS = 100;
@@ -168,11 +168,12 @@ class EngramImpl extends Session implements Engram, SessionHost {
     readonly file: string,
     private readonly store: Store,
     pipeline: Pipeline,
+    bulk = false,
   ) {
     super();
     this.pipeline = pipeline;
     this.pool = encodePool({ profile: store.info.profile, chunkBytes: store.info.chunkBytes });
-    this.similarity = new EngramSimilarity(store.info.chunkBytes);
+    this.similarity = new EngramSimilarity(store.info.chunkBytes, bulk ? { checkpointEveryChunks: BULK_INDEX_CHECKPOINT_CHUNKS, checkpointEveryCommits: BULK_INDEX_CHECKPOINT_COMMITS } : {});
     liveOwnerTags.add(this.ownerTag);
   }
 
@@ -838,8 +839,16 @@ class EngramImpl extends Session implements Engram, SessionHost {
     this.store.sync();
   }
 
-  async checkpoint(): Promise<void> {
+  async checkpoint(options: { index?: boolean } = {}): Promise<void> {
     this.assertOpen();
+    if (options.index === true && !this.store.readOnly && this.store.read((reader) => this.similarity.pendingLogRows(reader)) > 0) {
+      try {
+        this.store.write({ kind: 'index-checkpoint', timeNs: nowNs() }, (writer) => this.similarity.foldLog(writer));
+      } catch (error) {
+        this.similarity.discard();
+        throw error;
+      }
+    }
     this.store.checkpoint();
   }
 

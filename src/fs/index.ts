@@ -52,10 +52,10 @@ export async function openEngram(file: string, options: OpenOptions = {}): Promi
   const store = openSqliteStore(file, {
     readOnly: options.readOnly === true,
     durability: options.durability ?? 'full',
-    autoCheckpoint: options.autoCheckpoint !== false,
+    autoCheckpoint: options.bulk !== true,
     create: options.create ? { profile, chunkBytes, timeNs: nowNs() } : undefined,
   });
-  return openEngramOnStore(file, store);
+  return openEngramOnStore(file, store, { bulk: options.bulk === true });
 }
 
 /**
@@ -66,10 +66,10 @@ export async function openEngram(file: string, options: OpenOptions = {}): Promi
  * const engram = openEngramOnStore('memory', createMemoryStore({ profile: 'positional', chunkBytes: 4096 }));
  * ```
  */
-export function openEngramOnStore(file: string, store: Store): Engram {
+export function openEngramOnStore(file: string, store: Store, options: { bulk?: boolean } = {}): Engram {
   try {
     const pipeline = createPipeline({ profile: store.info.profile, chunkBytes: store.info.chunkBytes });
-    const engram = new EngramImpl(file, store, pipeline);
+    const engram = new EngramImpl(file, store, pipeline, options.bulk === true);
     engram.cleanOrphans();
     engram.buildMissingIndex();
     return engram;

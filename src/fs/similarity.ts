@@ -35,6 +35,18 @@ export const MAX_QUERY_K = 10_000;
 /** Commits by other connections the cached index catches up on by replaying their log rows; more means a reload. */
 const MAX_CATCH_UP_COMMITS = 1024;
 
+/**
+ * A bulk writer's index folds its log every this many changed chunks (512 MiB of 4 KiB chunks):
+ * each fold rewrites the posting rows of the slots it covers, so folding every 8,192 chunks made a
+ * third of a bulk commit, and made the other writer reload its cache after each one. The bound
+ * keeps what a connection caches until the fold (the chunks' fingerprints, ~0.5 KB each) and what
+ * a crashed bulk load leaves for the next opener to replay.
+ */
+export const BULK_INDEX_CHECKPOINT_CHUNKS = 131_072;
+
+/** ... and every this many commits. */
+export const BULK_INDEX_CHECKPOINT_COMMITS = 1024;
+
 /** A path prefix filter first asks the index for this many times `k` candidates. */
 const PREFIX_OVERFETCH = 4;
 
@@ -96,8 +108,30 @@ export class EngramSimilarity {
   /** Head commit the cached index reflects; any other head means reload. */
   private seenCommit = -1;
 
-  constructor(private readonly chunkBytes: number) {
+  constructor(
+    private readonly chunkBytes: number,
+    private readonly thresholds: { checkpointEveryChunks?: number; checkpointEveryCommits?: number } = {},
+  ) {
     if (!Number.isInteger(chunkBytes) || chunkBytes < 1) throw new RangeError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
+  }
+
+  /** Log rows the index holds beyond its base rows (what opening it replays). */
+  pendingLogRows(reader: StoreReader): number {
+    if (!this.exists(reader)) return 0;
+    return this.withIndex(reader, (index) => index.pendingLogRows);
+  }
+
+  /** Folds the index's log into its base rows, inside the commit `writer` is writing. */
+  foldLog(writer: StoreWriter): void {
+    this.catchUp(writer, writer.commit - 1);
+    this.storage.bind(
+      writer,
+      () => {
+        this.loaded().checkpoint();
+      },
+      true,
+    );
+    this.seenCommit = writer.commit;
   }
 
   /** Forgets the cached index (after a rolled-back commit); the next use reloads it from the store. */
@@ -309,7 +343,7 @@ export class EngramSimilarity {
 
   private loaded(): SimilarityIndex {
     // rootDepth 0: keys are inodes, so there are no directories to keep roots for.
-    this.index ??= new SimilarityIndex(this.storage, { rootDepth: 0 });
+    this.index ??= new SimilarityIndex(this.storage, { rootDepth: 0, ...this.thresholds });
     return this.index;
   }
 

@@ -1,5 +1,5 @@
 /**
- * `autoCheckpoint: false` and `Engram.checkpoint()`: with it, commits leave their pages in the
+ * `bulk: true` and `Engram.checkpoint()`: with it, commits leave their pages in the
  * write-ahead log and only `checkpoint()` (or close) copies them into the database file; the
  * default copies them as the log grows. Checked on the database file alone (copied without its
  * `-wal`), which holds exactly what was checkpointed.
@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { openEngram } from '../../src/index.js';
 import { createTempEngram, seededBytes } from './helpers.js';
 
@@ -26,8 +27,8 @@ async function dataFileHolds(file: string, directory: string, path: string): Pro
   }
 }
 
-test('with autoCheckpoint false, commits stay in the WAL until checkpoint() copies them into the database file', async () => {
-  const scratch = await createTempEngram({ durability: 'normal', autoCheckpoint: false });
+test('with bulk: true, commits stay in the WAL until checkpoint() copies them into the database file', async () => {
+  const scratch = await createTempEngram({ durability: 'normal', bulk: true });
   try {
     // 8 MB: far past SQLite's automatic threshold of 1000 pages.
     const bytes = seededBytes(41, 8_000_000);
@@ -50,6 +51,50 @@ test('by default a commit that grows the WAL past the threshold checkpoints on i
     await scratch.engram.writeFile('/big.bin', bytes);
     const copied = await dataFileHolds(scratch.file, scratch.directory, '/big.bin');
     assert.ok(copied !== undefined && Buffer.compare(copied, bytes) === 0);
+  } finally {
+    await scratch.cleanup();
+  }
+});
+
+/** Log rows of the similarity index in the engram file (read with SQLite directly). */
+function indexLogRows(file: string): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    return Number((db.prepare("SELECT count(*) FROM index_rows WHERE key LIKE 'log:%'").pluck().get() as number | bigint) ?? 0);
+  } finally {
+    db.close();
+  }
+}
+
+test('a bulk writer leaves the index log to grow; checkpoint({ index: true }) folds it in a commit of its own and answers queries the same', async () => {
+  const scratch = await createTempEngram({ durability: 'normal', bulk: true });
+  try {
+    // 3 transactions of 40 files of 12 KiB: 360 chunks, far below the bulk fold threshold.
+    for (let batch = 0; batch < 3; batch += 1) {
+      await scratch.engram.transaction(async (tx) => {
+        for (let file = 0; file < 40; file += 1) await tx.writeFile(`/b${batch}-f${file}`, seededBytes(`${batch}:${file}`, 12_288));
+      });
+    }
+    assert.equal(indexLogRows(scratch.file), 3);
+    const needle = seededBytes('1:7', 12_288).subarray(4096, 8192);
+    const before = await scratch.engram.query(needle, { k: 3 });
+    const head = await scratch.engram.currentCommit();
+    await scratch.engram.checkpoint({ index: true });
+    assert.equal(indexLogRows(scratch.file), 0);
+    assert.equal(await scratch.engram.currentCommit(), head + 1, 'the fold is one commit');
+    // Nothing left to fold: no empty commit.
+    await scratch.engram.checkpoint({ index: true });
+    assert.equal(await scratch.engram.currentCommit(), head + 1);
+    assert.deepEqual(await scratch.engram.query(needle, { k: 3 }), before);
+    assert.equal(before.matches[0]?.path, '/b1-f7');
+    await scratch.engram.close();
+    const reopened = await openEngram(scratch.file);
+    try {
+      assert.deepEqual(await reopened.query(needle, { k: 3 }), before);
+      assert.equal((await reopened.verify()).ok, true);
+    } finally {
+      await reopened.close();
+    }
   } finally {
     await scratch.cleanup();
   }
