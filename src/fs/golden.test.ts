@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { openEngram } from './index.js';
 
 // Compiled to dist/src/fs/golden.test.js; the golden file stays in the source tree.
@@ -45,5 +46,40 @@ describe('golden engram, schema v1 (src/store/golden/schema-v1.golden)', () => {
     } finally {
       await engram.close();
     }
+  });
+
+  it('is read as it is by a read-only open, and brought to schema v2 (index_rows a rowid table) by a writable one', async () => {
+    const file = join(directory, 'v1-migrate.engram');
+    copyFileSync(golden, file);
+    const layout = (): { version: number; withoutRowid: boolean } => {
+      const db = new Database(file, { readonly: true });
+      try {
+        const sql = String(db.prepare("SELECT sql FROM sqlite_master WHERE name = 'index_rows'").pluck().get());
+        return { version: Number(db.pragma('user_version', { simple: true })), withoutRowid: /WITHOUT ROWID/i.test(sql) };
+      } finally {
+        db.close();
+      }
+    };
+    assert.deepEqual(layout(), { version: 1, withoutRowid: true });
+    const readOnly = await openEngram(file, { readOnly: true });
+    try {
+      assert.equal(text((await readOnly.readFile('/docs/readme.txt')).data), 'changed after the snapshot\n');
+    } finally {
+      await readOnly.close();
+    }
+    assert.deepEqual(layout(), { version: 1, withoutRowid: true });
+    const writable = await openEngram(file);
+    try {
+      assert.deepEqual(layout(), { version: 2, withoutRowid: false });
+      const expected = (await writable.readFile('/data.bin')).data;
+      assert.equal((await writable.query(expected.subarray(0, 256), { k: 1 })).matches[0].path, '/data.bin');
+      assert.equal((await writable.verify()).ok, true);
+    } finally {
+      await writable.close();
+    }
+    // A second writable open finds nothing to migrate.
+    const again = await openEngram(file);
+    await again.close();
+    assert.deepEqual(layout(), { version: 2, withoutRowid: false });
   });
 });

@@ -42,8 +42,16 @@ import { encodePackBytes, unpack } from './pack.js';
 
 /** `PRAGMA application_id` of an engram: ASCII "Embr". */
 export const ENGRAM_APPLICATION_ID = 0x456d6272;
-/** `PRAGMA user_version`: the schema version this code writes and reads. */
-export const SCHEMA_VERSION = 1;
+/**
+ * `PRAGMA user_version`: the schema version this code writes. It reads every version from 1 on,
+ * and a writable open brings an older file up to date ({@link migrate}).
+ * - 1: the first schema.
+ * - 2: `index_rows` is an ordinary (rowid) table with a unique index on `key`, no longer a
+ *   WITHOUT ROWID table: in a WITHOUT ROWID table a row larger than about 1 KB (index log rows,
+ *   file and root rows) overflows, and every key comparison against it during a lookup reads its
+ *   whole overflow chain, so a lookup near a 400 KB log row cost 40-370 us instead of 0.5.
+ */
+export const SCHEMA_VERSION = 2;
 /** How long a writer waits for another process's transaction before BUSY. */
 export const BUSY_TIMEOUT_MS = 15_000;
 const PACK_CACHE_BYTES = 8 << 20;
@@ -89,7 +97,7 @@ CREATE TABLE chunks(
 CREATE INDEX chunks_pack ON chunks(pack_id);
 CREATE TABLE snapshots(name TEXT PRIMARY KEY, commit_id INTEGER NOT NULL, created_ns INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE root_vector(id INTEGER PRIMARY KEY CHECK (id = 1), counts BLOB NOT NULL);
-CREATE TABLE index_rows(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE index_rows(key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE orphan_owners(ino INTEGER PRIMARY KEY, owner TEXT NOT NULL);
 `;
 
@@ -201,6 +209,24 @@ function createEngramFile(file: string, create: NonNullable<StoreOpenOptions['cr
  * const store = openSqliteStore('a.engram', { readOnly: true });
  * ```
  */
+/**
+ * Brings a file of an older schema version up to {@link SCHEMA_VERSION}, in one transaction (a
+ * concurrent opener that migrated first leaves nothing to do). The statements read and write the
+ * same columns in every version, so a read-only open of an older file works as it is.
+ */
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    const version = Number(db.pragma('user_version', { simple: true }));
+    if (version < 2) {
+      db.exec(`CREATE TABLE index_rows_v2(key TEXT PRIMARY KEY, value BLOB NOT NULL);
+INSERT INTO index_rows_v2(key, value) SELECT key, value FROM index_rows;
+DROP TABLE index_rows;
+ALTER TABLE index_rows_v2 RENAME TO index_rows;`);
+    }
+    if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
 /** Tables checked at open (every table but the bulky `packs` and `index_rows`), see openSqliteStore. */
 const OPEN_CHECKED_TABLES = ['meta', 'commits', 'inodes', 'dentries', 'file_chunks', 'xattrs', 'chunks', 'snapshots', 'root_vector', 'orphan_owners'];
 
@@ -225,8 +251,9 @@ export function openSqliteStore(file: string, options: StoreOpenOptions = {}): S
     }
     const userVersion = db.pragma('user_version', { simple: true });
     if (typeof userVersion !== 'number' || userVersion < 1 || userVersion > SCHEMA_VERSION) {
-      throw notEngram(file, `its schema version ${String(userVersion)} is not supported (this build reads ${SCHEMA_VERSION})`);
+      throw notEngram(file, `its schema version ${String(userVersion)} is not supported (this build reads 1 to ${SCHEMA_VERSION})`);
     }
+    if (!options.readOnly && userVersion < SCHEMA_VERSION) migrate(db);
     // quick_check of the metadata tables only: the whole file (~1.9 s CPU for a 110 MB engram,
     // which every `cat`/`ls`/`info` paid) is mostly pack blobs, whose contents are checked against
     // their SHA-256 on every read, and similarity-index rows, parsed on use. A damaged tree or
@@ -407,7 +434,7 @@ class SqliteStore implements Store, StoreWriter {
     this.info = {
       profile,
       chunkBytes,
-      schemaVersion: SCHEMA_VERSION,
+      schemaVersion: Number(db.pragma('user_version', { simple: true })),
       createdNs: timeColumn({ created_ns: this.statements.metaBig.get('created_ns') }, 'created_ns'),
     };
     this.readTransaction = db.transaction(<T>(body: (reader: StoreReader) => T): T => body(this));
