@@ -66,6 +66,11 @@ export class CommitOrder {
     }
   }
 
+  /** The ticket that commits next (all below it have committed). */
+  get next(): number {
+    return Atomics.load(this.#state, NEXT);
+  }
+
   /** Marks `ticket` committed: the next one may go. */
   done(ticket: number): void {
     Atomics.compareExchange(this.#state, NEXT, ticket, ticket + 1);

@@ -82,9 +82,19 @@ async function serve(): Promise<void> {
   }
   // One batch at a time: the pool never sends a second before the first is answered.
   let queue = Promise.resolve();
+  let lastTicket = -1;
   port.on('message', (request: WorkerRequest) => {
     queue = queue.then(async () => {
       if (request.kind === 'close') {
+        // The worker that committed the last batch has the current index in its cache: it folds the
+        // index log its bulk commits left (one commit), so the next process opens a tidy index.
+        if (lastTicket >= 0 && lastTicket === order.next - 1) {
+          try {
+            await engram.checkpoint({ index: true });
+          } catch {
+            // Best effort: the next writer folds what is left.
+          }
+        }
         await engram.close();
         port.postMessage({ kind: 'closed' } satisfies WorkerReply);
         port.close();
@@ -92,6 +102,7 @@ async function serve(): Promise<void> {
       }
       try {
         await writeBatch(engram, order, request.ticket, request.ops);
+        lastTicket = request.ticket;
         port.postMessage({ kind: 'done', id: request.id } satisfies WorkerReply);
       } catch (error) {
         order.abort();
