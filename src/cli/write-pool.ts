@@ -85,10 +85,6 @@ export class FileWritePool {
   /** A batch stopped because an earlier one failed: reported only when the cause is unknown. */
   #aborted: unknown;
   #commits = 0;
-  /** Tickets below this one are committed. */
-  #committedBelow = 0;
-  /** Committed tickets above {@link #committedBelow} (their 'done' came before an earlier one's). */
-  readonly #committedAhead = new Set<number>();
 
   private constructor(slots: Slot[], order: CommitOrder, onDone: (files: number, bytes: number) => void) {
     this.#slots = slots;
@@ -131,36 +127,6 @@ export class FileWritePool {
     return this.#commits;
   }
 
-  /** The ticket the next {@link submit} gets: ops queued for that batch commit with it. */
-  get nextTicket(): number {
-    return this.#nextTicket;
-  }
-
-  /** True once the batch with `ticket` (and so every batch before it) is committed. */
-  isCommitted(ticket: number): boolean {
-    return ticket < this.#committedBelow;
-  }
-
-  /**
-   * Waits until the batch with `ticket` is committed (it must have been submitted); throws the
-   * first failure instead.
-   */
-  async waitForCommitted(ticket: number): Promise<void> {
-    if (ticket >= this.#nextTicket) throw new Error(`internal: ticket ${ticket} was not submitted`);
-    while (!this.isCommitted(ticket)) {
-      await this.#rethrow();
-      const inFlight = this.#slots.flatMap((slot) => (slot.busy === undefined ? [] : [slot.busy]));
-      // Unreachable without a failure (a submitted batch is in flight until it answers); never spin.
-      if (inFlight.length === 0) throw new Error(`internal: ticket ${ticket} is neither committed nor in flight`);
-      await Promise.race(inFlight);
-    }
-  }
-
-  #committed(ticket: number): void {
-    this.#committedAhead.add(ticket);
-    while (this.#committedAhead.delete(this.#committedBelow)) this.#committedBelow += 1;
-  }
-
   /** Throws the first real failure (after every batch in flight answered, so the cause is known). */
   async #rethrow(): Promise<void> {
     if (this.#failure === undefined && this.#aborted === undefined) return;
@@ -195,7 +161,6 @@ export class FileWritePool {
           chosen.busy = undefined;
           if (reply.kind === 'done') {
             this.#commits += 1;
-            this.#committed(ticket);
             this.#onDone(files, bytes);
           } else if (reply.aborted === true) {
             this.#aborted ??= toError(reply);
