@@ -487,9 +487,9 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       for (let index = discovered.length - 1; index >= 0; index -= 1) stack.push(discovered[index]);
     }
     // Copies of content seen earlier in this run: now that the first ones are committed (drain
-    // first), their chunks are found stored and cost no encoding. A barrier on purpose: writing
-    // copies while other batches are in flight (per batch of their first copy, during the walk or
-    // after it) grew the library's similarity index rows by 0.47 MB on the corpus (12.19 -> 12.66 MB).
+    // first), their chunks are found stored and cost no encoding. Waiting per batch of the first
+    // copy instead of for both workers was tried: no time gain measured, and before the library's
+    // bulk open it grew the similarity index rows (docs/design/cli.md, item 9).
     if (deferred.length > 0) {
       await dispatch();
       await (await readyPool())?.drain();
