@@ -14,6 +14,7 @@ import { isEmbrError } from '../errors.js';
 import type { Engram, Stat, Transaction } from './api.js';
 import { openEngram, openEngramOnStore } from './index.js';
 import { createMemoryStore } from '../store/memory-store.js';
+import { type Maker, using } from '../../test/support/engram-cases.js';
 
 const root = mkdtempSync(join(tmpdir(), 'embrfs-commit-cache-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -21,20 +22,11 @@ let counter = 0;
 const text = (value: string): Uint8Array => new TextEncoder().encode(value);
 const decode = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 
-type Maker = () => Promise<Engram>;
 const makers: Array<[string, Maker]> = [
   ['sqlite', () => openEngram(join(root, `e-${(counter += 1)}.engram`), { create: true, chunkBytes: 256 })],
   ['memory', async () => openEngramOnStore('memory', createMemoryStore({ profile: 'positional', chunkBytes: 256 }))],
 ];
 
-async function using(make: Maker, body: (engram: Engram) => Promise<void>): Promise<void> {
-  const engram = await make();
-  try {
-    await body(engram);
-  } finally {
-    await engram.close();
-  }
-}
 
 async function expectCode(code: string, promise: Promise<unknown>): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { isEmbrError } from '../errors.js';
-import type { Engram } from './api.js';
 import { openEngram, openEngramOnStore } from './index.js';
 import { createMemoryStore } from '../store/memory-store.js';
+import { type Maker, using } from '../../test/support/engram-cases.js';
 
 const root = mkdtempSync(join(tmpdir(), 'embrfs-engram-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -38,20 +38,11 @@ async function expectCode(code: string, promise: Promise<unknown>, data?: Record
   });
 }
 
-type Maker = () => Promise<Engram>;
 const makers: Array<[string, Maker]> = [
   ['sqlite', () => openEngram(freshFile(), { create: true, chunkBytes: CHUNK })],
   ['memory', async () => openEngramOnStore('memory', createMemoryStore({ profile: 'positional', chunkBytes: CHUNK }))],
 ];
 
-async function using(make: Maker, body: (engram: Engram) => Promise<void>): Promise<void> {
-  const engram = await make();
-  try {
-    await body(engram);
-  } finally {
-    await engram.close();
-  }
-}
 
 for (const [storeName, make] of makers) {
   describe(`engram API on the ${storeName} store`, () => {

@@ -3,19 +3,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { isEmbrError } from '../errors.js';
 import { parsePath } from './path.js';
+import { codeOf } from '../../test/support/engram-cases.js';
 
 const utf8Length = (text: string): number => new TextEncoder().encode(text).length;
 
-function codeOf(body: () => unknown): string | undefined {
-  try {
-    body();
-    return undefined;
-  } catch (error) {
-    return isEmbrError(error) ? error.code : 'not-embr';
-  }
-}
 
 describe('parsePath byte limits', () => {
   it('a component of 2-, 3- and 4-byte characters is refused exactly above 255 bytes', () => {

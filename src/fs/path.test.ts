@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { isEmbrError } from '../errors.js';
 import { joinPath, parsePath } from './path.js';
+import { codeOf } from '../../test/support/engram-cases.js';
 
-function codeOf(body: () => unknown): string | undefined {
-  try {
-    body();
-    return undefined;
-  } catch (error) {
-    return isEmbrError(error) ? error.code : 'not-embr';
-  }
-}
 
 describe('parsePath', () => {
   it('splits normalized absolute paths into components', () => {
