@@ -18,7 +18,7 @@ import type { ChunkCodec, CodecProfileName } from '../codec/index.js';
 import { serializedChunkFingerprint } from '../query/fingerprint.js';
 import type { NewChunk, PreparedPack } from '../store/api.js';
 import { isRawPack, preparePacks, unpack } from '../store/pack.js';
-import { deserializeVector } from '../vsa/serialize.js';
+import { deserializeVector, rememberSerialization } from '../vsa/serialize.js';
 import type { SparseVector } from '../vsa/sparse.js';
 import type { EncodePool } from './encode-pool.js';
 import { POOL_MIN_BYTES } from './encode-pool.js';
@@ -250,6 +250,7 @@ export function encodeChunk(pipeline: Pipeline, chunk: Uint8Array): NewChunk {
   // Fingerprint and its serialization in one call (one native call when the addon is built).
   const { vector, serialized: fingerprint } = serializedChunkFingerprint(chunk);
   fingerprintVectors.set(fingerprint, vector);
+  rememberSerialization(vector, fingerprint);
   return {
     sha256: encoded.sha256,
     byteLength: encoded.byteLength,
@@ -280,6 +281,8 @@ export function fingerprintVector(serialized: Uint8Array): SparseVector {
     // Kept for the next caller in the same commit (the root vector, then the similarity index).
     vector = deserializeVector(serialized);
     fingerprintVectors.set(serialized, vector);
+    // Canonical bytes (the reader refuses any other encoding): writing the vector copies them.
+    rememberSerialization(vector, serialized);
   }
   return vector;
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { isEmbrError } from '../errors.js';
 import { basisVector } from './basis.js';
-import { deserializeVector, readVector, serializeVector, serializedVectorByteLength, writeVector } from './serialize.js';
+import { deserializeVector, readVector, rememberSerialization, serializeVector, serializedVectorByteLength, writeVector } from './serialize.js';
 import { SparseVector } from './sparse.js';
 import { RUNS_SCALE, vectorOf } from '../../test/support/vsa-arbitraries.js';
 
@@ -131,4 +131,27 @@ test('deserializeVector throws CORRUPT when truncated, padded or structurally wr
   for (const [input, message] of cases) {
     assert.throws(() => deserializeVector(Uint8Array.from(input)), (error: unknown) => isCorrupt(error) && message.test((error as Error).message), input.join(','));
   }
+});
+
+test('a remembered serialization is what writeVector copies, and it equals a fresh one when given random vectors', () => {
+  fc.assert(
+    fc.property(anyVector, fc.integer({ min: 0, max: 9 }), (vector, offset) => {
+      const bytes = serializeVector(vector);
+      // A vector parsed from canonical bytes, remembered with them (what the write path does).
+      const parsed = deserializeVector(bytes);
+      rememberSerialization(parsed, bytes);
+      assert.equal(serializedVectorByteLength(parsed), bytes.length);
+      const out = new Uint8Array(offset + bytes.length + 3);
+      assert.equal(writeVector(parsed, out, offset), offset + bytes.length);
+      assert.deepEqual(out.subarray(offset, offset + bytes.length), bytes);
+      assert.throws(() => writeVector(parsed, new Uint8Array(bytes.length - 1), 0), RangeError);
+    }),
+    { numRuns: 200 * RUNS_SCALE },
+  );
+  // The copy is what is written: a remembered (here deliberately different) form wins.
+  const vector = SparseVector.empty(16);
+  rememberSerialization(vector, Uint8Array.of(1, 16, 0, 0, 0xee));
+  const out = new Uint8Array(5);
+  assert.equal(writeVector(vector, out, 0), 5);
+  assert.equal(out[4], 0xee);
 });

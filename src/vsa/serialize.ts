@@ -26,6 +26,25 @@
 import { MAX_DIMENSION, SparseVector, intersectionCount } from './sparse.js';
 import { VarintReader, varintByteLength, writeVarint } from './varint.js';
 
+/**
+ * Serializations already made of a vector (see {@link rememberSerialization}): writing a vector
+ * again (an index log row, then its file row) copies them. Vectors are immutable.
+ */
+const knownSerializations = new WeakMap<SparseVector, Uint8Array>();
+
+/**
+ * Records that `bytes` (never to be changed) is exactly `serializeVector(v)`, so later writes of
+ * `v` copy it instead of encoding again. For callers that just made or parsed those bytes.
+ *
+ * @example
+ * ```ts
+ * rememberSerialization(vector, serializeVector(vector));
+ * ```
+ */
+export function rememberSerialization(v: SparseVector, bytes: Uint8Array): void {
+  knownSerializations.set(v, bytes);
+}
+
 /** Version byte of the format above. A new layout gets a new version; old ones stay readable. */
 export const VECTOR_FORMAT_VERSION = 1;
 
@@ -38,6 +57,8 @@ export const VECTOR_FORMAT_VERSION = 1;
  * ```
  */
 export function serializedVectorByteLength(v: SparseVector): number {
+  const known = knownSerializations.get(v);
+  if (known !== undefined) return known.length;
   return 1 + varintByteLength(v.dimension) + varintByteLength(v.positive.length) + varintByteLength(v.negative.length) +
     gapsByteLength(v.positive) + gapsByteLength(v.negative);
 }
@@ -69,6 +90,11 @@ export function serializeVector(v: SparseVector): Uint8Array {
  */
 export function writeVector(v: SparseVector, out: Uint8Array, offset: number): number {
   if (offset < 0 || offset + serializedVectorByteLength(v) > out.length) throw new RangeError('vector does not fit in the output buffer');
+  const known = knownSerializations.get(v);
+  if (known !== undefined) {
+    out.set(known, offset);
+    return offset + known.length;
+  }
   out[offset++] = VECTOR_FORMAT_VERSION;
   offset = writeVarint(out, offset, v.dimension);
   offset = writeVarint(out, offset, v.positive.length);
