@@ -281,8 +281,6 @@ export function fingerprintVector(serialized: Uint8Array): SparseVector {
     // Kept for the next caller in the same commit (the root vector, then the similarity index).
     vector = deserializeVector(serialized);
     fingerprintVectors.set(serialized, vector);
-    // Canonical bytes (the reader refuses any other encoding): writing the vector copies them.
-    rememberSerialization(vector, serialized);
   }
   return vector;
 }
