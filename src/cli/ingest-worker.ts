@@ -48,8 +48,9 @@ async function writeBatch(engram: Engram, order: CommitOrder, ticket: number, op
   order.done(ticket);
   // The WAL is copied into the database file here, after the turn is passed on, so the copy and its
   // fsync run beside the next batch's commit instead of inside the ordered section (commits never
-  // checkpoint on their own in this connection: bulk).
-  await engram.checkpoint();
+  // checkpoint on their own in this connection: bulk). The batch is committed already, so a failed
+  // copy must not report it failed: the WAL keeps everything, and the final sync surfaces I/O errors.
+  await engram.checkpoint().catch(() => {});
   for (const job of big) {
     // Streamed after this batch's commit (its directory exists); a retry opens the source again.
     await retryWhileBusy(() => engram.writeFileFrom(job.engramPath, createReadStream(job.sourcePath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>, writeOptionsOf(job)));
