@@ -16,28 +16,60 @@ import type { WorkerReply, WorkerRequest, WorkerSetup } from './write-pool.js';
 /** Files above this size are streamed with bounded memory instead of read whole. */
 const streamThresholdBytes = 8 * 1024 * 1024;
 
-async function writeBatch(engram: Engram, order: CommitOrder, ticket: number, ops: TreeOp[]): Promise<void> {
+/**
+ * How a batch shares its worker with the batch before it (see {@link serve}): `encodeAfter`
+ * settles when the previous batch has finished encoding (this one may start); `encoded` is called
+ * when this one has, `committed` when it has committed (or failed); `earlier` is the previous
+ * batch while it waits for its commit turn.
+ */
+interface BatchTurns {
+  encodeAfter: Promise<unknown>;
+  encoded(): void;
+  committed(): void;
+  earlier(): WaitingBatch | undefined;
+}
+
+/** A batch of this worker; `committed` settles once it committed or failed. */
+interface WaitingBatch {
+  ticket: number;
+  isCommitted: boolean;
+  committed: Promise<unknown>;
+}
+
+async function writeBatch(engram: Engram, order: CommitOrder, ticket: number, ops: TreeOp[], turns: BatchTurns): Promise<void> {
   const big: FileWriteJob[] = [];
   const inTransaction: TreeOp[] = [];
   for (const op of ops) {
     if (op.kind === 'write' && op.job.data === undefined && op.job.sizeBytes > streamThresholdBytes) big.push(op.job);
     else inTransaction.push(op);
   }
-  // Read before the transaction: the body may be retried, the bytes need not be read again.
-  await Promise.all(
-    inTransaction.map(async (op) => {
-      if (op.kind === 'write' && op.job.data === undefined) op.job.data = await readFile(op.job.sourcePath);
-    }),
-  );
   try {
+    await turns.encodeAfter;
+    // Read before the transaction: the body may be retried, the bytes need not be read again.
+    await Promise.all(
+      inTransaction.map(async (op) => {
+        if (op.kind === 'write' && op.job.data === undefined) op.job.data = await readFile(op.job.sourcePath);
+      }),
+    );
     await retryWhileBusy(() =>
       engram.transaction(
         async (tx) => {
-          for (const op of inTransaction) await applyTreeOp(tx, op);
-          // Everything is encoded now; the commit follows this body at once, after the earlier batches'.
-          await order.waitFor(ticket);
+          for (const op of inTransaction) {
+            // The batch before this one (same thread) commits first: once its turn has come, it must
+            // not wait for this batch's encoding, or every later batch in the other worker waits too.
+            const earlier = turns.earlier();
+            if (earlier !== undefined && order.next >= earlier.ticket) await earlier.committed;
+            await applyTreeOp(tx, op);
+          }
         },
-        { retries: 5 },
+        {
+          retries: 5,
+          // Everything is encoded and packed now; the commit follows at once, after the earlier batches'.
+          beforeCommit: async () => {
+            turns.encoded();
+            await order.waitFor(ticket);
+          },
+        },
       ),
     );
   } catch (error) {
@@ -46,11 +78,7 @@ async function writeBatch(engram: Engram, order: CommitOrder, ticket: number, op
     throw error;
   }
   order.done(ticket);
-  // The WAL is copied into the database file here, after the turn is passed on, so the copy and its
-  // fsync run beside the next batch's commit instead of inside the ordered section (commits never
-  // checkpoint on their own in this connection: bulk). The batch is committed already, so a failed
-  // copy must not report it failed: the WAL keeps everything, and the final sync surfaces I/O errors.
-  await engram.checkpoint().catch(() => {});
+  turns.committed();
   for (const job of big) {
     // Streamed after this batch's commit (its directory exists); a retry opens the source again.
     await retryWhileBusy(() => engram.writeFileFrom(job.engramPath, createReadStream(job.sourcePath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>, writeOptionsOf(job)));
@@ -81,35 +109,72 @@ async function serve(): Promise<void> {
     port.postMessage(failureReply(0, error));
     return;
   }
-  // One batch at a time: the pool never sends a second before the first is answered.
-  let queue = Promise.resolve();
+  // Up to two batches at a time (the pool's depth): while one waits for its commit turn, the
+  // next one encodes, so the thread is not idle while the other worker commits. Encoding is one
+  // batch after the other; commits follow the tickets.
+  let encodeTurn: Promise<unknown> = Promise.resolve();
+  let previous: WaitingBatch | undefined;
+  const inFlight = new Set<Promise<unknown>>();
   let lastTicket = -1;
   port.on('message', (request: WorkerRequest) => {
-    queue = queue.then(async () => {
-      if (request.kind === 'close') {
-        // The worker that committed the last batch has the current index in its cache: it folds the
-        // index log its bulk commits left (one commit), so the next process opens a tidy index.
-        if (lastTicket >= 0 && lastTicket === order.next - 1) {
-          try {
-            await engram.checkpoint({ index: true });
-          } catch {
-            // Best effort: the next writer folds what is left.
-          }
+    if (request.kind === 'batch') {
+      const encodeAfter = encodeTurn;
+      let encoded!: () => void;
+      encodeTurn = new Promise<void>((resolve) => {
+        encoded = resolve;
+      });
+      const earlier = previous;
+      let settle!: () => void;
+      const batch: WaitingBatch = {
+        ticket: request.ticket,
+        isCommitted: false,
+        committed: new Promise<void>((resolve) => {
+          settle = resolve;
+        }),
+      };
+      previous = batch;
+      const markCommitted = () => {
+        batch.isCommitted = true;
+        settle();
+      };
+      const run = (async () => {
+        try {
+          await writeBatch(engram, order, request.ticket, request.ops, {
+            encodeAfter,
+            encoded,
+            committed: markCommitted,
+            earlier: () => (earlier !== undefined && !earlier.isCommitted ? earlier : undefined),
+          });
+          lastTicket = Math.max(lastTicket, request.ticket);
+          port.postMessage({ kind: 'done', id: request.id } satisfies WorkerReply);
+        } catch (error) {
+          order.abort();
+          port.postMessage(failureReply(request.id, error));
+        } finally {
+          encoded();
+          markCommitted();
         }
-        await engram.close();
-        port.postMessage({ kind: 'closed' } satisfies WorkerReply);
-        port.close();
-        return;
+      })();
+      inFlight.add(run);
+      void run.finally(() => inFlight.delete(run));
+      return;
+    }
+    // close: after every batch in flight.
+    void (async () => {
+      await Promise.all([...inFlight]);
+      // The worker that committed the last batch has the current index in its cache: it folds the
+      // index log its bulk commits left (one commit), so the next process opens a tidy index.
+      if (lastTicket >= 0 && lastTicket === order.next - 1) {
+        try {
+          await engram.checkpoint({ index: true });
+        } catch {
+          // Best effort: the next writer folds what is left.
+        }
       }
-      try {
-        await writeBatch(engram, order, request.ticket, request.ops);
-        lastTicket = request.ticket;
-        port.postMessage({ kind: 'done', id: request.id } satisfies WorkerReply);
-      } catch (error) {
-        order.abort();
-        port.postMessage(failureReply(request.id, error));
-      }
-    });
+      await engram.close();
+      port.postMessage({ kind: 'closed' } satisfies WorkerReply);
+      port.close();
+    })();
   });
   port.postMessage({ kind: 'ready' } satisfies WorkerReply);
 }

@@ -254,6 +254,13 @@ export interface Transaction extends ReadApi, WriteApi {}
 export interface TransactionOptions {
   /** Retry the callback on VERSION_MISMATCH up to this many times with jittered backoff (default 0: fail at once). */
   retries?: number;
+  /**
+   * Runs after the callback, once every write it queued is encoded and packed, right before the
+   * commit (on every attempt, also when nothing was written). Use it to order commits made in
+   * parallel: `ingest`'s workers wait here for their turn, so everything up to the commit itself
+   * runs beside the other workers' commits. A rejection fails the transaction (not retried).
+   */
+  beforeCommit?: () => Promise<void>;
 }
 
 /** An open engram. */

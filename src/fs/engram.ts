@@ -280,7 +280,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
       const tx = new TransactionImpl(this, forceEncode);
       try {
         const result = await body(tx);
-        await tx.commitQueued();
+        await tx.commitQueued(options.beforeCommit);
         return result;
       } catch (error) {
         if (error instanceof ChunkVanishedError && !forceEncode) {
@@ -1089,11 +1089,15 @@ class TransactionImpl extends Session implements Transaction {
     return this.nextCommitGuess as T;
   }
 
-  async commitQueued(): Promise<void> {
+  async commitQueued(beforeCommit?: () => Promise<void>): Promise<void> {
     this.assertActive();
-    if (this.ops.length === 0) return;
     // Small files written together are packed together (and a chunk copied among them once).
     coalescePacks(this.ops.flatMap((op) => (op.content === undefined ? [] : [op.content])));
+    if (beforeCommit !== undefined) {
+      await beforeCommit();
+      this.assertActive();
+    }
+    if (this.ops.length === 0) return;
     this.engram.commit('transaction', this.ops, (reader) => {
       for (const [path, seen] of this.observations) {
         const now = observe(reader, path);

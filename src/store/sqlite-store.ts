@@ -327,6 +327,10 @@ function toChunkInfo(row: Row): ChunkInfo {
 const VISIBLE = 'from_commit <= @at AND (to_commit IS NULL OR to_commit > @at)';
 
 class SqliteStore implements Store, StoreWriter {
+  /** Inode numbers this commit allocated that have no row yet (their first putInode only inserts). */
+  private readonly freshInos = new Set<number>();
+  /** The next inode number once this commit allocated one (written to meta when it ends). */
+  private nextIno: number | undefined;
   readonly info: StoreInfo;
   private readonly packCache = new PackCache(PACK_CACHE_BYTES);
   private currentCommit = 0;
@@ -440,7 +444,9 @@ class SqliteStore implements Store, StoreWriter {
     this.readTransaction = db.transaction(<T>(body: (reader: StoreReader) => T): T => body(this));
     this.writeTransaction = db.transaction(<T>(start: CommitStart, body: (writer: StoreWriter) => T): T => {
       this.beginCommit(start);
-      return body(this);
+      const result = body(this);
+      this.endCommit();
+      return result;
     });
   }
 
@@ -458,8 +464,20 @@ class SqliteStore implements Store, StoreWriter {
   }
 
   private beginCommit(start: CommitStart): void {
+    this.forgetAllocations();
     const result = this.statements.insertCommit.run(start.timeNs, start.kind);
     this.currentCommit = Number(result.lastInsertRowid);
+  }
+
+  /** Writes what the commit kept in memory (the next inode number); runs inside its transaction. */
+  private endCommit(): void {
+    if (this.nextIno !== undefined) this.statements.setMeta.run(this.nextIno, 'next_ino');
+    this.forgetAllocations();
+  }
+
+  private forgetAllocations(): void {
+    this.nextIno = undefined;
+    this.freshInos.clear();
   }
 
   read<T>(body: (reader: StoreReader) => T): T {
@@ -481,6 +499,7 @@ class SqliteStore implements Store, StoreWriter {
         throw error;
       } finally {
         this.currentCommit = 0;
+        this.forgetAllocations();
         if (relaxed) this.db.pragma('synchronous = FULL');
       }
     });
@@ -495,6 +514,7 @@ class SqliteStore implements Store, StoreWriter {
         return body(this);
       } finally {
         this.currentCommit = 0;
+        this.forgetAllocations();
         this.db.exec('ROLLBACK');
         this.packCache.clear();
       }
@@ -713,15 +733,21 @@ class SqliteStore implements Store, StoreWriter {
   }
 
   allocateIno(): number {
-    const next = Number(this.statements.meta.get('next_ino'));
-    this.statements.setMeta.run(next + 1, 'next_ino');
-    return next;
+    // Read once per commit and written back at its end: an ingest commit creates thousands.
+    const ino = this.nextIno ?? Number(this.statements.meta.get('next_ino'));
+    this.nextIno = ino + 1;
+    this.freshInos.add(ino);
+    return ino;
   }
 
   putInode(ino: number, data: InodeData): void {
     const s = this.statements;
-    s.deleteInodeAtCommit.run(ino, this.commit);
-    s.closeInode.run(this.commit, ino);
+    // A number this commit allocated has no rows yet: nothing to replace or close (two statements
+    // of three per created file).
+    if (!this.freshInos.delete(ino)) {
+      s.deleteInodeAtCommit.run(ino, this.commit);
+      s.closeInode.run(this.commit, ino);
+    }
     s.insertInode.run({
       ino,
       commit: this.commit,
