@@ -319,6 +319,50 @@ for (const [storeName, make] of makers) {
         assert.equal(decode((await engram.readFile('/acct-a')).data), '70');
       }));
 
+    it('runs beforeCommit after the body, before the commit, on every attempt; its failure applies nothing', () =>
+      using(make, async (engram) => {
+        await engram.writeFile('/n', text('0'));
+        const events: string[] = [];
+        let attempt = 0;
+        await engram.transaction(
+          async (tx) => {
+            attempt += 1;
+            events.push(`body ${attempt}`);
+            await tx.readFile('/n');
+            await tx.writeFile('/m', text(`attempt ${attempt}`));
+          },
+          {
+            retries: 1,
+            beforeCommit: async () => {
+              events.push(`before ${attempt}`);
+              // Not committed yet: the body's write is invisible outside the transaction.
+              assert.equal(await engram.exists('/m'), false);
+              // A commit in between makes the first attempt's read stale: it is retried.
+              if (attempt === 1) await engram.writeFile('/n', text('1'));
+            },
+          },
+        );
+        assert.deepEqual(events, ['body 1', 'before 1', 'body 2', 'before 2']);
+        assert.equal(decode((await engram.readFile('/m')).data), 'attempt 2');
+        // Called when nothing was written, too (the ingest's commit order relies on it).
+        let called = 0;
+        await engram.transaction(async () => undefined, {
+          beforeCommit: async () => {
+            called += 1;
+          },
+        });
+        assert.equal(called, 1);
+        await assert.rejects(
+          engram.transaction(async (tx) => tx.writeFile('/never', text('x')), {
+            beforeCommit: async () => {
+              throw new Error('not your turn');
+            },
+          }),
+          /not your turn/,
+        );
+        assert.equal(await engram.exists('/never'), false);
+      }));
+
     it('shows a transaction its own write to a hard-linked file through the other name', () =>
       using(make, async (engram) => {
         await engram.writeFile('/first', text('old'));
