@@ -331,6 +331,8 @@ class SqliteStore implements Store, StoreWriter {
   private readonly freshInos = new Set<number>();
   /** The next inode number once this commit allocated one (written to meta when it ends). */
   private nextIno: number | undefined;
+  /** Live rows this commit wrote (null: removed): reading one back costs no query. */
+  private readonly writtenInodes = new Map<number, InodeRow | null>();
   readonly info: StoreInfo;
   private readonly packCache = new PackCache(PACK_CACHE_BYTES);
   private currentCommit = 0;
@@ -478,6 +480,7 @@ class SqliteStore implements Store, StoreWriter {
   private forgetAllocations(): void {
     this.nextIno = undefined;
     this.freshInos.clear();
+    this.writtenInodes.clear();
   }
 
   read<T>(body: (reader: StoreReader) => T): T {
@@ -538,6 +541,10 @@ class SqliteStore implements Store, StoreWriter {
   }
 
   inode(ino: number, at: number): InodeRow | undefined {
+    if (at === LIVE && this.currentCommit !== 0) {
+      const written = this.writtenInodes.get(ino);
+      if (written !== undefined) return written ?? undefined;
+    }
     // The live row comes from the partial index; an older commit takes one step back on the key.
     const row = (at === LIVE ? this.statements.inodeLive.get(ino) : this.statements.inodeAt.get({ ino, at })) as Row | undefined;
     if (row === undefined) return undefined;
@@ -765,9 +772,17 @@ class SqliteStore implements Store, StoreWriter {
       contentSha256: data.contentSha256,
       change: data.change,
     });
+    this.writtenInodes.set(ino, {
+      ...data,
+      contentSha256: data.contentSha256 === null ? null : new Uint8Array(data.contentSha256),
+      ino,
+      fromCommit: this.commit,
+      toCommit: null,
+    });
   }
 
   removeInode(ino: number): void {
+    this.writtenInodes.set(ino, null);
     const s = this.statements;
     s.deleteInodeAtCommit.run(ino, this.commit);
     s.closeInode.run(this.commit, ino);
