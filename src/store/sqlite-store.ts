@@ -331,6 +331,10 @@ class SqliteStore implements Store, StoreWriter {
   private readonly freshInos = new Set<number>();
   /** The next inode number once this commit allocated one (written to meta when it ends). */
   private nextIno: number | undefined;
+  /** Inode numbers this commit allocated (directories among them hold only this commit's entries). */
+  private readonly createdInos = new Set<number>();
+  /** `parent/name` of the entries this commit wrote under the directories it created. */
+  private readonly writtenDentries = new Set<string>();
   /** Live rows this commit wrote (null: removed): reading one back costs no query. */
   private readonly writtenInodes = new Map<number, InodeRow | null>();
   readonly info: StoreInfo;
@@ -480,6 +484,8 @@ class SqliteStore implements Store, StoreWriter {
   private forgetAllocations(): void {
     this.nextIno = undefined;
     this.freshInos.clear();
+    this.createdInos.clear();
+    this.writtenDentries.clear();
     this.writtenInodes.clear();
   }
 
@@ -744,6 +750,7 @@ class SqliteStore implements Store, StoreWriter {
     const ino = this.nextIno ?? Number(this.statements.meta.get('next_ino'));
     this.nextIno = ino + 1;
     this.freshInos.add(ino);
+    this.createdInos.add(ino);
     return ino;
   }
 
@@ -793,7 +800,10 @@ class SqliteStore implements Store, StoreWriter {
   }
 
   putDentry(parentIno: number, name: string, childIno: number): void {
-    this.removeDentry(parentIno, name);
+    // Under a directory this commit created, a name not yet written in it has no rows to end.
+    const key = `${parentIno}/${name}`;
+    if (!this.createdInos.has(parentIno) || this.writtenDentries.has(key)) this.removeDentry(parentIno, name);
+    this.writtenDentries.add(key);
     this.statements.insertDentry.run(parentIno, name, this.commit, childIno);
   }
 
