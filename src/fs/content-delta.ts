@@ -11,11 +11,14 @@
  * changes.recordInserted(ino, 0, [chunkId]);
  * ```
  */
+import type { SparseVector } from '../vsa/sparse.js';
 
 /** Content changes of one commit. */
 export class ContentDelta {
   /** Fingerprints of chunks written in this commit (saves a read per new chunk). */
   readonly knownFingerprints = new Map<number, Uint8Array>();
+  /** Their vectors, where the encoding thread kept them (saves parsing the fingerprint). */
+  readonly knownVectors = new Map<number, SparseVector>();
   /**
    * Inodes whose chunk references or size changed in this commit, each with the lowest chunk
    * index that changed: the similarity index re-indexes each from there (same transaction).

@@ -46,8 +46,8 @@ parentPort?.on('message', (task: EncodeTask | DecodeTask) => {
       const start = task.offsets[position];
       const chunk = task.bytes.subarray(start, start + task.lengths[position]);
       // The main thread hashed every chunk for its dedup lookup: the codec reuses that hash.
-      pipeline.rememberSha256(chunk, task.sha256s.subarray(32 * position, 32 * position + 32));
-      fresh.push(encodeChunk(pipeline, chunk));
+      // keepVector false: the commit runs in another thread, which parses the fingerprint it needs.
+      fresh.push(encodeChunk(pipeline, chunk, task.sha256s.subarray(32 * position, 32 * position + 32), false));
     }
     const packs = preparePacks(fresh);
     const result: EncodeTaskResult = { id: task.id, packs };

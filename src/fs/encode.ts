@@ -28,8 +28,11 @@ export interface Pipeline {
   readonly codec: ChunkCodec;
   readonly chunkBytes: number;
   sha256(bytes: Uint8Array): Uint8Array;
-  /** Lets the codec reuse a chunk's SHA-256 computed for the dedup lookup (keyed by our own chunk views). */
-  rememberSha256(chunk: Uint8Array, sha: Uint8Array): void;
+  /**
+   * `codec.encode(chunk)`, reusing `sha` (the chunk's SHA-256, computed for the dedup lookup)
+   * instead of hashing the chunk again.
+   */
+  encodeKnown(chunk: Uint8Array, sha: Uint8Array | undefined): ReturnType<ChunkCodec['encode']>;
 }
 
 /** Chunks of a byte range, encoded and packed, ready for a commit. */
@@ -56,17 +59,26 @@ export function createPipeline(options: { profile: CodecProfileName; chunkBytes:
   // The one-shot form: a 10 MB file is 2,441 chunk hashes per read and per write, and a Hash
   // object per chunk cost about as much as hashing the chunk itself.
   const sha256 = (bytes: Uint8Array): Uint8Array => oneShotHash('sha256', bytes, 'buffer');
-  // Keys are the chunk views splitContent creates (never caller arrays, which may change later),
-  // so a remembered hash always belongs to the bytes it is looked up for.
-  const remembered = new WeakMap<Uint8Array, Uint8Array>();
-  const codecSha256 = (bytes: Uint8Array): Uint8Array => remembered.get(bytes) ?? sha256(bytes);
+  // The hash handed to encodeKnown for the chunk it encodes (the codec asks for it once). A slot,
+  // not a WeakMap keyed by chunk: tens of thousands of ephemerons per ingest batch cost the GC
+  // more than they saved.
+  let knownChunk: Uint8Array | undefined;
+  let knownSha: Uint8Array | undefined;
+  const codecSha256 = (bytes: Uint8Array): Uint8Array => (bytes === knownChunk && knownSha !== undefined ? knownSha : sha256(bytes));
   const codec = createChunkCodec({ profile: options.profile, chunkBytes: options.chunkBytes, sha256: codecSha256 });
   return {
     codec,
     chunkBytes: options.chunkBytes,
     sha256,
-    rememberSha256: (chunk, sha) => {
-      remembered.set(chunk, sha);
+    encodeKnown: (chunk, sha) => {
+      knownChunk = chunk;
+      knownSha = sha;
+      try {
+        return codec.encode(chunk);
+      } finally {
+        knownChunk = undefined;
+        knownSha = undefined;
+      }
     },
   };
 }
@@ -111,9 +123,9 @@ export function encodeContent(
   lookupStored: (shas: Uint8Array[]) => boolean[],
   options: EncodeOptions = {},
 ): EncodedContent {
-  const { shas, fresh } = splitContent(pipeline, bytes, lookupStored);
+  const { shas, fresh, freshShas } = splitContent(pipeline, bytes, lookupStored);
   const rawBelowBytes = options.deferSmallPackCompression === true ? COALESCE_BELOW_BYTES : 0;
-  return { firstIndex, shas, packs: preparePacks(fresh.map((chunk) => encodeChunk(pipeline, chunk)), undefined, { rawBelowBytes }), byteLength: bytes.length };
+  return { firstIndex, shas, packs: preparePacks(fresh.map((chunk, position) => encodeChunk(pipeline, chunk, freshShas[position])), undefined, { rawBelowBytes }), byteLength: bytes.length };
 }
 
 /** Options of {@link encodeContent} and {@link encodeContentAsync}. */
@@ -150,7 +162,7 @@ export async function encodeContentAsync(
   } catch {
     // A worker that cannot start or crashed must not fail the write: encode here instead (a
     // genuine codec error then surfaces from the inline encode with its own type).
-    packs = preparePacks(fresh.map((chunk) => encodeChunk(pipeline, chunk)));
+    packs = preparePacks(fresh.map((chunk, position) => encodeChunk(pipeline, chunk, freshShas[position])));
   }
   return { firstIndex, shas, packs, byteLength: bytes.length };
 }
@@ -171,7 +183,6 @@ function splitContent(
       continue;
     }
     const sha = pipeline.sha256(chunk);
-    pipeline.rememberSha256(chunk, sha);
     shas.push(sha);
     pieces.push(chunk);
   }
@@ -238,19 +249,23 @@ export function coalescePacks(contents: readonly EncodedContent[]): number {
 }
 
 /**
- * Encodes one chunk for a pack: codec payload plus serialized fingerprint.
+ * Encodes one chunk for a pack: codec payload plus serialized fingerprint. `sha` is the chunk's
+ * SHA-256 when the caller has it (it is not computed again); `keepVector` hands the fingerprint's
+ * vector on with the chunk (to the commit that stores it, when that runs on this thread; false in
+ * a worker whose packs another thread commits). It lives as long as the encoded chunk: a global
+ * WeakMap by serialized bytes cost the GC more than the parsing it saved, a global Map kept
+ * the vectors of chunks no commit took (streams).
  *
  * @example
  * ```ts
  * const chunk = encodeChunk(pipeline, bytes);
  * ```
  */
-export function encodeChunk(pipeline: Pipeline, chunk: Uint8Array): NewChunk {
-  const encoded = pipeline.codec.encode(chunk);
+export function encodeChunk(pipeline: Pipeline, chunk: Uint8Array, sha?: Uint8Array, keepVector = true): NewChunk {
+  const encoded = pipeline.encodeKnown(chunk, sha);
   // Fingerprint and its serialization in one call (one native call when the addon is built).
   const { vector, serialized: fingerprint } = serializedChunkFingerprint(chunk);
-  fingerprintVectors.set(fingerprint, vector);
-  rememberSerialization(vector, fingerprint);
+  if (keepVector) rememberSerialization(vector, fingerprint);
   return {
     sha256: encoded.sha256,
     byteLength: encoded.byteLength,
@@ -258,17 +273,12 @@ export function encodeChunk(pipeline: Pipeline, chunk: Uint8Array): NewChunk {
     vectorCorrectBytes: encoded.vectorCorrectBytes,
     correctionBytes: encoded.correctionBytes,
     fingerprint,
+    ...(keepVector ? { fingerprintVector: vector } : {}),
   };
 }
 
 /**
- * Fingerprint vectors by their serialized bytes, for chunks encoded in this thread: the commit's
- * similarity-index update then skips deserializing them (a measurable share of a large write).
- */
-const fingerprintVectors = new WeakMap<Uint8Array, SparseVector>();
-
-/**
- * The vector of a serialized fingerprint (from the cache when this thread encoded it).
+ * The vector of a serialized fingerprint.
  *
  * @example
  * ```ts
@@ -276,11 +286,5 @@ const fingerprintVectors = new WeakMap<Uint8Array, SparseVector>();
  * ```
  */
 export function fingerprintVector(serialized: Uint8Array): SparseVector {
-  let vector = fingerprintVectors.get(serialized);
-  if (vector === undefined) {
-    // Kept for the next caller in the same commit (the root vector, then the similarity index).
-    vector = deserializeVector(serialized);
-    fingerprintVectors.set(serialized, vector);
-  }
-  return vector;
+  return deserializeVector(serialized);
 }

@@ -487,6 +487,7 @@ export function materialize(context: CommitContext, content: EncodedContent): Ar
     pack.chunks.forEach((chunk, position) => {
       byKey.set(shaKey(chunk.sha256), ids[position]);
       context.changes.knownFingerprints.set(ids[position], chunk.fingerprint);
+      if (chunk.fingerprintVector !== undefined) context.changes.knownVectors.set(ids[position], chunk.fingerprintVector);
     });
   }
   return content.shas.map((sha) => {

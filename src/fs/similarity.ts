@@ -173,7 +173,7 @@ export class EngramSimilarity {
       writer,
       () => {
         const index = this.loaded();
-        for (const [ino, firstChanged] of root.touchedInodes) this.reindex(writer, index, ino, firstChanged, root.knownFingerprints, root.insertedRefs.get(ino), root.created.has(ino));
+        for (const [ino, firstChanged] of root.touchedInodes) this.reindex(writer, index, ino, firstChanged, root.knownFingerprints, root.knownVectors, root.insertedRefs.get(ino), root.created.has(ino));
         index.flush();
       },
       true,
@@ -207,7 +207,7 @@ export class EngramSimilarity {
             if (row.type === 'directory') walk(entry.childIno);
             else if (row.type === 'file' && !seen.has(entry.childIno)) {
               seen.add(entry.childIno);
-              this.reindex(writer, index, entry.childIno, 0, new Map());
+              this.reindex(writer, index, entry.childIno, 0, new Map(), new Map());
               files += 1;
             }
           }
@@ -372,6 +372,7 @@ export class EngramSimilarity {
     ino: number,
     firstChanged: number,
     known: ReadonlyMap<number, Uint8Array>,
+    knownVectors: ReadonlyMap<number, SparseVector>,
     inserted?: ReadonlyMap<number, number>,
     isNew = false,
   ): void {
@@ -392,9 +393,13 @@ export class EngramSimilarity {
     };
     for (const ref of this.refsOf(writer, ino, fromChunk, chunkCount, inserted)) {
       pushHoles(ref.chunkIndex);
-      const serialized = known.get(ref.chunkId) ?? writer.chunkFingerprint(ref.chunkId);
-      if (serialized === undefined) throw new EmbrError('CORRUPT', `chunk ${ref.chunkId} has no fingerprint`, { what: 'chunk', chunkId: ref.chunkId });
-      chunks.push({ fingerprint: fingerprintVector(serialized), byteLength: this.lengthOf(row.size, ref.chunkIndex) });
+      let vector = knownVectors.get(ref.chunkId);
+      if (vector === undefined) {
+        const serialized = known.get(ref.chunkId) ?? writer.chunkFingerprint(ref.chunkId);
+        if (serialized === undefined) throw new EmbrError('CORRUPT', `chunk ${ref.chunkId} has no fingerprint`, { what: 'chunk', chunkId: ref.chunkId });
+        vector = fingerprintVector(serialized);
+      }
+      chunks.push({ fingerprint: vector, byteLength: this.lengthOf(row.size, ref.chunkIndex) });
       nextIndex = ref.chunkIndex + 1;
     }
     pushHoles(chunkCount);

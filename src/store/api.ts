@@ -21,6 +21,7 @@
  * ```
  */
 import type { CodecProfileName } from '../codec/api.js';
+import type { SparseVector } from '../vsa/sparse.js';
 
 /** The kind of an inode (same values as the fs layer's EntryType). */
 export type InodeType = 'file' | 'directory' | 'symlink';
@@ -119,6 +120,11 @@ export interface NewChunk {
   correctionBytes: number;
   /** Serialized similarity fingerprint (opaque to the store). */
   fingerprint: Uint8Array;
+  /**
+   * The fingerprint as a vector when the encoding thread still has it (never stored): the commit's
+   * similarity-index update then skips parsing `fingerprint`.
+   */
+  fingerprintVector?: SparseVector;
 }
 
 /** A pack prepared (compressed) outside any transaction by `preparePack`. */

@@ -80,6 +80,7 @@ function packGroup(group: NewChunk[], rawBytes: number, compressed: boolean): Pr
       vectorCorrectBytes: chunk.vectorCorrectBytes,
       correctionBytes: chunk.correctionBytes,
       fingerprint: chunk.fingerprint,
+      ...(chunk.fingerprintVector === undefined ? {} : { fingerprintVector: chunk.fingerprintVector }),
       offset,
       payloadBytes: chunk.payload.length,
     });

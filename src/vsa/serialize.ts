@@ -26,11 +26,6 @@
 import { MAX_DIMENSION, SparseVector, intersectionCount } from './sparse.js';
 import { VarintReader, varintByteLength, writeVarint } from './varint.js';
 
-/**
- * Serializations already made of a vector (see {@link rememberSerialization}): writing a vector
- * again (an index log row, then its file row) copies them. Vectors are immutable.
- */
-const knownSerializations = new WeakMap<SparseVector, Uint8Array>();
 
 /**
  * Records that `bytes` (never to be changed) is exactly `serializeVector(v)`, so later writes of
@@ -42,7 +37,10 @@ const knownSerializations = new WeakMap<SparseVector, Uint8Array>();
  * ```
  */
 export function rememberSerialization(v: SparseVector, bytes: Uint8Array): void {
-  knownSerializations.set(v, bytes);
+  // On the vector, not in a WeakMap keyed by it: the ephemerons of one per chunk cost the GC more
+  // than the encoding they saved. Writing a vector again (an index log row, then its file row)
+  // copies these bytes; vectors are immutable.
+  v.knownSerialization = bytes;
 }
 
 /** Version byte of the format above. A new layout gets a new version; old ones stay readable. */
@@ -57,7 +55,7 @@ export const VECTOR_FORMAT_VERSION = 1;
  * ```
  */
 export function serializedVectorByteLength(v: SparseVector): number {
-  const known = knownSerializations.get(v);
+  const known = v.knownSerialization;
   if (known !== undefined) return known.length;
   return 1 + varintByteLength(v.dimension) + varintByteLength(v.positive.length) + varintByteLength(v.negative.length) +
     gapsByteLength(v.positive) + gapsByteLength(v.negative);
@@ -90,7 +88,7 @@ export function serializeVector(v: SparseVector): Uint8Array {
  */
 export function writeVector(v: SparseVector, out: Uint8Array, offset: number): number {
   if (offset < 0 || offset + serializedVectorByteLength(v) > out.length) throw new RangeError('vector does not fit in the output buffer');
-  const known = knownSerializations.get(v);
+  const known = v.knownSerialization;
   if (known !== undefined) {
     out.set(known, offset);
     return offset + known.length;

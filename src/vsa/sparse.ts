@@ -32,6 +32,11 @@ export class SparseVector {
   readonly positive: Uint32Array;
   /** Positions holding -1, strictly increasing, each < dimension, disjoint from `positive`. */
   readonly negative: Uint32Array;
+  /**
+   * The bytes `serializeVector(this)` gives, once some caller made or parsed them (see
+   * `rememberSerialization` in serialize.ts). A cache: the vector itself never changes.
+   */
+  knownSerialization: Uint8Array | undefined;
 
   /**
    * Builds a vector and asserts every layout invariant (O(nonZeroCount)).
@@ -51,6 +56,7 @@ export class SparseVector {
     this.dimension = dimension;
     this.positive = positive;
     this.negative = negative;
+    this.knownSerialization = undefined;
   }
 
   /**
