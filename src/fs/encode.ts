@@ -273,7 +273,7 @@ export function encodeChunk(pipeline: Pipeline, chunk: Uint8Array, sha?: Uint8Ar
     vectorCorrectBytes: encoded.vectorCorrectBytes,
     correctionBytes: encoded.correctionBytes,
     fingerprint,
-    ...(keepVector ? { fingerprintVector: vector } : {}),
+    fingerprintVector: keepVector ? vector : undefined,
   };
 }
 

@@ -124,7 +124,7 @@ export interface NewChunk {
    * The fingerprint as a vector when the encoding thread still has it (never stored): the commit's
    * similarity-index update then skips parsing `fingerprint`.
    */
-  fingerprintVector?: SparseVector;
+  fingerprintVector?: SparseVector | undefined;
 }
 
 /** A pack prepared (compressed) outside any transaction by `preparePack`. */

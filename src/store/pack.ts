@@ -80,7 +80,8 @@ function packGroup(group: NewChunk[], rawBytes: number, compressed: boolean): Pr
       vectorCorrectBytes: chunk.vectorCorrectBytes,
       correctionBytes: chunk.correctionBytes,
       fingerprint: chunk.fingerprint,
-      ...(chunk.fingerprintVector === undefined ? {} : { fingerprintVector: chunk.fingerprintVector }),
+      // Always present (possibly undefined): one object shape for every chunk.
+      fingerprintVector: chunk.fingerprintVector,
       offset,
       payloadBytes: chunk.payload.length,
     });
