@@ -17,7 +17,7 @@ import type { StoreReader, StoreWriter } from '../store/api.js';
 import { LIVE, ROOT_INO } from '../store/api.js';
 import { FINGERPRINT_DIMENSION } from '../query/fingerprint.js';
 import type { IndexedChunk } from '../query/similarity-index.js';
-import { SimilarityIndex } from '../query/similarity-index.js';
+import { DEFAULT_CHECKPOINT_EVERY_CHUNKS, DEFAULT_CHECKPOINT_EVERY_COMMITS, SimilarityIndex } from '../query/similarity-index.js';
 import type { SearchMatch } from '../query/search.js';
 import { queryVector, rootScore, searchIndex, similarFiles } from '../query/search.js';
 import { StoreIndexStorage } from '../query/store-storage.js';
@@ -46,6 +46,16 @@ export const BULK_INDEX_CHECKPOINT_CHUNKS = 131_072;
 
 /** ... and every this many commits. */
 export const BULK_INDEX_CHECKPOINT_COMMITS = 1024;
+
+/**
+ * An ordinary (not bulk) engram folds its index log in a commit of its own once it holds this
+ * many changed chunks or log rows ({@link EngramSimilarity.foldDue}), scheduled right after the
+ * commit that crossed the mark, so the fold (30-45 ms per 8,192 chunks) does not sit inside the
+ * write that happened to cross it. The log stays bounded: a commit folds inline, as before, once
+ * the log holds twice as much (when no fold commit could run in between).
+ */
+export const INDEX_FOLD_DUE_CHUNKS = DEFAULT_CHECKPOINT_EVERY_CHUNKS;
+export const INDEX_FOLD_DUE_COMMITS = DEFAULT_CHECKPOINT_EVERY_COMMITS;
 
 /** A path prefix filter first asks the index for this many times `k` candidates. */
 const PREFIX_OVERFETCH = 4;
@@ -108,11 +118,25 @@ export class EngramSimilarity {
   /** Head commit the cached index reflects; any other head means reload. */
   private seenCommit = -1;
 
+  /** Without explicit thresholds the fold is deferred to a commit of its own ({@link foldDue}); the inline bound is twice the mark. */
+  private readonly deferFold: boolean;
+
   constructor(
     private readonly chunkBytes: number,
     private readonly thresholds: { checkpointEveryChunks?: number; checkpointEveryCommits?: number } = {},
   ) {
     if (!Number.isInteger(chunkBytes) || chunkBytes < 1) throw new RangeError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
+    this.deferFold = thresholds.checkpointEveryChunks === undefined && thresholds.checkpointEveryCommits === undefined;
+    if (this.deferFold) this.thresholds = { checkpointEveryChunks: 2 * INDEX_FOLD_DUE_CHUNKS, checkpointEveryCommits: 2 * INDEX_FOLD_DUE_COMMITS };
+  }
+
+  /**
+   * True when the cached index's log is past the fold mark of a deferred-fold engram (the engram
+   * then folds it in a commit of its own, {@link foldLog}). Always false for explicit thresholds.
+   */
+  foldDue(): boolean {
+    if (!this.deferFold || this.index === undefined) return false;
+    return this.index.changedChunksSinceCheckpoint >= INDEX_FOLD_DUE_CHUNKS || this.index.pendingLogRows >= INDEX_FOLD_DUE_COMMITS;
   }
 
   /** Log rows the index holds beyond its base rows (what opening it replays). */
