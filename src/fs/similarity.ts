@@ -49,12 +49,16 @@ export const BULK_INDEX_CHECKPOINT_COMMITS = 1024;
 
 /**
  * An ordinary (not bulk) engram folds its index log in a commit of its own once it holds this
- * many changed chunks or log rows ({@link EngramSimilarity.foldDue}), scheduled right after the
- * commit that crossed the mark, so the fold (30-45 ms per 8,192 chunks) does not sit inside the
- * write that happened to cross it. The log stays bounded: a commit folds inline, as before, once
- * the log holds twice as much (when no fold commit could run in between).
+ * many changed chunks (32,768: 128 MiB of 4 KiB chunks) or log rows
+ * ({@link EngramSimilarity.foldDue}), scheduled right after the commit that crossed the mark, so
+ * the fold does not sit inside the write that happened to cross it, and at close. A fold rewrites
+ * every posting row its slots touch, ~10,000 rows whether the log holds 8,192 chunks or 32,768,
+ * so the larger mark makes it 3-4 times rarer for about the same cost each; the price is the
+ * replay at open (~6 ms per 1,000 logged chunks) after a process that did not close. The log
+ * stays bounded: a commit folds inline, as before, once the log holds twice the mark (when no
+ * fold commit could run in between).
  */
-export const INDEX_FOLD_DUE_CHUNKS = DEFAULT_CHECKPOINT_EVERY_CHUNKS;
+export const INDEX_FOLD_DUE_CHUNKS = 4 * DEFAULT_CHECKPOINT_EVERY_CHUNKS;
 export const INDEX_FOLD_DUE_COMMITS = DEFAULT_CHECKPOINT_EVERY_COMMITS;
 
 /** A path prefix filter first asks the index for this many times `k` candidates. */

@@ -295,6 +295,20 @@ export interface Store {
    * with `autoCheckpoint: false`; a no-op for stores without a log.
    */
   checkpoint(): void;
+  /**
+   * A large write made of relaxed commits (`durable: false`, its staged packs) and one final
+   * durable commit: until `release()`, commits run no automatic WAL checkpoint (copying megabytes
+   * of WAL into the database file and syncing it inside a commit of the write); `release()` asks
+   * for that checkpoint off the calling thread. A no-op for stores without a log.
+   */
+  holdCheckpoints(): { release(): void };
+  /**
+   * Starts making what the commits so far wrote durable in the background (SQLite: an
+   * asynchronous fdatasync of the WAL on libuv's thread pool), so that the sync of a later
+   * durable commit finds most of its bytes already on disk. Correctness never depends on it: the
+   * durable commit still syncs; a no-op where nothing needs syncing.
+   */
+  syncAhead(): void;
   close(): void;
 }
 
