@@ -493,6 +493,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
     const dedupHits = new Set<number>();
     const known = new Map<number, Uint8Array>();
     const sent = new Set<string>();
+    const stages: Array<Promise<{ ids: Array<number | null>; fingerprints: Map<number, Uint8Array> }>> = [];
     const hold = this.store.holdCheckpoints();
     try {
       let chain: Promise<void> = Promise.resolve();
@@ -528,15 +529,32 @@ class EngramImpl extends Session implements Engram, SessionHost {
             }
           },
         );
+        // Batches are staged in order (a later batch finds the chunks an earlier one staged).
         chain = chain.then(async () => {
           const result = await encoded;
           if ('error' in result) throw result.error;
-          this.stageBatch(result.content, ids, staged, dedupHits, known);
+          const stage = this.stageBatch(result.content);
+          // Read below, after every batch was sent; until then a failure must not count as unhandled.
+          stage.catch(() => undefined);
+          stages.push(stage);
         });
       }
       // Hashed on libuv's thread pool (WebCrypto digest runs off the event loop) while the workers encode.
       const contentSha256 = new Uint8Array(await webcrypto.subtle.digest('SHA-256', data));
       await chain;
+      // Every stage settles before the outcome is read (no rejection left unhandled).
+      for (const outcome of await Promise.allSettled(stages)) {
+        if (outcome.status === 'rejected') throw outcome.reason;
+      }
+      for (const outcome of stages) {
+        const batch = await outcome;
+        for (const [id, fingerprint] of batch.fingerprints) {
+          staged.add(id);
+          known.set(id, fingerprint);
+        }
+        for (const id of batch.ids) if (id !== null && !staged.has(id)) dedupHits.add(id);
+        for (const id of batch.ids) ids.push(id);
+      }
       this.assertWritable();
       const size = data.length;
       invariant(ids.length === Math.ceil(size / chunkBytes), `a staged write of ${size} bytes has ${ids.length} chunk ids`);
@@ -556,23 +574,43 @@ class EngramImpl extends Session implements Engram, SessionHost {
     }
   }
 
-  /** Stores one batch of a staged write in a `stage` commit and records its chunk ids. */
-  private stageBatch(content: EncodedContent, ids: Array<number | null>, staged: Set<number>, dedupHits: Set<number>, known: Map<number, Uint8Array>): void {
-    const batch = this.store.write({ kind: 'stage', timeNs: nowNs(), durable: false }, (writer) => {
-      const context = this.contextFor(writer);
-      const batchIds = materialize(context, content);
-      this.similarity.advance(writer);
-      return { batchIds, fingerprints: context.changes.knownFingerprints };
-    });
-    this.store.syncAhead();
-    for (const [id, fingerprint] of batch.fingerprints) {
-      staged.add(id);
-      known.set(id, fingerprint);
-      // Parsed now, while the pool encodes the next batches, instead of in the final commit.
-      fingerprintVector(fingerprint);
+  /**
+   * Stores one batch of a staged write in a `stage` commit (on the store's background connection
+   * when it has one, else here) and resolves to its chunk ids (null for holes) and the
+   * fingerprints of the chunks it stored, by chunk id.
+   */
+  private async stageBatch(content: EncodedContent): Promise<{ ids: Array<number | null>; fingerprints: Map<number, Uint8Array> }> {
+    // Parsed now, while the pool encodes the next batches, instead of in the final commit.
+    const fingerprintOf = new Map<string, Uint8Array>();
+    for (const pack of content.packs) {
+      for (const chunk of pack.chunks) {
+        fingerprintVector(chunk.fingerprint);
+        fingerprintOf.set(shaKey(chunk.sha256), chunk.fingerprint);
+      }
     }
-    for (const id of batch.batchIds) if (id !== null && !staged.has(id)) dedupHits.add(id);
-    for (const id of batch.batchIds) ids.push(id);
+    const background = this.store.stageInBackground?.(nowNs(), content.packs, content.shas);
+    let ids: Array<number | null | undefined>;
+    if (background !== undefined) {
+      ids = await background;
+      this.store.syncAhead();
+    } else {
+      ids = this.store.write({ kind: 'stage', timeNs: nowNs(), durable: false }, (writer) => {
+        const batchIds = materialize(this.contextFor(writer), content);
+        this.similarity.advance(writer);
+        return batchIds;
+      });
+      this.store.syncAhead();
+    }
+    const fingerprints = new Map<number, Uint8Array>();
+    content.shas.forEach((sha, position) => {
+      const id = ids[position];
+      if (sha === null) return;
+      // A chunk found stored at hashing time was compacted away before its batch was staged.
+      if (id === undefined || id === null) throw new ChunkVanishedError();
+      const fingerprint = fingerprintOf.get(shaKey(sha));
+      if (fingerprint !== undefined) fingerprints.set(id, fingerprint);
+    });
+    return { ids: ids as Array<number | null>, fingerprints };
   }
 
   async writeFileFrom(path: string, source: AsyncIterable<Uint8Array>, options: WriteOptions = {}): Promise<number> {

@@ -309,6 +309,14 @@ export interface Store {
    * durable commit still syncs; a no-op where nothing needs syncing.
    */
   syncAhead(): void;
+  /**
+   * Optional (SQLite): stores `packs` in a `stage` commit (`durable: false`) made by a background
+   * connection, off the calling thread, and resolves to one chunk id per entry of `shas` (null for
+   * null, undefined for a SHA-256 neither in the packs nor stored). Requests are applied in the
+   * order they are made. The pack bodies are moved away (the caller's buffers are detached).
+   * Returns undefined when no background connection is available: stage in a commit of your own.
+   */
+  stageInBackground?(timeNs: bigint, packs: PreparedPack[], shas: Array<Uint8Array | null>): Promise<Array<number | null | undefined>> | undefined;
   close(): void;
 }
 

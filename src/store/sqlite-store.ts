@@ -15,7 +15,9 @@
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, fdatasync, fsyncSync, linkSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import type { BackgroundReply, BackgroundRequest } from './background-worker.js';
 import { EmbrError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import type {
   ChunkInfo,
   ChunkPlacement,
@@ -62,8 +64,20 @@ const RELEASE_FREE_BYTES_AT_CLOSE = 256 * 1024;
 const AUTO_CHECKPOINT_PAGES = 1000;
 /** Chunk refs inserted per multi-row INSERT (4 parameters each, far below SQLite's 32,766). */
 const REF_ROWS_PER_INSERT = 64;
-/** Longest wait at close for the background checkpoint's connection to close. */
-const CHECKPOINTER_CLOSE_WAIT_MS = 15_000;
+/** Longest wait at close for the background connection to close. */
+const BACKGROUND_CLOSE_WAIT_MS = 15_000;
+
+/** The main thread's side of a store's background connection (src/store/background-worker.ts). */
+interface BackgroundConnection {
+  worker: Worker;
+  /** Set to 1 by the worker once its connection is closed. */
+  closed: Int32Array;
+  waiting: Map<number, { resolve: (reply: Extract<BackgroundReply, { ids?: unknown }>) => void; reject: (error: Error) => void }>;
+  nextId: number;
+  checkpointRunning: boolean;
+  checkpointAgain: boolean;
+  failed: boolean;
+}
 /** A pack whose live payload share falls below this is rewritten by GC. */
 const REPACK_LIVE_SHARE = 0.5;
 
@@ -340,8 +354,8 @@ class SqliteStore implements Store, StoreWriter {
   private closed = false;
   /** Open {@link holdCheckpoints} holds; automatic checkpoints are off while there are any. */
   private checkpointHolds = 0;
-  /** The background checkpoint worker, once started. */
-  private checkpointer: { worker: Worker; closed: Int32Array; running: boolean; again: boolean; failed: boolean } | undefined;
+  /** The background connection (a worker thread), once started. */
+  private background: BackgroundConnection | undefined;
   /** The WAL descriptor {@link syncAhead} syncs (closed with the store, after any sync in flight). */
   private readonly walSync: { fd: number | undefined; running: boolean; again: boolean } = { fd: undefined, running: false, again: false };
   private readonly statements;
@@ -957,50 +971,94 @@ class SqliteStore implements Store, StoreWriter {
   }
 
   /**
-   * Asks the checkpoint worker (started on first use, one per store) for a PASSIVE checkpoint;
-   * one request at a time (a request while one runs is remembered and sent when it ends). If the
-   * worker cannot start, the checkpoint runs here instead.
+   * Asks the background connection for a PASSIVE checkpoint; one at a time (a request while one
+   * runs is remembered and sent when it ends). Without a background connection it runs here.
    */
   private checkpointInBackground(): void {
-    if (this.checkpointer === undefined) {
-      try {
-        const closed = new Int32Array(new SharedArrayBuffer(4));
-        const worker = new Worker(new URL('./checkpoint-worker.js', import.meta.url), {
-          workerData: { file: this.file, synchronous: this.synchronous, closed },
-          execArgv: process.execArgv.filter((flag) => !flag.startsWith('--input-type') && !flag.startsWith('--eval') && flag !== '-e'),
-        });
-        const checkpointer = { worker, closed, running: false, again: false, failed: false };
-        worker.on('message', () => {
-          checkpointer.running = false;
-          worker.unref();
-          if (checkpointer.again && !this.closed) {
-            checkpointer.again = false;
-            this.checkpointInBackground();
-          }
-        });
-        worker.on('error', () => {
-          checkpointer.failed = true;
-          checkpointer.running = false;
-        });
-        worker.unref();
-        this.checkpointer = checkpointer;
-      } catch {
-        this.checkpoint();
-        return;
-      }
-    }
-    const checkpointer = this.checkpointer;
-    if (checkpointer.failed) {
+    const background = this.backgroundConnection();
+    if (background === undefined) {
       this.checkpoint();
       return;
     }
-    if (checkpointer.running) {
-      checkpointer.again = true;
+    if (background.checkpointRunning) {
+      background.checkpointAgain = true;
       return;
     }
-    checkpointer.running = true;
-    checkpointer.worker.ref();
-    checkpointer.worker.postMessage('checkpoint');
+    background.checkpointRunning = true;
+    this.request(background, { kind: 'checkpoint', id: 0 }, []).then(
+      () => {
+        background.checkpointRunning = false;
+        if (background.checkpointAgain && !this.closed) {
+          background.checkpointAgain = false;
+          this.checkpointInBackground();
+        }
+      },
+      () => {
+        background.checkpointRunning = false;
+      },
+    );
+  }
+
+  /**
+   * Stores `packs` in a `stage` commit (`durable: false`) made by the background connection, and
+   * resolves to one chunk id per entry of `shas`: null for null (a hole), undefined for a SHA-256
+   * that is neither in the packs nor stored. The pack bodies are moved to the worker (the caller's
+   * copies are detached). Undefined when the store has no background connection (read-only,
+   * closed, or the worker could not start): the caller stages in its own commits then.
+   */
+  stageInBackground(timeNs: bigint, packs: PreparedPack[], shas: Array<Uint8Array | null>): Promise<Array<number | null | undefined>> | undefined {
+    if (this.closed || this.readOnly) return undefined;
+    const background = this.backgroundConnection();
+    if (background === undefined) return undefined;
+    const transfer = packs
+      .map((pack) => pack.data)
+      .filter((data) => data.byteOffset === 0 && data.byteLength === data.buffer.byteLength)
+      .map((data) => data.buffer as ArrayBuffer);
+    return this.request(background, { kind: 'stage', id: 0, timeNs, packs, shas }, transfer).then((reply) => reply.ids ?? []);
+  }
+
+  /** The background connection, started on first use; undefined once it failed or the store closed. */
+  private backgroundConnection(): BackgroundConnection | undefined {
+    if (this.closed || this.readOnly) return undefined;
+    if (this.background !== undefined) return this.background.failed ? undefined : this.background;
+    try {
+      const closed = new Int32Array(new SharedArrayBuffer(4));
+      const worker = new Worker(new URL('./background-worker.js', import.meta.url), {
+        workerData: { file: this.file, closed },
+        execArgv: process.execArgv.filter((flag) => !flag.startsWith('--input-type') && !flag.startsWith('--eval') && flag !== '-e'),
+      });
+      const background: BackgroundConnection = { worker, closed, waiting: new Map(), nextId: 1, checkpointRunning: false, checkpointAgain: false, failed: false };
+      worker.on('message', (reply: BackgroundReply) => {
+        const waiter = background.waiting.get(reply.id);
+        if (waiter === undefined) return;
+        background.waiting.delete(reply.id);
+        if (background.waiting.size === 0) worker.unref();
+        if ('error' in reply) {
+          waiter.reject(reply.code === undefined ? new Error(`background connection: ${reply.error}`) : new EmbrError(reply.code as ErrorCode, reply.error, reply.data ?? {}));
+        } else waiter.resolve(reply);
+      });
+      worker.on('error', (error) => {
+        background.failed = true;
+        for (const waiter of background.waiting.values()) waiter.reject(error);
+        background.waiting.clear();
+      });
+      worker.unref();
+      this.background = background;
+      return background;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private request(background: BackgroundConnection, request: BackgroundRequest, transfer: ArrayBuffer[]): Promise<Extract<BackgroundReply, { ids?: unknown }>> {
+    if (background.failed) return Promise.reject(new Error('background connection failed'));
+    request.id = background.nextId;
+    background.nextId += 1;
+    background.worker.ref();
+    return new Promise((resolve, reject) => {
+      background.waiting.set(request.id, { resolve, reject });
+      background.worker.postMessage(request, transfer);
+    });
   }
 
   syncAhead(): void {
@@ -1084,12 +1142,15 @@ class SqliteStore implements Store, StoreWriter {
     this.closed = true;
     // The background checkpoint's connection closes first (waiting for a checkpoint in progress):
     // nothing of this store may touch the file after close returns.
-    const checkpointer = this.checkpointer;
-    this.checkpointer = undefined;
-    if (checkpointer !== undefined && !checkpointer.failed) {
-      checkpointer.worker.postMessage('close');
-      Atomics.wait(checkpointer.closed, 0, 0, CHECKPOINTER_CLOSE_WAIT_MS);
-      checkpointer.worker.unref();
+    const background = this.background;
+    this.background = undefined;
+    if (background !== undefined && !background.failed) {
+      background.worker.postMessage({ kind: 'close', id: 0 } satisfies BackgroundRequest);
+      Atomics.wait(background.closed, 0, 0, BACKGROUND_CLOSE_WAIT_MS);
+      background.worker.unref();
+      // Requests it never answered (a stage sent just before close) fail as the store is closed.
+      for (const waiter of background.waiting.values()) waiter.reject(new EmbrError('CLOSED', `${this.file}: the engram is closed`));
+      background.waiting.clear();
     }
     this.closeWalSyncFd();
     if (!this.readOnly) this.releaseFreePages();
