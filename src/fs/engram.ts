@@ -747,17 +747,23 @@ class EngramImpl extends Session implements Engram, SessionHost {
   // ---- maintenance ----
 
   async compact(options: CompactOptions = {}): Promise<CompactReport> {
+    // Not beside this store's own background checkpoint: compaction ends with a TRUNCATE
+    // checkpoint that a running one would make fail, and its byte counts would move under it.
+    await this.store.idle?.();
     const retain = options.retainCommits ?? DEFAULT_RETAIN_COMMITS;
     if (!Number.isSafeInteger(retain) || retain < 0) throw new RangeError(`retainCommits must be a non-negative integer, got ${retain}`);
     this.assertWritable();
     const head = this.store.read((reader) => reader.headCommit());
+    // The size before any of compaction's own commits (the index rebuild below may grow the WAL).
+    const bytesBefore = this.store.storedBytes();
     // Rebuilt before GC so that the index's dead rows (never-reused slots) are freed by its vacuum.
     this.rebuildIndex();
-    return this.store.collectGarbage({
+    const report = this.store.collectGarbage({
       pinnedCommits: [...this.pins.keys()],
       retainAfterCommit: head - retain,
       stagedGraceAfterNs: nowNs() - STAGED_CHUNK_GRACE_NS,
     });
+    return { ...report, bytesBefore };
   }
 
   /**
@@ -987,6 +993,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
   }
 
   async stats(): Promise<EngramStats> {
+    // Stored bytes as they stand once this store's background checkpoint (if any) has finished.
+    await this.store.idle?.();
     return this.readStore((reader) => {
       const totals = reader.totals();
       const root = this.similarity.root(reader).toVector();

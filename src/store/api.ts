@@ -317,6 +317,12 @@ export interface Store {
    * Returns undefined when no background connection is available: stage in a commit of your own.
    */
   stageInBackground?(timeNs: bigint, packs: PreparedPack[], shas: Array<Uint8Array | null>): Promise<Array<number | null | undefined>> | undefined;
+  /**
+   * Optional (SQLite): resolves once every request made to the background connection so far
+   * (staged packs, checkpoints) is answered. Compaction and stats wait for it, so they neither
+   * race the store's own checkpoint nor read file sizes it is changing.
+   */
+  idle?(): Promise<void>;
   close(): void;
 }
 

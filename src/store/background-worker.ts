@@ -26,7 +26,8 @@ import { openSqliteStore } from './sqlite-store.js';
 export type BackgroundRequest =
   | { kind: 'checkpoint'; id: number }
   | { kind: 'stage'; id: number; timeNs: bigint; packs: PreparedPack[]; shas: Array<Uint8Array | null> }
-  | { kind: 'close'; id: number };
+  | { kind: 'close'; id: number }
+  | { kind: 'ping'; id: number };
 
 /** Its answer: chunk ids for a stage (undefined: a SHA-256 neither in the packs nor stored), nothing for a checkpoint. */
 export type BackgroundReply =
@@ -63,6 +64,10 @@ parentPort?.on('message', (request: BackgroundRequest) => {
       Atomics.notify(closed, 0);
       parentPort?.close();
     }
+    return;
+  }
+  if (request.kind === 'ping') {
+    parentPort?.postMessage({ id: request.id } satisfies BackgroundReply);
     return;
   }
   if (request.kind === 'checkpoint') {

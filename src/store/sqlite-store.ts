@@ -1017,6 +1017,16 @@ class SqliteStore implements Store, StoreWriter {
     return this.request(background, { kind: 'stage', id: 0, timeNs, packs, shas }, transfer).then((reply) => reply.ids ?? []);
   }
 
+  async idle(): Promise<void> {
+    // Requests are answered in order: a ping answered means everything before it was. A finished
+    // checkpoint may send the one asked for while it ran, hence the loop.
+    for (let round = 0; round < 8; round += 1) {
+      const background = this.background;
+      if (background === undefined || background.failed || this.closed || background.waiting.size === 0) return;
+      await this.request(background, { kind: 'ping', id: 0 }, []).catch(() => undefined);
+    }
+  }
+
   /** The background connection, started on first use; undefined once it failed or the store closed. */
   private backgroundConnection(): BackgroundConnection | undefined {
     if (this.closed || this.readOnly) return undefined;
