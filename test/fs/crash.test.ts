@@ -33,7 +33,7 @@ interface Ledger {
  * engram, sometimes during startup and open), and records its reports into the ledger.
  * Resolves to true when the SIGKILL hit a live process.
  */
-function runAndKill(input: CrashWriterInput, random: SeededRandom, ledger: Ledger, maxKillDelayMs = 200): Promise<boolean> {
+function runAndKill(input: CrashWriterInput, random: SeededRandom, ledger: Ledger, maxKillDelayMs = 200, afterFirstAck = false): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [writerScript, JSON.stringify(input)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let pending = '';
@@ -46,7 +46,7 @@ function runAndKill(input: CrashWriterInput, random: SeededRandom, ledger: Ledge
     const handleLine = (line: string) => {
       const [kind, path, ...rest] = line.split(' ');
       if (kind === 'ready') {
-        killAfter(random.integer(0, maxKillDelayMs));
+        if (!afterFirstAck) killAfter(random.integer(0, maxKillDelayMs));
       } else if (kind === 'intent') {
         let shas = ledger.intents.get(path);
         if (shas === undefined) ledger.intents.set(path, (shas = new Set()));
@@ -57,6 +57,8 @@ function runAndKill(input: CrashWriterInput, random: SeededRandom, ledger: Ledge
         ledger.ackCount += 1;
         ledger.minimumVersion.set(path, Math.max(ledger.minimumVersion.get(path) ?? 0, Number(rest[0])));
       } else if (kind === 'ack') {
+        // With afterFirstAck the kill lands in a later write, whatever the machine's speed.
+        if (afterFirstAck) killAfter(random.integer(0, maxKillDelayMs));
         const ack = { path, version: Number(rest[0]), sha256: rest[1] };
         ledger.ackCount += 1;
         const previous = ledger.latestAck.get(path);
@@ -173,8 +175,9 @@ test('SIGKILLed writers of large staged writes lose no acknowledged write and le
     for (let round = 0; round < rounds; round += 1) {
       const results = await Promise.all(
         Array.from({ length: parallelWriters }, (_, slot) =>
-          // 4.5 MB per write (staged); kills up to 1.5 s after ready land in every phase of it.
-          runAndKill({ engramFile: scratch.file, paths, pairPaths, seed: 10_000 + round * parallelWriters + slot, largeBytes: 4_500_000 }, random, ledger, 1500),
+          // 4.5 MB per write (staged); kills up to 1.5 s after ready (odd rounds: after the first
+          // acknowledged write) land in every phase of one.
+          runAndKill({ engramFile: scratch.file, paths, pairPaths, seed: 10_000 + round * parallelWriters + slot, largeBytes: 4_500_000 }, random, ledger, 1500, round % 2 === 1),
         ),
       );
       kills += results.filter(Boolean).length;
