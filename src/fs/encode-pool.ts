@@ -30,6 +30,12 @@ export interface EncodeTask {
   sha256s: Uint8Array;
 }
 
+/** SHA-256s of the chunks a {@link HashTask} cut (32 bytes each; zeros where `holes[i]` is 1: an all-zero chunk). */
+export interface HashResult {
+  sha256s: Uint8Array;
+  holes: Uint8Array;
+}
+
 /** One batch of payloads for a worker to decode (each checked against its SHA-256), output back to back. */
 export interface DecodeTask {
   kind: 'decode';
@@ -42,9 +48,29 @@ export interface DecodeTask {
   byteLengths: number[];
 }
 
+/**
+ * First half of {@link EncodePool.hashAndEncode}: hash the chunks of `bytes` (cut every
+ * `chunkBytes`) and keep them in the worker, under this task's id, for an {@link EncodeHeldTask}.
+ */
+export interface HashTask {
+  kind: 'hash';
+  id: number;
+  bytes: Uint8Array;
+  chunkBytes: number;
+}
+
+/** Second half: encode the held chunks whose `select` byte is 1 into packs, then drop them. */
+export interface EncodeHeldTask {
+  kind: 'encode-held';
+  id: number;
+  heldId: number;
+  select: Uint8Array;
+}
+
 export type EncodeTaskResult =
   | { id: number; packs: PreparedPack[] }
   | { id: number; bytes: Uint8Array }
+  | { id: number; hashes: { sha256s: Uint8Array; holes: Uint8Array } }
   | { id: number; error: string; code?: string; data?: Record<string, unknown> };
 
 /** A chunk to decode: its payload, SHA-256 and expected length. */
@@ -62,7 +88,7 @@ interface PoolWorker {
 /** The encode pool of one (profile, chunk size). */
 export class EncodePool {
   private readonly workers: PoolWorker[] = [];
-  private readonly waiting = new Map<number, { resolve: (result: PreparedPack[] | Uint8Array) => void; reject: (error: Error) => void; owner: PoolWorker }>();
+  private readonly waiting = new Map<number, { resolve: (result: PreparedPack[] | Uint8Array | HashResult) => void; reject: (error: Error) => void; owner: PoolWorker }>();
   private nextId = 1;
 
   constructor(
@@ -87,7 +113,7 @@ export class EncodePool {
       if ('error' in result) {
         // A codec verdict (CORRUPT) keeps its type; anything else is a pool failure the caller may retry inline.
         waiter.reject(result.code === undefined ? new Error(`encode worker failed: ${result.error}`) : new EmbrError(result.code as ErrorCode, result.error, result.data ?? {}));
-      } else waiter.resolve('packs' in result ? result.packs : result.bytes);
+      } else waiter.resolve('packs' in result ? result.packs : 'hashes' in result ? result.hashes : result.bytes);
     });
     worker.on('error', (error) => {
       // A crashed worker fails its own tasks and leaves the pool; the next task spawns a new one.
@@ -161,11 +187,66 @@ export class EncodePool {
     return this.post(task, [payloads.buffer, sha256s.buffer]) as Promise<Uint8Array>;
   }
 
-  private post(task: EncodeTask | DecodeTask, transfer: ArrayBuffer[]): Promise<PreparedPack[] | Uint8Array> {
+  /**
+   * Hashes the chunks of `bytes` (cut every `chunkBytes` bytes) in the workers, asks `select`
+   * which of them to encode (given each chunk's SHA-256, or null for an all-zero chunk, in order),
+   * and encodes those into packs there: a large write's hashing leaves the calling thread. The
+   * bytes are copied once into the workers (as for {@link encode}) and kept there between the
+   * two steps.
+   */
+  async hashAndEncode(
+    bytes: Uint8Array,
+    chunkBytes: number,
+    select: (shas: Array<Uint8Array | null>) => boolean[],
+  ): Promise<{ shas: Array<Uint8Array | null>; packs: PreparedPack[] }> {
+    const chunkCount = Math.ceil(bytes.length / chunkBytes);
+    if (chunkCount === 0) return { shas: [], packs: [] };
+    const parts = Math.min(this.size, chunkCount);
+    const perPart = Math.ceil(chunkCount / parts);
+    const held: Array<{ id: number; owner: PoolWorker; hashed: Promise<HashResult>; chunks: number }> = [];
+    for (let first = 0; first < chunkCount; first += perPart) {
+      const piece = bytes.slice(first * chunkBytes, Math.min(bytes.length, (first + perPart) * chunkBytes));
+      const chunks = Math.ceil(piece.length / chunkBytes);
+      const task: HashTask = { kind: 'hash', id: 0, bytes: piece, chunkBytes };
+      const owner = this.pick();
+      // Moves the copy (piece is detached afterwards).
+      const hashed = this.post(task, [piece.buffer], owner) as Promise<HashResult>;
+      held.push({ id: task.id, owner, hashed, chunks });
+    }
+    let results: HashResult[];
+    try {
+      results = await Promise.all(held.map((part) => part.hashed));
+    } catch (error) {
+      // The parts that did hash still hold their bytes: let them go.
+      for (const part of held) this.post({ kind: 'encode-held', id: 0, heldId: part.id, select: new Uint8Array(0) }, [], part.owner).catch(() => undefined);
+      throw error;
+    }
+    const shas: Array<Uint8Array | null> = [];
+    results.forEach((result, part) => {
+      for (let chunk = 0; chunk < held[part].chunks; chunk += 1) {
+        shas.push(result.holes[chunk] === 1 ? null : result.sha256s.subarray(32 * chunk, 32 * chunk + 32));
+      }
+    });
+    let chosen: boolean[];
+    try {
+      chosen = select(shas);
+    } catch (error) {
+      for (const part of held) this.post({ kind: 'encode-held', id: 0, heldId: part.id, select: new Uint8Array(0) }, [], part.owner).catch(() => undefined);
+      throw error;
+    }
+    const encodes = held.map((part, index) => {
+      const select = new Uint8Array(part.chunks);
+      for (let chunk = 0; chunk < part.chunks; chunk += 1) select[chunk] = chosen[index * perPart + chunk] ? 1 : 0;
+      return this.post({ kind: 'encode-held', id: 0, heldId: part.id, select }, [select.buffer], part.owner) as Promise<PreparedPack[]>;
+    });
+    return { shas, packs: (await Promise.all(encodes)).flat() };
+  }
+
+  private post(task: EncodeTask | DecodeTask | HashTask | EncodeHeldTask, transfer: ArrayBuffer[], to?: PoolWorker): Promise<PreparedPack[] | Uint8Array | HashResult> {
     const id = this.nextId;
     this.nextId += 1;
     task.id = id;
-    const owner = this.pick();
+    const owner = to ?? this.pick();
     owner.busy += 1;
     owner.worker.ref();
     return new Promise((resolve, reject) => {
@@ -181,13 +262,19 @@ export class EncodePool {
     const offsets: number[] = [];
     const lengths: number[] = [];
     let offset = 0;
+    // Chunks cut from one caller buffer back to back (a large write without holes or dedup hits)
+    // are copied in one piece: a copy per 4 KiB chunk cost ~1 ms per MB on the main thread.
+    const first = chunks[0];
+    let contiguous = true;
     chunks.forEach((chunk, position) => {
-      bytes.set(chunk, offset);
+      if (chunk.buffer !== first.buffer || chunk.byteOffset !== first.byteOffset + offset) contiguous = false;
       sha256s.set(hashes[position], 32 * position);
       offsets.push(offset);
       lengths.push(chunk.length);
       offset += chunk.length;
     });
+    if (contiguous) bytes.set(new Uint8Array(first.buffer, first.byteOffset, total));
+    else chunks.forEach((chunk, position) => bytes.set(chunk, offsets[position]));
     const task: EncodeTask = { kind: 'encode', id: 0, bytes, offsets, lengths, sha256s };
     return this.post(task, [bytes.buffer, sha256s.buffer]) as Promise<PreparedPack[]>;
   }

@@ -10,8 +10,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { NewChunk } from '../store/api.js';
 import { preparePacks } from '../store/pack.js';
-import { createPipeline, encodeChunk } from './encode.js';
-import type { DecodeTask, EncodeTask, EncodeTaskResult } from './encode-pool.js';
+import { createPipeline, encodeChunk, isAllZero } from './encode.js';
+import type { DecodeTask, EncodeHeldTask, EncodeTask, EncodeTaskResult, HashResult, HashTask } from './encode-pool.js';
+import type { PreparedPack } from '../store/api.js';
 import { EmbrError } from '../errors.js';
 
 const pipeline = createPipeline(workerData as { profile: 'positional' | 'holographic'; chunkBytes: number });
@@ -33,8 +34,58 @@ function decode(task: DecodeTask): Uint8Array {
   return out;
 }
 
-parentPort?.on('message', (task: EncodeTask | DecodeTask) => {
+/** Chunks of {@link HashTask}s waiting for their {@link EncodeHeldTask}, by the hash task's id. */
+const held = new Map<number, { bytes: Uint8Array; chunkBytes: number; sha256s: Uint8Array }>();
+
+function hashChunks(task: HashTask): HashResult {
+  const count = Math.ceil(task.bytes.length / task.chunkBytes);
+  const sha256s = new Uint8Array(32 * count);
+  const holes = new Uint8Array(count);
+  for (let chunk = 0; chunk < count; chunk += 1) {
+    const bytes = task.bytes.subarray(chunk * task.chunkBytes, Math.min(task.bytes.length, (chunk + 1) * task.chunkBytes));
+    if (isAllZero(bytes)) holes[chunk] = 1;
+    else sha256s.set(pipeline.sha256(bytes), 32 * chunk);
+  }
+  held.set(task.id, { bytes: task.bytes, chunkBytes: task.chunkBytes, sha256s });
+  return { sha256s: sha256s.slice(), holes };
+}
+
+function encodeHeld(task: EncodeHeldTask): PreparedPack[] {
+  const part = held.get(task.heldId);
+  held.delete(task.heldId);
+  if (part === undefined) throw new Error(`no held chunks for task ${task.heldId}`);
+  const fresh: NewChunk[] = [];
+  for (let chunk = 0; chunk < task.select.length; chunk += 1) {
+    if (task.select[chunk] !== 1) continue;
+    const bytes = part.bytes.subarray(chunk * part.chunkBytes, Math.min(part.bytes.length, (chunk + 1) * part.chunkBytes));
+    pipeline.rememberSha256(bytes, part.sha256s.subarray(32 * chunk, 32 * chunk + 32));
+    fresh.push(encodeChunk(pipeline, bytes));
+  }
+  return preparePacks(fresh);
+}
+
+/** Posts packs, moving the bodies a pack owns whole (a shared buffer would move its other users' bytes too). */
+function postPacks(id: number, packs: PreparedPack[]): void {
+  const result: EncodeTaskResult = { id, packs };
+  const transfer = packs
+    .map((pack) => pack.data)
+    .filter((data) => data.byteOffset === 0 && data.byteLength === data.buffer.byteLength)
+    .map((data) => data.buffer as ArrayBuffer);
+  parentPort?.postMessage(result, transfer);
+}
+
+parentPort?.on('message', (task: EncodeTask | DecodeTask | HashTask | EncodeHeldTask) => {
   try {
+    if (task.kind === 'hash') {
+      const hashes = hashChunks(task);
+      const result: EncodeTaskResult = { id: task.id, hashes };
+      parentPort?.postMessage(result, [hashes.sha256s.buffer as ArrayBuffer, hashes.holes.buffer as ArrayBuffer]);
+      return;
+    }
+    if (task.kind === 'encode-held') {
+      postPacks(task.id, encodeHeld(task));
+      return;
+    }
     if (task.kind === 'decode') {
       const bytes = decode(task);
       const result: EncodeTaskResult = { id: task.id, bytes };

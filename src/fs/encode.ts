@@ -167,11 +167,20 @@ export async function encodeContentAsync(
   return { firstIndex, shas, packs, byteLength: bytes.length };
 }
 
-/** Cuts bytes into chunks, hashes them and picks the distinct ones the store does not hold. */
-function splitContent(
+/**
+ * Cuts bytes into chunks, hashes them and picks the distinct ones the store does not hold. `seen`
+ * (hex SHA-256s) carries the chunks earlier calls already picked, for a write split in batches.
+ *
+ * @example
+ * ```ts
+ * const { shas, fresh, freshShas } = splitContent(pipeline, bytes, (shas) => shas.map(() => false));
+ * ```
+ */
+export function splitContent(
   pipeline: Pipeline,
   bytes: Uint8Array,
   lookupStored: (shas: Uint8Array[]) => boolean[],
+  seen = new Set<string>(),
 ): { shas: Array<Uint8Array | null>; fresh: Uint8Array[]; freshShas: Uint8Array[] } {
   const chunkBytes = pipeline.chunkBytes;
   const shas: Array<Uint8Array | null> = [];
@@ -190,7 +199,6 @@ function splitContent(
   const stored = lookupStored(present);
   const fresh: Uint8Array[] = [];
   const freshShas: Uint8Array[] = [];
-  const seen = new Set<string>();
   for (let position = 0; position < present.length; position += 1) {
     if (stored[position]) continue;
     const key = shaKey(present[position]);

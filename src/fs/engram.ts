@@ -9,11 +9,11 @@
  * await engram.close();
  * ```
  */
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import { hostname } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { EmbrError, isEmbrError } from '../errors.js';
+import { EmbrError, invariant, isEmbrError } from '../errors.js';
 import type {
   CompactOptions,
   CompactReport,
@@ -35,13 +35,17 @@ import type {
 import type { InodeRow, Store, StoreReader } from '../store/api.js';
 import { LIVE, ROOT_INO } from '../store/api.js';
 import type { Pipeline } from './encode.js';
-import { coalescePacks, shaKey } from './encode.js';
+import { coalescePacks, encodeChunk, fingerprintVector, shaKey, splitContent } from './encode.js';
+import type { EncodedContent } from './encode.js';
+import { preparePacks } from '../store/pack.js';
 import type { EncodePool } from './encode-pool.js';
 import { encodePool } from './encode-pool.js';
 import type { CommitContext } from './operations.js';
 import {
   ChunkVanishedError,
+  assertFile,
   checkContent,
+  checkVersion,
   chunkLength,
   createInode,
   dataOf,
@@ -72,6 +76,13 @@ export const DEFAULT_RETAIN_COMMITS = 100;
 /** Bytes per window of `createReadStream` and per staged batch of `writeFileFrom`. */
 export const STREAM_WINDOW_BYTES = 1 << 20;
 const STAGE_BATCH_BYTES = 4 << 20;
+/**
+ * A whole-file `writeFile` of at least this many bytes is staged while it encodes
+ * ({@link EngramImpl.writeStaged}); smaller ones encode and commit in one step.
+ */
+export const STAGED_WRITE_MIN_BYTES = 4 << 20;
+/** Bytes per batch of a staged write: hashed, encoded in the pool and staged on its own. */
+const STAGED_WRITE_BATCH_BYTES = 1 << 20;
 /** Unreferenced chunks staged by a streaming write are spared by GC for this long. */
 export const STAGED_CHUNK_GRACE_NS = 3_600_000_000_000n;
 const VERIFY_BATCH_CHUNKS = 256;
@@ -163,6 +174,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
   private readonly pins = new Map<number, number>();
   /** The similarity index, updated in every commit that changes file content. */
   private readonly similarity: EngramSimilarity;
+  /** A deferred fold of the index log is queued ({@link scheduleIndexFold}). */
+  private indexFoldScheduled = false;
 
   constructor(
     readonly file: string,
@@ -241,6 +254,37 @@ class EngramImpl extends Session implements Engram, SessionHost {
       // The transaction rolled back: the cached index may hold its changes.
       this.similarity.discard();
       throw error;
+    } finally {
+      if (this.similarity.foldDue()) this.scheduleIndexFold();
+    }
+  }
+
+  /**
+   * Folds the similarity index's log in a commit of its own (kind `index-checkpoint`) once the
+   * current call has returned, instead of inside the commit that crossed the fold mark: the
+   * write that crossed it is acknowledged without the fold's 30-45 ms. The fold changes no
+   * content, so it commits without its own fsync (`durable: false`; the next durable commit or
+   * checkpoint covers it, and losing it loses nothing: the log rows it absorbs stay until it
+   * commits). A failure leaves the log as it was; commits fold inline at twice the mark anyway.
+   */
+  private scheduleIndexFold(): void {
+    if (this.indexFoldScheduled) return;
+    this.indexFoldScheduled = true;
+    setImmediate(() => {
+      this.indexFoldScheduled = false;
+      if (this.closed || this.store.readOnly || !this.similarity.foldDue()) return;
+      this.foldIndexLog();
+    });
+  }
+
+  private foldIndexLog(): void {
+    try {
+      this.store.write({ kind: 'index-checkpoint', timeNs: nowNs(), durable: false }, (writer) => {
+        this.similarity.foldLog(writer);
+      });
+    } catch {
+      // BUSY (another process holds the write lock) or I/O: the next commit folds inline at the bound.
+      this.similarity.discard();
     }
   }
 
@@ -410,6 +454,165 @@ class EngramImpl extends Session implements Engram, SessionHost {
     };
   }
 
+  protected override async writeWhole(path: string, data: Uint8Array, options: WriteOptions): Promise<number> {
+    if (this.pool === undefined || data.length < STAGED_WRITE_MIN_BYTES) return super.writeWhole(path, data, options);
+    try {
+      return await this.writeStaged(path, data, options, this.pool);
+    } catch (error) {
+      // A chunk found stored was compacted away before the commit: the one-step path re-encodes
+      // (and retries once). What this attempt staged is reclaimed like an aborted stream's.
+      if (error instanceof ChunkVanishedError) return super.writeWhole(path, data, options);
+      throw error;
+    }
+  }
+
+  /**
+   * A large whole-file write as a pipeline: the bytes are cut into 1 MiB batches; each batch is
+   * hashed here, looked up, and sent to the encode pool, and the packs coming back are stored in
+   * order in `stage` commits (no fsync, like a stream's, see writeFileFrom) while later batches
+   * still encode; after each, an asynchronous fdatasync of the WAL starts (`Store.syncAhead`), so
+   * the final commit's fsync finds most of the bytes on disk. The final commit then only checks
+   * the preconditions, claims the staged chunks, switches the file to them and updates the index,
+   * and syncs. No WAL checkpoint runs inside any of these commits (`Store.holdCheckpoints`); it
+   * runs in the background after. Preconditions are checked before staging too, so a write that
+   * would fail stages nothing (unless the file changes meanwhile: then its staged chunks are
+   * garbage that compaction frees after the staging grace, as for an aborted stream).
+   */
+  private async writeStaged(path: string, data: Uint8Array, options: WriteOptions, pool: EncodePool): Promise<number> {
+    this.store.read((reader) => {
+      const { child } = resolveParent(reader, LIVE, path);
+      if (child !== undefined && options.exclusive) throw new EmbrError('EXISTS', `${path} exists`, { path });
+      if (child !== undefined) assertFile(child.row, path);
+      checkVersion(path, options.expectedVersion, child?.row);
+    });
+    const pipeline = this.pipeline;
+    const chunkBytes = pipeline.chunkBytes;
+    const batchBytes = Math.max(chunkBytes, Math.floor(STAGED_WRITE_BATCH_BYTES / chunkBytes) * chunkBytes);
+    const ids: Array<number | null> = [];
+    const staged = new Set<number>();
+    const dedupHits = new Set<number>();
+    const known = new Map<number, Uint8Array>();
+    const sent = new Set<string>();
+    const stages: Array<Promise<{ ids: Array<number | null>; fingerprints: Map<number, Uint8Array> }>> = [];
+    const hold = this.store.holdCheckpoints();
+    try {
+      let chain: Promise<void> = Promise.resolve();
+      for (let offset = 0; offset < data.length; offset += batchBytes) {
+        const bytes = data.subarray(offset, Math.min(data.length, offset + batchBytes));
+        // The workers hash the batch's chunks; the chunks neither stored nor already picked by
+        // this write are encoded (a chunk repeated within the write is encoded once).
+        const select = (shas: Array<Uint8Array | null>): boolean[] => {
+          const present = shas.filter((sha): sha is Uint8Array => sha !== null);
+          const stored = this.lookupStored(present);
+          let position = 0;
+          return shas.map((sha) => {
+            if (sha === null) return false;
+            const key = shaKey(sha);
+            const fresh = !stored[position] && !sent.has(key);
+            position += 1;
+            if (fresh) sent.add(key);
+            return fresh;
+          });
+        };
+        // Settled, never rejected: a batch that fails after an earlier one failed must not be an unhandled rejection.
+        const encoded: Promise<{ content: EncodedContent } | { error: unknown }> = pool.hashAndEncode(bytes, chunkBytes, select).then(
+          ({ shas, packs }) => ({ content: { firstIndex: offset / chunkBytes, shas, packs, byteLength: bytes.length } }),
+          (error: unknown) => {
+            if (isEmbrError(error)) return { error };
+            // A worker that cannot start or crashed must not fail the write: encode here instead
+            // (chunks this batch had picked are picked again).
+            try {
+              const { shas, fresh } = splitContent(pipeline, bytes, (batchShas) => this.lookupStored(batchShas));
+              return { content: { firstIndex: offset / chunkBytes, shas, packs: preparePacks(fresh.map((chunk) => encodeChunk(pipeline, chunk))), byteLength: bytes.length } };
+            } catch (inlineError) {
+              return { error: inlineError };
+            }
+          },
+        );
+        // Batches are staged in order (a later batch finds the chunks an earlier one staged).
+        chain = chain.then(async () => {
+          const result = await encoded;
+          if ('error' in result) throw result.error;
+          const stage = this.stageBatch(result.content);
+          // Read below, after every batch was sent; until then a failure must not count as unhandled.
+          stage.catch(() => undefined);
+          stages.push(stage);
+        });
+      }
+      // Hashed on libuv's thread pool (WebCrypto digest runs off the event loop) while the workers encode.
+      const contentSha256 = new Uint8Array(await webcrypto.subtle.digest('SHA-256', data));
+      await chain;
+      // Every stage settles before the outcome is read (no rejection left unhandled).
+      for (const outcome of await Promise.allSettled(stages)) {
+        if (outcome.status === 'rejected') throw outcome.reason;
+      }
+      for (const outcome of stages) {
+        const batch = await outcome;
+        for (const [id, fingerprint] of batch.fingerprints) {
+          staged.add(id);
+          known.set(id, fingerprint);
+        }
+        for (const id of batch.ids) if (id !== null && !staged.has(id)) dedupHits.add(id);
+        for (const id of batch.ids) ids.push(id);
+      }
+      this.assertWritable();
+      const size = data.length;
+      invariant(ids.length === Math.ceil(size / chunkBytes), `a staged write of ${size} bytes has ${ids.length} chunk ids`);
+      const op: Op<number> = {
+        kind: 'write',
+        touched: [path],
+        apply: (context) => {
+          for (const id of dedupHits) if (context.writer.chunkInfo(id) === undefined) throw new ChunkVanishedError();
+          context.writer.claimChunks([...staged]);
+          for (const [id, fingerprint] of known) context.changes.knownFingerprints.set(id, fingerprint);
+          return replaceFile(context, path, { firstIndex: 0, shas: [], packs: [], byteLength: size }, size, contentSha256, options, { ids });
+        },
+      };
+      return this.commit('write', [op], () => undefined)[0] as number;
+    } finally {
+      hold.release();
+    }
+  }
+
+  /**
+   * Stores one batch of a staged write in a `stage` commit (on the store's background connection
+   * when it has one, else here) and resolves to its chunk ids (null for holes) and the
+   * fingerprints of the chunks it stored, by chunk id.
+   */
+  private async stageBatch(content: EncodedContent): Promise<{ ids: Array<number | null>; fingerprints: Map<number, Uint8Array> }> {
+    // Parsed now, while the pool encodes the next batches, instead of in the final commit.
+    const fingerprintOf = new Map<string, Uint8Array>();
+    for (const pack of content.packs) {
+      for (const chunk of pack.chunks) {
+        fingerprintVector(chunk.fingerprint);
+        fingerprintOf.set(shaKey(chunk.sha256), chunk.fingerprint);
+      }
+    }
+    const background = this.store.stageInBackground?.(nowNs(), content.packs, content.shas);
+    let ids: Array<number | null | undefined>;
+    if (background !== undefined) {
+      ids = await background;
+      this.store.syncAhead();
+    } else {
+      ids = this.store.write({ kind: 'stage', timeNs: nowNs(), durable: false }, (writer) => {
+        const batchIds = materialize(this.contextFor(writer), content);
+        this.similarity.advance(writer);
+        return batchIds;
+      });
+      this.store.syncAhead();
+    }
+    const fingerprints = new Map<number, Uint8Array>();
+    content.shas.forEach((sha, position) => {
+      const id = ids[position];
+      if (sha === null) return;
+      // A chunk found stored at hashing time was compacted away before its batch was staged.
+      if (id === undefined || id === null) throw new ChunkVanishedError();
+      const fingerprint = fingerprintOf.get(shaKey(sha));
+      if (fingerprint !== undefined) fingerprints.set(id, fingerprint);
+    });
+    return { ids: ids as Array<number | null>, fingerprints };
+  }
+
   async writeFileFrom(path: string, source: AsyncIterable<Uint8Array>, options: WriteOptions = {}): Promise<number> {
     parsePath(path);
     this.assertWritable();
@@ -544,17 +747,23 @@ class EngramImpl extends Session implements Engram, SessionHost {
   // ---- maintenance ----
 
   async compact(options: CompactOptions = {}): Promise<CompactReport> {
+    // Not beside this store's own background checkpoint: compaction ends with a TRUNCATE
+    // checkpoint that a running one would make fail, and its byte counts would move under it.
+    await this.store.idle?.();
     const retain = options.retainCommits ?? DEFAULT_RETAIN_COMMITS;
     if (!Number.isSafeInteger(retain) || retain < 0) throw new RangeError(`retainCommits must be a non-negative integer, got ${retain}`);
     this.assertWritable();
     const head = this.store.read((reader) => reader.headCommit());
+    // The size before any of compaction's own commits (the index rebuild below may grow the WAL).
+    const bytesBefore = this.store.storedBytes();
     // Rebuilt before GC so that the index's dead rows (never-reused slots) are freed by its vacuum.
     this.rebuildIndex();
-    return this.store.collectGarbage({
+    const report = this.store.collectGarbage({
       pinnedCommits: [...this.pins.keys()],
       retainAfterCommit: head - retain,
       stagedGraceAfterNs: nowNs() - STAGED_CHUNK_GRACE_NS,
     });
+    return { ...report, bytesBefore };
   }
 
   /**
@@ -784,6 +993,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
   }
 
   async stats(): Promise<EngramStats> {
+    // Stored bytes as they stand once this store's background checkpoint (if any) has finished.
+    await this.store.idle?.();
     return this.readStore((reader) => {
       const totals = reader.totals();
       const root = this.similarity.root(reader).toVector();
@@ -854,6 +1065,9 @@ class EngramImpl extends Session implements Engram, SessionHost {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // A log left past the fold mark would be replayed by every later open (~6 ms per 1,000
+    // chunks): fold it now, as the deferred fold would have.
+    if (!this.store.readOnly && this.similarity.foldDue()) this.foldIndexLog();
     this.closed = true;
     liveOwnerTags.delete(this.ownerTag);
     this.store.close();

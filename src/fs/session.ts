@@ -258,6 +258,11 @@ export abstract class Session implements ReadApi, WriteApi {
     if (options.uid !== undefined) assertId(options.uid, 'uid');
     if (options.gid !== undefined) assertId(options.gid, 'gid');
     this.host.assertWritable();
+    return this.writeWhole(path, data, options);
+  }
+
+  /** The commit half of a validated {@link writeFile} (the live engram stages large writes instead). */
+  protected writeWhole(path: string, data: Uint8Array, options: WriteOptions): Promise<number> {
     const pipeline = this.host.pipeline;
     return this.submit('write', [path], async (forceEncode) => {
       const encoding = this.encode(data, 0, forceEncode, false, true);

@@ -17,7 +17,7 @@ import type { StoreReader, StoreWriter } from '../store/api.js';
 import { LIVE, ROOT_INO } from '../store/api.js';
 import { FINGERPRINT_DIMENSION } from '../query/fingerprint.js';
 import type { IndexedChunk } from '../query/similarity-index.js';
-import { SimilarityIndex } from '../query/similarity-index.js';
+import { DEFAULT_CHECKPOINT_EVERY_CHUNKS, DEFAULT_CHECKPOINT_EVERY_COMMITS, SimilarityIndex } from '../query/similarity-index.js';
 import type { SearchMatch } from '../query/search.js';
 import { queryVector, rootScore, searchIndex, similarFiles } from '../query/search.js';
 import { StoreIndexStorage } from '../query/store-storage.js';
@@ -46,6 +46,20 @@ export const BULK_INDEX_CHECKPOINT_CHUNKS = 131_072;
 
 /** ... and every this many commits. */
 export const BULK_INDEX_CHECKPOINT_COMMITS = 1024;
+
+/**
+ * An ordinary (not bulk) engram folds its index log in a commit of its own once it holds this
+ * many changed chunks (32,768: 128 MiB of 4 KiB chunks) or log rows
+ * ({@link EngramSimilarity.foldDue}), scheduled right after the commit that crossed the mark, so
+ * the fold does not sit inside the write that happened to cross it, and at close. A fold rewrites
+ * every posting row its slots touch, ~10,000 rows whether the log holds 8,192 chunks or 32,768,
+ * so the larger mark makes it 3-4 times rarer for about the same cost each; the price is the
+ * replay at open (~6 ms per 1,000 logged chunks) after a process that did not close. The log
+ * stays bounded: a commit folds inline, as before, once the log holds twice the mark (when no
+ * fold commit could run in between).
+ */
+export const INDEX_FOLD_DUE_CHUNKS = 4 * DEFAULT_CHECKPOINT_EVERY_CHUNKS;
+export const INDEX_FOLD_DUE_COMMITS = DEFAULT_CHECKPOINT_EVERY_COMMITS;
 
 /** A path prefix filter first asks the index for this many times `k` candidates. */
 const PREFIX_OVERFETCH = 4;
@@ -108,11 +122,25 @@ export class EngramSimilarity {
   /** Head commit the cached index reflects; any other head means reload. */
   private seenCommit = -1;
 
+  /** Without explicit thresholds the fold is deferred to a commit of its own ({@link foldDue}); the inline bound is twice the mark. */
+  private readonly deferFold: boolean;
+
   constructor(
     private readonly chunkBytes: number,
     private readonly thresholds: { checkpointEveryChunks?: number; checkpointEveryCommits?: number } = {},
   ) {
     if (!Number.isInteger(chunkBytes) || chunkBytes < 1) throw new RangeError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
+    this.deferFold = thresholds.checkpointEveryChunks === undefined && thresholds.checkpointEveryCommits === undefined;
+    if (this.deferFold) this.thresholds = { checkpointEveryChunks: 2 * INDEX_FOLD_DUE_CHUNKS, checkpointEveryCommits: 2 * INDEX_FOLD_DUE_COMMITS };
+  }
+
+  /**
+   * True when the cached index's log is past the fold mark of a deferred-fold engram (the engram
+   * then folds it in a commit of its own, {@link foldLog}). Always false for explicit thresholds.
+   */
+  foldDue(): boolean {
+    if (!this.deferFold || this.index === undefined) return false;
+    return this.index.changedChunksSinceCheckpoint >= INDEX_FOLD_DUE_CHUNKS || this.index.pendingLogRows >= INDEX_FOLD_DUE_COMMITS;
   }
 
   /** Log rows the index holds beyond its base rows (what opening it replays). */

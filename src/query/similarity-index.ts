@@ -623,6 +623,11 @@ export class SimilarityIndex {
     return this.logNext - this.logFirst;
   }
 
+  /** Chunks added or removed since the last checkpoint (the work a checkpoint or an open replays). */
+  get changedChunksSinceCheckpoint(): number {
+    return this.chunksSinceCheckpoint;
+  }
+
   private flushWithoutCheckpoint(): void {
     this.storage.put(`log:${this.logNext}`, concatenate([Uint8Array.of(INDEX_FORMAT_VERSION), ...this.pendingOperations]));
     this.pendingOperations = [];

@@ -301,6 +301,34 @@ export interface Store {
    * with `autoCheckpoint: false`; a no-op for stores without a log.
    */
   checkpoint(): void;
+  /**
+   * A large write made of relaxed commits (`durable: false`, its staged packs) and one final
+   * durable commit: until `release()`, commits run no automatic WAL checkpoint (copying megabytes
+   * of WAL into the database file and syncing it inside a commit of the write); `release()` asks
+   * for that checkpoint off the calling thread. A no-op for stores without a log.
+   */
+  holdCheckpoints(): { release(): void };
+  /**
+   * Starts making what the commits so far wrote durable in the background (SQLite: an
+   * asynchronous fdatasync of the WAL on libuv's thread pool), so that the sync of a later
+   * durable commit finds most of its bytes already on disk. Correctness never depends on it: the
+   * durable commit still syncs; a no-op where nothing needs syncing.
+   */
+  syncAhead(): void;
+  /**
+   * Optional (SQLite): stores `packs` in a `stage` commit (`durable: false`) made by a background
+   * connection, off the calling thread, and resolves to one chunk id per entry of `shas` (null for
+   * null, undefined for a SHA-256 neither in the packs nor stored). Requests are applied in the
+   * order they are made. The pack bodies are moved away (the caller's buffers are detached).
+   * Returns undefined when no background connection is available: stage in a commit of your own.
+   */
+  stageInBackground?(timeNs: bigint, packs: PreparedPack[], shas: Array<Uint8Array | null>): Promise<Array<number | null | undefined>> | undefined;
+  /**
+   * Optional (SQLite): resolves once every request made to the background connection so far
+   * (staged packs, checkpoints) is answered. Compaction and stats wait for it, so they neither
+   * race the store's own checkpoint nor read file sizes it is changing.
+   */
+  idle?(): Promise<void>;
   close(): void;
 }
 

@@ -641,6 +641,15 @@ class MemoryStore implements Store, StoreWriter {
     // No log: every commit is already in place.
   }
 
+  holdCheckpoints(): { release(): void } {
+    // No log to checkpoint.
+    return { release: () => undefined };
+  }
+
+  syncAhead(): void {
+    // Nothing here reaches a disk.
+  }
+
   storedBytes(): number {
     let total = 0;
     for (const pack of this.packs.values()) total += pack.data.length;

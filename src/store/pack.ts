@@ -69,7 +69,11 @@ export function isRawPack(pack: PreparedPack): boolean {
 }
 
 function packGroup(group: NewChunk[], rawBytes: number, compressed: boolean): PreparedPack {
-  const raw = new Uint8Array(rawBytes);
+  // The payloads go straight behind the format byte: a pack that stays raw (zstd does not shrink
+  // it, as for random bytes) is then stored without another copy.
+  const stored = new Uint8Array(rawBytes + 1);
+  stored[0] = FORMAT_RAW;
+  const raw = stored.subarray(1);
   const chunks: PreparedPack['chunks'] = [];
   let offset = 0;
   for (const chunk of group) {
@@ -87,24 +91,26 @@ function packGroup(group: NewChunk[], rawBytes: number, compressed: boolean): Pr
     });
     offset += chunk.payload.length;
   }
-  return { data: compressed ? encodePackBytes(raw) : rawPackBytes(raw), rawBytes, chunks };
+  return { data: compressed ? (zstdPackBytes(raw) ?? stored) : stored, rawBytes, chunks };
 }
 
-function rawPackBytes(raw: Uint8Array): Uint8Array {
-  const data = new Uint8Array(raw.length + 1);
-  data[0] = FORMAT_RAW;
-  data.set(raw, 1);
+/** The zstd format of `raw` (format byte + frame), or undefined when zstd does not shrink it. */
+function zstdPackBytes(raw: Uint8Array): Uint8Array | undefined {
+  const compressed = compress(raw, { compressionLevel: ZSTD_LEVEL });
+  if (compressed.length >= raw.length) return undefined;
+  const data = new Uint8Array(compressed.length + 1);
+  data[0] = FORMAT_ZSTD;
+  data.set(compressed, 1);
   return data;
 }
 
 /** Compresses concatenated payloads into stored pack bytes (format byte + body). */
 export function encodePackBytes(raw: Uint8Array): Uint8Array {
-  const compressed = compress(raw, { compressionLevel: ZSTD_LEVEL });
-  const useZstd = compressed.length < raw.length;
-  const body = useZstd ? compressed : raw;
-  const data = new Uint8Array(body.length + 1);
-  data[0] = useZstd ? FORMAT_ZSTD : FORMAT_RAW;
-  data.set(body, 1);
+  const zstd = zstdPackBytes(raw);
+  if (zstd !== undefined) return zstd;
+  const data = new Uint8Array(raw.length + 1);
+  data[0] = FORMAT_RAW;
+  data.set(raw, 1);
   return data;
 }
 

@@ -213,3 +213,75 @@ describe('sqlite store costs', () => {
     }
   });
 });
+
+describe('sqlite store background connection', () => {
+  /** One prepared pack of `count` distinct payload-only chunks (fingerprint bytes are opaque to the store). */
+  function packOf(seed: number, count: number): import('./api.js').PreparedPack {
+    const chunks = Array.from({ length: count }, (_, index) => {
+      const sha256 = new Uint8Array(32).fill(seed);
+      sha256[0] = index;
+      return { sha256, byteLength: 4096, vectorCorrectBytes: 0, correctionBytes: 0, fingerprint: Uint8Array.of(seed, index), offset: index * 10, payloadBytes: 10 };
+    });
+    const data = new Uint8Array(1 + 10 * count);
+    data.fill(seed, 1);
+    return { data, rawBytes: 10 * count, chunks };
+  }
+
+  it('stages packs in stage commits of another connection, in request order, and answers chunk ids per SHA-256', async () => {
+    const file = freshFile();
+    const store = openSqliteStore(file, { create });
+    try {
+      const first = packOf(1, 3);
+      const second = packOf(2, 2);
+      const known = first.chunks[1].sha256;
+      const unknown = new Uint8Array(32).fill(9);
+      const head = store.read((reader) => reader.headCommit());
+      const staging = store.stageInBackground?.(7n, [first], [first.chunks[0].sha256, null, first.chunks[2].sha256]);
+      // The second request finds a chunk the first stored, and reports one that nobody stored.
+      const later = store.stageInBackground?.(8n, [second], [second.chunks[0].sha256, known, unknown]);
+      assert.ok(staging !== undefined && later !== undefined);
+      assert.equal(first.data.byteLength, 0, 'the pack body was moved to the worker');
+      const ids = await staging;
+      const laterIds = await later;
+      store.read((reader) => {
+        assert.equal(reader.headCommit(), head + 2);
+        assert.equal(reader.commitInfo(head + 1)?.kind, 'stage');
+        assert.equal(reader.commitInfo(head + 2)?.kind, 'stage');
+        assert.equal(ids[1], null);
+        assert.deepEqual(reader.chunkInfo(ids[0] as number)?.sha256, first.chunks[0].sha256);
+        assert.equal(laterIds[1], reader.chunkIdBySha256(known));
+        assert.equal(laterIds[2], undefined);
+        assert.deepEqual(reader.chunkFingerprint(laterIds[0] as number), Uint8Array.of(2, 0));
+      });
+    } finally {
+      store.close();
+    }
+  });
+
+  it('holds automatic checkpoints until released, then copies the WAL in the background; close waits for it', async () => {
+    const file = freshFile();
+    const store = openSqliteStore(file, { create });
+    const hold = store.holdCheckpoints();
+    // ~6 MB of pack rows: far past the 1000-page threshold at which a commit checkpoints.
+    for (let batch = 0; batch < 6; batch += 1) {
+      store.write({ kind: 'stage', timeNs: 1n, durable: false }, (writer) => {
+        writer.putPack({ data: new Uint8Array(1 + 1_000_000).fill(batch + 1), rawBytes: 1_000_000, chunks: [] });
+      });
+    }
+    const walBytes = statSync(`${file}-wal`).size;
+    const databaseBytes = statSync(file).size;
+    assert.ok(walBytes > 6_000_000, `WAL ${walBytes}`);
+    assert.ok(databaseBytes < 1_000_000, `the database file was not written: ${databaseBytes}`);
+    store.syncAhead();
+    hold.release();
+    hold.release();
+    // Close waits for the background connection (its checkpoint included) to be closed, and the
+    // closing connection copies the rest: the database file then holds every page.
+    store.close();
+    assert.ok(statSync(file).size > 6_000_000);
+    assert.ok(!existsSync(`${file}-wal`) || statSync(`${file}-wal`).size === 0);
+    const reopened = openSqliteStore(file);
+    assert.equal(reopened.read((reader) => reader.headCommit()), 7);
+    reopened.close();
+  });
+});

@@ -13,8 +13,11 @@
  * ```
  */
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, fsyncSync, linkSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fsyncSync, linkSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import type { BackgroundReply, BackgroundRequest } from './background-worker.js';
 import { EmbrError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import type {
   ChunkInfo,
   ChunkPlacement,
@@ -57,6 +60,24 @@ export const BUSY_TIMEOUT_MS = 15_000;
 const PACK_CACHE_BYTES = 8 << 20;
 /** Free pages worth giving back at close. */
 const RELEASE_FREE_BYTES_AT_CLOSE = 256 * 1024;
+/** SQLite's default `wal_autocheckpoint`, restored when the last checkpoint hold is released. */
+const AUTO_CHECKPOINT_PAGES = 1000;
+/** Chunk refs inserted per multi-row INSERT (4 parameters each, far below SQLite's 32,766). */
+const REF_ROWS_PER_INSERT = 64;
+/** Longest wait at close for the background connection to close. */
+const BACKGROUND_CLOSE_WAIT_MS = 15_000;
+
+/** The main thread's side of a store's background connection (src/store/background-worker.ts). */
+interface BackgroundConnection {
+  worker: Worker;
+  /** Set to 1 by the worker once its connection is closed. */
+  closed: Int32Array;
+  waiting: Map<number, { resolve: (reply: Extract<BackgroundReply, { ids?: unknown }>) => void; reject: (error: Error) => void }>;
+  nextId: number;
+  checkpointRunning: boolean;
+  checkpointAgain: boolean;
+  failed: boolean;
+}
 /** A pack whose live payload share falls below this is rewritten by GC. */
 const REPACK_LIVE_SHARE = 0.5;
 
@@ -267,7 +288,7 @@ export function openSqliteStore(file: string, options: StoreOpenOptions = {}): S
     db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
     db.pragma('cache_size = -16384');
     if (options.autoCheckpoint === false) db.pragma('wal_autocheckpoint = 0');
-    return new SqliteStore(db, file, options.readOnly === true, options.durability === 'normal' ? 'NORMAL' : 'FULL');
+    return new SqliteStore(db, file, options.readOnly === true, options.durability === 'normal' ? 'NORMAL' : 'FULL', options.autoCheckpoint !== false);
   } catch (error) {
     db.close();
     throw translateSqliteError(error, file);
@@ -341,6 +362,12 @@ class SqliteStore implements Store, StoreWriter {
   private readonly packCache = new PackCache(PACK_CACHE_BYTES);
   private currentCommit = 0;
   private closed = false;
+  /** Open {@link holdCheckpoints} holds; automatic checkpoints are off while there are any. */
+  private checkpointHolds = 0;
+  /** The background connection (a worker thread), once started. */
+  private background: BackgroundConnection | undefined;
+  /** The WAL descriptor {@link syncAhead} syncs (closed with the store, after any sync in flight). */
+  private readonly walSync: { fd: number | undefined; running: boolean; again: boolean } = { fd: undefined, running: false, again: false };
   private readonly statements;
   private readonly readTransaction;
   private readonly writeTransaction;
@@ -350,6 +377,7 @@ class SqliteStore implements Store, StoreWriter {
     private readonly file: string,
     readonly readOnly: boolean,
     private readonly synchronous: 'FULL' | 'NORMAL',
+    private readonly autoCheckpoint = true,
   ) {
     const prepare = (sql: string) => db.prepare(sql);
     const prepareBig = (sql: string) => db.prepare(sql).safeIntegers(true);
@@ -398,6 +426,7 @@ class SqliteStore implements Store, StoreWriter {
       deleteRefsAtCommit: prepare('DELETE FROM file_chunks WHERE ino = ? AND chunk_index >= ? AND chunk_index < ? AND from_commit = ?'),
       closeRefs: prepare('UPDATE file_chunks SET to_commit = ? WHERE ino = ? AND chunk_index >= ? AND chunk_index < ? AND to_commit IS NULL'),
       insertRef: prepare('INSERT INTO file_chunks(ino, chunk_index, from_commit, to_commit, chunk_id) VALUES (?, ?, ?, NULL, ?)'),
+      insertRefs: prepare(`INSERT INTO file_chunks(ino, chunk_index, from_commit, to_commit, chunk_id) VALUES ${Array(REF_ROWS_PER_INSERT).fill('(?, ?, ?, NULL, ?)').join(', ')}`),
       chunkInfo: prepare('SELECT * FROM chunks WHERE chunk_id = ?'),
       chunkIdBySha: prepare('SELECT chunk_id FROM chunks WHERE sha256 = ?').pluck(),
       fingerprint: prepare('SELECT fingerprint FROM chunks WHERE chunk_id = ?').pluck(),
@@ -430,7 +459,7 @@ class SqliteStore implements Store, StoreWriter {
       indexRow: prepare('SELECT value FROM index_rows WHERE key = ?').pluck(),
       putIndexRow: prepare('INSERT INTO index_rows(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       deleteIndexRow: prepare('DELETE FROM index_rows WHERE key = ?'),
-      claimChunk: prepare('UPDATE chunks SET added_commit = ? WHERE chunk_id = ?'),
+      claimChunkRange: prepare('UPDATE chunks SET added_commit = ? WHERE chunk_id BETWEEN ? AND ?'),
       orphanOwner: prepare('SELECT owner FROM orphan_owners WHERE ino = ?').pluck(),
       setOrphanOwner: prepare('INSERT INTO orphan_owners(ino, owner) VALUES (?, ?) ON CONFLICT(ino) DO UPDATE SET owner = excluded.owner'),
       deleteOrphanOwner: prepare('DELETE FROM orphan_owners WHERE ino = ?'),
@@ -742,7 +771,15 @@ class SqliteStore implements Store, StoreWriter {
   }
 
   claimChunks(chunkIds: number[]): void {
-    for (const chunkId of chunkIds) this.statements.claimChunk.run(this.commit, chunkId);
+    // One UPDATE per run of consecutive ids (a staged batch's chunks are one run): the rows of a
+    // run are exactly the ids in its range.
+    const sorted = Float64Array.from(chunkIds).sort();
+    for (let start = 0; start < sorted.length; ) {
+      let end = start + 1;
+      while (end < sorted.length && sorted[end] <= sorted[end - 1] + 1) end += 1;
+      this.statements.claimChunkRange.run(this.commit, sorted[start], sorted[end - 1]);
+      start = end;
+    }
   }
 
   allocateIno(): number {
@@ -844,8 +881,24 @@ class SqliteStore implements Store, StoreWriter {
   }
 
   insertChunkRefs(ino: number, firstIndex: number, chunkIds: number[]): void {
+    // Groups of REF_ROWS_PER_INSERT rows per statement (a 10 MB file has 2,442 refs: one
+    // statement each cost ~2 us of binding and stepping apiece), the rest one by one.
+    const group = this.statements.insertRefs;
+    let position = 0;
+    if (chunkIds.length >= REF_ROWS_PER_INSERT) {
+      const values: number[] = new Array(4 * REF_ROWS_PER_INSERT);
+      for (; position + REF_ROWS_PER_INSERT <= chunkIds.length; position += REF_ROWS_PER_INSERT) {
+        for (let row = 0; row < REF_ROWS_PER_INSERT; row += 1) {
+          values[4 * row] = ino;
+          values[4 * row + 1] = firstIndex + position + row;
+          values[4 * row + 2] = this.commit;
+          values[4 * row + 3] = chunkIds[position + row];
+        }
+        group.run(values);
+      }
+    }
     const insert = this.statements.insertRef;
-    for (let position = 0; position < chunkIds.length; position += 1) {
+    for (; position < chunkIds.length; position += 1) {
       insert.run(ino, firstIndex + position, this.commit, chunkIds[position]);
     }
   }
@@ -951,6 +1004,166 @@ class SqliteStore implements Store, StoreWriter {
     });
   }
 
+  holdCheckpoints(): { release(): void } {
+    if (this.closed || this.readOnly) return { release: () => undefined };
+    if (this.checkpointHolds === 0 && this.autoCheckpoint) this.db.pragma('wal_autocheckpoint = 0');
+    this.checkpointHolds += 1;
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.checkpointHolds -= 1;
+        if (this.checkpointHolds > 0 || this.closed || !this.autoCheckpoint) return;
+        this.db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+        this.checkpointInBackground();
+      },
+    };
+  }
+
+  /**
+   * Asks the background connection for a PASSIVE checkpoint; one at a time (a request while one
+   * runs is remembered and sent when it ends). Without a background connection it runs here.
+   */
+  private checkpointInBackground(): void {
+    const background = this.backgroundConnection();
+    if (background === undefined) {
+      this.checkpoint();
+      return;
+    }
+    if (background.checkpointRunning) {
+      background.checkpointAgain = true;
+      return;
+    }
+    background.checkpointRunning = true;
+    this.request(background, { kind: 'checkpoint', id: 0 }, []).then(
+      () => {
+        background.checkpointRunning = false;
+        if (background.checkpointAgain && !this.closed) {
+          background.checkpointAgain = false;
+          this.checkpointInBackground();
+        }
+      },
+      () => {
+        background.checkpointRunning = false;
+      },
+    );
+  }
+
+  /**
+   * Stores `packs` in a `stage` commit (`durable: false`) made by the background connection, and
+   * resolves to one chunk id per entry of `shas`: null for null (a hole), undefined for a SHA-256
+   * that is neither in the packs nor stored. The pack bodies are moved to the worker (the caller's
+   * copies are detached). Undefined when the store has no background connection (read-only,
+   * closed, or the worker could not start): the caller stages in its own commits then.
+   */
+  stageInBackground(timeNs: bigint, packs: PreparedPack[], shas: Array<Uint8Array | null>): Promise<Array<number | null | undefined>> | undefined {
+    if (this.closed || this.readOnly) return undefined;
+    const background = this.backgroundConnection();
+    if (background === undefined) return undefined;
+    const transfer = packs
+      .map((pack) => pack.data)
+      .filter((data) => data.byteOffset === 0 && data.byteLength === data.buffer.byteLength)
+      .map((data) => data.buffer as ArrayBuffer);
+    return this.request(background, { kind: 'stage', id: 0, timeNs, packs, shas }, transfer).then((reply) => reply.ids ?? []);
+  }
+
+  async idle(): Promise<void> {
+    // Requests are answered in order: a ping answered means everything before it was. A finished
+    // checkpoint may send the one asked for while it ran, hence the loop.
+    for (let round = 0; round < 8; round += 1) {
+      const background = this.background;
+      if (background === undefined || background.failed || this.closed || background.waiting.size === 0) return;
+      await this.request(background, { kind: 'ping', id: 0 }, []).catch(() => undefined);
+    }
+  }
+
+  /** The background connection, started on first use; undefined once it failed or the store closed. */
+  private backgroundConnection(): BackgroundConnection | undefined {
+    if (this.closed || this.readOnly) return undefined;
+    if (this.background !== undefined) return this.background.failed ? undefined : this.background;
+    try {
+      const closed = new Int32Array(new SharedArrayBuffer(4));
+      const worker = new Worker(new URL('./background-worker.js', import.meta.url), {
+        workerData: { file: this.file, closed },
+        execArgv: process.execArgv.filter((flag) => !flag.startsWith('--input-type') && !flag.startsWith('--eval') && flag !== '-e'),
+      });
+      const background: BackgroundConnection = { worker, closed, waiting: new Map(), nextId: 1, checkpointRunning: false, checkpointAgain: false, failed: false };
+      worker.on('message', (reply: BackgroundReply) => {
+        const waiter = background.waiting.get(reply.id);
+        if (waiter === undefined) return;
+        background.waiting.delete(reply.id);
+        if (background.waiting.size === 0) worker.unref();
+        if ('error' in reply) {
+          waiter.reject(reply.code === undefined ? new Error(`background connection: ${reply.error}`) : new EmbrError(reply.code as ErrorCode, reply.error, reply.data ?? {}));
+        } else waiter.resolve(reply);
+      });
+      worker.on('error', (error) => {
+        background.failed = true;
+        for (const waiter of background.waiting.values()) waiter.reject(error);
+        background.waiting.clear();
+      });
+      worker.unref();
+      this.background = background;
+      return background;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private request(background: BackgroundConnection, request: BackgroundRequest, transfer: ArrayBuffer[]): Promise<Extract<BackgroundReply, { ids?: unknown }>> {
+    if (background.failed) return Promise.reject(new Error('background connection failed'));
+    request.id = background.nextId;
+    background.nextId += 1;
+    background.worker.ref();
+    return new Promise((resolve, reject) => {
+      background.waiting.set(request.id, { resolve, reject });
+      background.worker.postMessage(request, transfer);
+    });
+  }
+
+  syncAhead(): void {
+    // Under NORMAL no commit syncs, so there is nothing to get ahead of.
+    if (this.closed || this.readOnly || this.synchronous !== 'FULL') return;
+    if (this.walSync.running) {
+      this.walSync.again = true;
+      return;
+    }
+    if (this.walSync.fd === undefined) {
+      try {
+        // The WAL file only (SQLite keeps its POSIX locks on the database and -shm files, and
+        // closing a descriptor of a locked file would drop them).
+        this.walSync.fd = openSync(this.file + '-wal', 'r');
+      } catch {
+        return;
+      }
+    }
+    const fd = this.walSync.fd;
+    this.walSync.running = true;
+    fdatasync(fd, () => {
+      this.walSync.running = false;
+      if (this.closed) {
+        this.closeWalSyncFd();
+        return;
+      }
+      if (this.walSync.again) {
+        this.walSync.again = false;
+        this.syncAhead();
+      }
+    });
+  }
+
+  private closeWalSyncFd(): void {
+    if (this.walSync.fd === undefined || this.walSync.running) return;
+    const fd = this.walSync.fd;
+    this.walSync.fd = undefined;
+    try {
+      closeSync(fd);
+    } catch {
+      // Nothing to do: the descriptor is gone either way.
+    }
+  }
+
   sync(): void {
     if (this.closed || this.readOnly) return;
     this.guard(() => {
@@ -988,6 +1201,19 @@ class SqliteStore implements Store, StoreWriter {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // The background checkpoint's connection closes first (waiting for a checkpoint in progress):
+    // nothing of this store may touch the file after close returns.
+    const background = this.background;
+    this.background = undefined;
+    if (background !== undefined && !background.failed) {
+      background.worker.postMessage({ kind: 'close', id: 0 } satisfies BackgroundRequest);
+      Atomics.wait(background.closed, 0, 0, BACKGROUND_CLOSE_WAIT_MS);
+      background.worker.unref();
+      // Requests it never answered (a stage sent just before close) fail as the store is closed.
+      for (const waiter of background.waiting.values()) waiter.reject(new EmbrError('CLOSED', `${this.file}: the engram is closed`));
+      background.waiting.clear();
+    }
+    this.closeWalSyncFd();
     if (!this.readOnly) this.releaseFreePages();
     this.db.close();
   }

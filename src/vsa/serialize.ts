@@ -147,7 +147,8 @@ function readVectorFrom(reader: VarintReader): SparseVector {
   const positive = readGaps(reader, positiveCount, dimension);
   const negative = readGaps(reader, negativeCount, dimension);
   if (intersectionCount(positive, negative) !== 0) reader.corrupt('a position is both +1 and -1');
-  return new SparseVector(dimension, positive, negative);
+  // readGaps made both lists strictly increasing and below the dimension; the overlap is checked above.
+  return SparseVector.fromCheckedIndices(dimension, positive, negative);
 }
 
 function gapsByteLength(indices: Uint32Array): number {

@@ -60,6 +60,25 @@ export class SparseVector {
   }
 
   /**
+   * A vector from indices its caller has already proven valid (strictly increasing, below
+   * `dimension`, disjoint), without checking them again: the deserializer builds them that way
+   * (gaps, a bound check per index, an overlap check), and re-checking every decoded fingerprint
+   * cost ~7 ms per 10 MB written. Everyone else uses the checking constructor.
+   *
+   * @example
+   * ```ts
+   * SparseVector.fromCheckedIndices(8, Uint32Array.of(2), Uint32Array.of(3)).nonZeroCount; // 2
+   * ```
+   */
+  static fromCheckedIndices(dimension: number, positive: Uint32Array, negative: Uint32Array): SparseVector {
+    const vector = Object.create(SparseVector.prototype) as { dimension: number; positive: Uint32Array; negative: Uint32Array };
+    vector.dimension = dimension;
+    vector.positive = positive;
+    vector.negative = negative;
+    return vector as SparseVector;
+  }
+
+  /**
    * The all-zero vector.
    *
    * @example

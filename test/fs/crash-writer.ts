@@ -29,6 +29,12 @@ export interface CrashWriterInput {
   /** Two paths always written together, with the same content, in one transaction. */
   pairPaths: [string, string];
   seed: number;
+  /**
+   * When set, every plain write (not the pair transactions) writes this many fresh bytes instead:
+   * large enough to be staged while it encodes (docs/design/store.md §3.7), so kills land during
+   * staging, between the stage commits and the final commit, and in the background checkpoint.
+   */
+  largeBytes?: number;
 }
 
 /** 16 fixed 4 KiB blocks: contents are built from them so the engram stays small through dedup. */
@@ -88,9 +94,11 @@ async function step(engram: Engram, random: SeededRandom, input: CrashWriterInpu
     process.stdout.write(`ack-at-least ${first} ${headBefore + 1} ${sha256}\nack-at-least ${second} ${headBefore + 1} ${sha256}\n`);
   } else {
     const path = random.pick(input.paths);
-    process.stdout.write(`intent ${path} ${sha256}\n`);
-    const version = await engram.writeFile(path, content);
-    process.stdout.write(`ack ${path} ${version} ${sha256}\n`);
+    const bytes = input.largeBytes === undefined ? content : seededBytes(`crash-large:${input.seed}:${sequence}`, input.largeBytes);
+    const bytesSha256 = input.largeBytes === undefined ? sha256 : sha256Hex(bytes);
+    process.stdout.write(`intent ${path} ${bytesSha256}\n`);
+    const version = await engram.writeFile(path, bytes);
+    process.stdout.write(`ack ${path} ${version} ${bytesSha256}\n`);
   }
 }
 

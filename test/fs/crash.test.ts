@@ -33,7 +33,7 @@ interface Ledger {
  * engram, sometimes during startup and open), and records its reports into the ledger.
  * Resolves to true when the SIGKILL hit a live process.
  */
-function runAndKill(input: CrashWriterInput, random: SeededRandom, ledger: Ledger): Promise<boolean> {
+function runAndKill(input: CrashWriterInput, random: SeededRandom, ledger: Ledger, maxKillDelayMs = 200, afterFirstAck = false): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [writerScript, JSON.stringify(input)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let pending = '';
@@ -46,7 +46,7 @@ function runAndKill(input: CrashWriterInput, random: SeededRandom, ledger: Ledge
     const handleLine = (line: string) => {
       const [kind, path, ...rest] = line.split(' ');
       if (kind === 'ready') {
-        killAfter(random.integer(0, 200));
+        if (!afterFirstAck) killAfter(random.integer(0, maxKillDelayMs));
       } else if (kind === 'intent') {
         let shas = ledger.intents.get(path);
         if (shas === undefined) ledger.intents.set(path, (shas = new Set()));
@@ -57,6 +57,8 @@ function runAndKill(input: CrashWriterInput, random: SeededRandom, ledger: Ledge
         ledger.ackCount += 1;
         ledger.minimumVersion.set(path, Math.max(ledger.minimumVersion.get(path) ?? 0, Number(rest[0])));
       } else if (kind === 'ack') {
+        // With afterFirstAck the kill lands in a later write, whatever the machine's speed.
+        if (afterFirstAck) killAfter(random.integer(0, maxKillDelayMs));
         const ack = { path, version: Number(rest[0]), sha256: rest[1] };
         ledger.ackCount += 1;
         const previous = ledger.latestAck.get(path);
@@ -152,6 +154,39 @@ test('SIGKILLed writers lose no acknowledged write and leave an engram that veri
     await checkEngram(scratch.file, ledger, allPaths, pairPaths);
     // Report the figures for the design notes.
     console.log(`crash test: ${kills} kills, ${ledger.ackCount} acknowledged writes, ${ledger.busyCount} BUSY, ${ledger.latestAck.size + ledger.minimumVersion.size} paths checked`);
+  } finally {
+    await scratch.cleanup();
+  }
+});
+
+test('SIGKILLed writers of large staged writes lose no acknowledged write and leave an engram that verifies clean', async () => {
+  const scratch = await createTempEngram();
+  try {
+    await scratch.engram.mkdir('/crash');
+    await scratch.engram.close();
+    const paths = Array.from({ length: 3 }, (_, index) => `/crash/large${index}`);
+    const pairPaths: [string, string] = ['/crash/pair-a', '/crash/pair-b'];
+    const allPaths = [...paths, ...pairPaths];
+    const ledger: Ledger = { intents: new Map(), latestAck: new Map(), minimumVersion: new Map(), ackCount: 0, busyCount: 0 };
+    const random = new SeededRandom(Number(process.env.EMBRFS_CRASH_SEED ?? 515151));
+    const parallelWriters = 2;
+    const rounds = slowTier ? 60 : 12;
+    let kills = 0;
+    for (let round = 0; round < rounds; round += 1) {
+      const results = await Promise.all(
+        Array.from({ length: parallelWriters }, (_, slot) =>
+          // 4.5 MB per write (staged); kills up to 1.5 s after ready (odd rounds: after the first
+          // acknowledged write) land in every phase of one.
+          runAndKill({ engramFile: scratch.file, paths, pairPaths, seed: 10_000 + round * parallelWriters + slot, largeBytes: 4_500_000 }, random, ledger, 1500, round % 2 === 1),
+        ),
+      );
+      kills += results.filter(Boolean).length;
+      if ((round + 1) % 4 === 0) await checkEngram(scratch.file, ledger, allPaths, pairPaths);
+    }
+    assert.ok(kills >= parallelWriters * rounds, `${kills} kills`);
+    assert.ok(ledger.latestAck.size > 0, 'some large writes were acknowledged before a kill');
+    await checkEngram(scratch.file, ledger, allPaths, pairPaths);
+    console.log(`staged crash test: ${kills} kills, ${ledger.ackCount} acknowledged writes, ${ledger.busyCount} BUSY`);
   } finally {
     await scratch.cleanup();
   }

@@ -1,0 +1,92 @@
+/**
+ * Worker side of a SQLite store's background connection (see `SqliteStore.holdCheckpoints` and
+ * `SqliteStore.stageInBackground`): a connection of its own to the engram that
+ *
+ * - runs `wal_checkpoint(PASSIVE)` on request, so copying a large write's WAL frames into the
+ *   database file and that file's fsync happen beside the next operations instead of inside a
+ *   commit of the main thread (PASSIVE never waits for readers or writers, and the main connection
+ *   keeps committing while it runs: SQLite's WAL design);
+ * - stores a large write's packs in `stage` commits (`durable: false`), so the SQLite work of
+ *   inserting megabytes of pack rows leaves the thread that encodes, checks and commits.
+ *
+ * Requests carry an id and are answered in order; `close` closes the connection, then sets the
+ * shared flag to 1 and wakes the store, which waits for it at its own close.
+ *
+ * @example
+ * ```ts
+ * new Worker(new URL('./background-worker.js', import.meta.url), { workerData: { file, closed } });
+ * ```
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { EmbrError } from '../errors.js';
+import type { PreparedPack, Store } from './api.js';
+import { openSqliteStore } from './sqlite-store.js';
+
+/** A request to the background connection. */
+export type BackgroundRequest =
+  | { kind: 'checkpoint'; id: number }
+  | { kind: 'stage'; id: number; timeNs: bigint; packs: PreparedPack[]; shas: Array<Uint8Array | null> }
+  | { kind: 'close'; id: number }
+  | { kind: 'ping'; id: number };
+
+/** Its answer: chunk ids for a stage (undefined: a SHA-256 neither in the packs nor stored), nothing for a checkpoint. */
+export type BackgroundReply =
+  | { id: number; ids?: Array<number | null | undefined> }
+  | { id: number; error: string; code?: string; data?: Record<string, unknown> };
+
+const { file, closed } = workerData as { file: string; closed: Int32Array };
+let store: Store | undefined;
+
+function opened(): Store {
+  // No automatic checkpoints: this connection checkpoints when asked to.
+  store ??= openSqliteStore(file, { autoCheckpoint: false });
+  return store;
+}
+
+function stage(request: Extract<BackgroundRequest, { kind: 'stage' }>): Array<number | null | undefined> {
+  return opened().write({ kind: 'stage', timeNs: request.timeNs, durable: false }, (writer) => {
+    const byKey = new Map<string, number>();
+    for (const pack of request.packs) {
+      const ids = writer.putPack(pack);
+      pack.chunks.forEach((chunk, position) => byKey.set(Buffer.from(chunk.sha256).toString('hex'), ids[position]));
+    }
+    return request.shas.map((sha) => (sha === null ? null : (byKey.get(Buffer.from(sha).toString('hex')) ?? writer.chunkIdBySha256(sha))));
+  });
+}
+
+parentPort?.on('message', (request: BackgroundRequest) => {
+  if (request.kind === 'close') {
+    try {
+      store?.close();
+    } finally {
+      store = undefined;
+      Atomics.store(closed, 0, 1);
+      Atomics.notify(closed, 0);
+      parentPort?.close();
+    }
+    return;
+  }
+  if (request.kind === 'ping') {
+    parentPort?.postMessage({ id: request.id } satisfies BackgroundReply);
+    return;
+  }
+  if (request.kind === 'checkpoint') {
+    try {
+      opened().checkpoint();
+    } catch {
+      // BUSY (another checkpoint runs), or the disk refused: a later checkpoint copies the rest.
+    }
+    parentPort?.postMessage({ id: request.id } satisfies BackgroundReply);
+    return;
+  }
+  let reply: BackgroundReply;
+  try {
+    reply = { id: request.id, ids: stage(request) };
+  } catch (error) {
+    reply =
+      error instanceof EmbrError
+        ? { id: request.id, error: error.message, code: error.code, data: { ...error.data } }
+        : { id: request.id, error: error instanceof Error ? error.message : String(error) };
+  }
+  parentPort?.postMessage(reply);
+});
