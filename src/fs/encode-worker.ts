@@ -58,8 +58,8 @@ function encodeHeld(task: EncodeHeldTask): PreparedPack[] {
   for (let chunk = 0; chunk < task.select.length; chunk += 1) {
     if (task.select[chunk] !== 1) continue;
     const bytes = part.bytes.subarray(chunk * part.chunkBytes, Math.min(part.bytes.length, (chunk + 1) * part.chunkBytes));
-    pipeline.rememberSha256(bytes, part.sha256s.subarray(32 * chunk, 32 * chunk + 32));
-    fresh.push(encodeChunk(pipeline, bytes));
+    // keepVector false: the commit runs in another thread, which parses the fingerprints it needs.
+    fresh.push(encodeChunk(pipeline, bytes, part.sha256s.subarray(32 * chunk, 32 * chunk + 32), false));
   }
   return preparePacks(fresh);
 }
