@@ -71,10 +71,12 @@ export class SparseVector {
    * ```
    */
   static fromCheckedIndices(dimension: number, positive: Uint32Array, negative: Uint32Array): SparseVector {
-    const vector = Object.create(SparseVector.prototype) as { dimension: number; positive: Uint32Array; negative: Uint32Array };
+    const vector = Object.create(SparseVector.prototype) as { dimension: number; positive: Uint32Array; negative: Uint32Array; knownSerialization: Uint8Array | undefined };
+    // Fields in the constructor's order: one object shape for every vector.
     vector.dimension = dimension;
     vector.positive = positive;
     vector.negative = negative;
+    vector.knownSerialization = undefined;
     return vector as SparseVector;
   }
 
