@@ -8,7 +8,7 @@
  *   list of runs: a write that continues the last run extends it, any other write starts a new
  *   run (later runs win where they overlap, as they are applied in order). The runs are written
  *   on flush, fsync, release, truncate, metadata changes, an overlapping read, or when they reach
- *   `writeBufferBytes`: one run with `FileHandle.write(offset, bytes)` (re-encodes only the
+ *   `writeBufferBytes` (8x that when they are several runs): one run with `FileHandle.write(offset, bytes)` (re-encodes only the
  *   chunks it touches), several in ONE transaction (one commit for a burst of random writes),
  *   falling back to one handle write per run if the path no longer names the inode.
  * - Data operations of one inode run one after another on a promise queue (libfuse serves
