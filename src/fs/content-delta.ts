@@ -50,8 +50,15 @@ export class ContentDelta {
   /** Forgets recorded refs of `ino` in [firstIndex, endIndex) (they were closed). */
   recordClosed(ino: number, firstIndex: number, endIndex: number): void {
     const refs = this.insertedRefs.get(ino);
-    if (refs === undefined) return;
-    for (const chunkIndex of [...refs.keys()]) if (chunkIndex >= firstIndex && chunkIndex < endIndex) refs.delete(chunkIndex);
+    if (refs === undefined || refs.size === 0) return;
+    // Whichever is shorter: the range (a small write closes a chunk or two; walking every
+    // recorded ref instead made a transaction of n scattered writes cost O(n^2)) or the refs
+    // (a truncate closes everything past a point).
+    if (endIndex - firstIndex <= refs.size) {
+      for (let chunkIndex = firstIndex; chunkIndex < endIndex; chunkIndex += 1) refs.delete(chunkIndex);
+    } else {
+      for (const chunkIndex of [...refs.keys()]) if (chunkIndex >= firstIndex && chunkIndex < endIndex) refs.delete(chunkIndex);
+    }
   }
 
   /** Records that `ino` changed from chunk `firstIndex` on (for the similarity index). */

@@ -1047,7 +1047,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
 
   async sync(): Promise<void> {
     this.assertOpen();
-    this.store.sync();
+    // Off the event loop: a mount keeps serving requests while its group sync runs.
+    await this.store.syncAsync();
   }
 
   async checkpoint(options: { index?: boolean } = {}): Promise<void> {

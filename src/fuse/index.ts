@@ -34,7 +34,10 @@ export interface MountOptions {
   durability?: Durability;
   /** With durability 'normal': sync commits not yet synced at least this often (default 1000 ms). */
   syncIntervalMs?: number;
-  /** Pending writes of a file are committed once they reach this many bytes (default 8 MiB; tests use less). */
+  /**
+   * Pending writes of a file are committed once they reach this many bytes in one run (default
+   * 8 MiB; tests use less), or 8 times as many in several runs (a scattered writer).
+   */
   writeBufferBytes?: number;
   /** Seconds the kernel caches attributes and names; other writers' changes show up after it (default 1). */
   attributeTimeoutSeconds?: number;

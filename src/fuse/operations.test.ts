@@ -116,6 +116,25 @@ test('runs reaching writeBufferBytes are written without waiting for flush', asy
   assert.equal(engram.counters.writes, 2, 'nothing left to write');
 });
 
+test('scattered runs are written in one transaction once they reach 8x writeBufferBytes', async () => {
+  const { engram, operations } = setup(8192);
+  const fileHandle = await operations.create('/f', 0o100644);
+  // 2 KiB runs with gaps between them: a scattered writer (no run continues the one before).
+  for (let index = 0; index < 31; index += 1) await operations.write('/f', fileHandle, Buffer.alloc(2048, index + 1), 2048, index * 4096);
+  assert.equal(engram.counters.transactions, 0, '62 KiB of scattered runs stay buffered (the sequential limit is 8 KiB)');
+  assert.equal(engram.counters.writtenBytes, 0);
+  await operations.write('/f', fileHandle, Buffer.alloc(2048, 32), 2048, 31 * 4096);
+  await operations.flush('/f', fileHandle);
+  assert.equal(engram.counters.transactions, 1, 'the 64 KiB of runs went in one transaction');
+  assert.equal(engram.counters.writtenBytes, 32 * 2048);
+  const data = await readAll(operations, fileHandle, 32 * 4096, 0);
+  for (let index = 0; index < 32; index += 1) {
+    assert.ok(data.subarray(index * 4096, index * 4096 + 2048).every((byte) => byte === index + 1), `run ${index}`);
+    if (index < 31) assert.ok(data.subarray(index * 4096 + 2048, (index + 1) * 4096).every((byte) => byte === 0), `hole after run ${index}`);
+  }
+  await operations.release('/f', fileHandle);
+});
+
 test('the write buffer is copied, so libfuse may reuse its memory at once', async () => {
   const { engram, operations } = setup();
   const fileHandle = await operations.create('/f', 0o100644);
@@ -294,6 +313,8 @@ test('durability points: fsync, fsyncdir and the release of a written handle syn
   await operations.fsync('/f', true, writer);
   assert.equal(engram.counters.syncs, 2, 'fdatasync syncs');
   await operations.release('/f', writer);
+  assert.equal(engram.counters.syncs, 2, 'the release is answered before its (group) sync');
+  await operations.closeAll();
   assert.equal(engram.counters.syncs, 3, 'the release of a handle that wrote syncs');
   const reader = await operations.open('/f', 0);
   await readAll(operations, reader, 4);
@@ -372,6 +393,8 @@ test('releases of written files within releaseSyncDelayMs share one sync; fsync 
   }
   await Promise.all(handles.map((fileHandle) => operations.release('/', fileHandle)));
   assert.equal(engram.counters.writes, 3, 'each file committed');
+  assert.equal(engram.counters.syncs, 0, 'releases are answered before their sync');
+  await operations.closeAll();
   assert.equal(engram.counters.syncs, 1, 'one sync for the three releases');
   const slow = new EngramFuseOperations({ engram, engramFile: 'x', syncOnDurabilityPoints: true, releaseSyncDelayMs: 60_000 });
   const fileHandle = await slow.create('/d', 0o100644);
@@ -379,12 +402,13 @@ test('releases of written files within releaseSyncDelayMs share one sync; fsync 
   const started = Date.now();
   await slow.fsync('/d', false, fileHandle);
   assert.equal(engram.counters.syncs, 2);
-  const released = slow.release('/d', fileHandle);
+  await slow.release('/d', fileHandle);
+  assert.equal(engram.counters.syncs, 2, 'the release is answered at once; its sync waits for the delay');
   await slow.fsync('/d', false, (await slow.open('/d', 0)));
-  await released;
-  assert.ok(Date.now() - started < 10_000, 'the release was answered by the fsync after it, not by its one-minute delay');
+  assert.ok(Date.now() - started < 10_000, 'fsync did not wait for the one-minute delay');
   assert.equal(engram.counters.syncs, 3);
   await slow.closeAll();
+  assert.equal(engram.counters.syncs, 3, 'the fsync covered the release waiting for its group sync');
 });
 
 test('sequential write-behinds run two at a time; an overlapping one waits for the one it overlaps', async () => {

@@ -8,7 +8,7 @@
  *   list of runs: a write that continues the last run extends it, any other write starts a new
  *   run (later runs win where they overlap, as they are applied in order). The runs are written
  *   on flush, fsync, release, truncate, metadata changes, an overlapping read, or when they reach
- *   `writeBufferBytes`: one run with `FileHandle.write(offset, bytes)` (re-encodes only the
+ *   `writeBufferBytes` (8x that when they are several runs): one run with `FileHandle.write(offset, bytes)` (re-encodes only the
  *   chunks it touches), several in ONE transaction (one commit for a burst of random writes),
  *   falling back to one handle write per run if the path no longer names the inode.
  * - Data operations of one inode run one after another on a promise queue (libfuse serves
@@ -60,7 +60,12 @@ export interface EngramOperationsOptions {
   engramFile: string;
   /** Serve this snapshot (read-only) instead of the live tree. */
   snapshot?: string;
-  /** Pending runs of an inode are written when they reach this many bytes (default 8 MiB). */
+  /**
+   * Pending runs of an inode are written when they reach this many bytes (default 8 MiB) while
+   * they are one run (a sequential writer), or 8 times as many when they are several (a
+   * scattered writer: each commit of scattered runs re-indexes every 1 MiB index segment they
+   * touch, so larger batches cost less per write).
+   */
   writeBufferBytes?: number;
   /**
    * Write-behinds of one inode in flight at once (default 2): with more than one, the library
@@ -139,7 +144,9 @@ interface InodeState {
 }
 
 /** A bound on the runs of one inode, so one flush transaction stays a bounded loop. */
-const maxRunsPerInode = 4096;
+const maxRunsPerInode = 16384;
+/** A scattered writer's runs may reach this multiple of `writeBufferBytes` before they are written. */
+const scatteredBufferFactor = 8;
 
 /**
  * The FUSE operations of one mount. Create one per mount; call {@link flushAll} and
@@ -366,7 +373,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
         state.runs.push({ offset, parts: [bytes], length: bytes.length, handle });
       }
       state.runBytes += bytes.length;
-      if (state.runBytes >= this.writeBufferBytes) {
+      if (state.runBytes >= (state.runs.length === 1 ? this.writeBufferBytes : this.writeBufferBytes * scatteredBufferFactor)) {
         // Write-behind: encode and commit these runs while the writer sends the next ones.
         // Back-pressure bounds memory to writeBehindDepth + 1 buffers. Several are in flight
         // only when each is one run and none overlaps another: then their commits may land in
@@ -421,7 +428,12 @@ export class EngramFuseOperations implements AsyncFuseOperations {
         // The last close of a file that was written makes its data durable. close(2) returned
         // after the commit of flush; the kernel sends release after it without waiting for the
         // answer, so releases can share one sync (a sync per release doubled git clone's time).
-        if (file.wrote && this.syncs !== null) await this.syncs.soon();
+        // The release is answered at once, not after that sync: the kernel keeps at most 12
+        // background requests (releases among them) in flight, so releases held for the group
+        // window stalled every later request on their paths (unlink waited ~50 ms per 12 files).
+        // Nobody waits for a release; a failed sync is reported by the next fsync, which syncs
+        // again.
+        if (file.wrote && this.syncs !== null) void this.syncs.soon().catch(() => undefined);
       }
     } finally {
       this.files.delete(fileHandle);

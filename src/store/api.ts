@@ -296,6 +296,11 @@ export interface Store {
    */
   sync(): void;
   /**
+   * {@link sync} off the calling thread (the fsyncs run on libuv's thread pool), so a mount's
+   * event loop keeps serving requests meanwhile. Covers every commit made before the call.
+   */
+  syncAsync(): Promise<void>;
+  /**
    * Copies what the WAL holds into the database file as far as readers allow, without waiting for
    * them (SQLite `wal_checkpoint(PASSIVE)`). Commits do this themselves unless the store was opened
    * with `autoCheckpoint: false`; a no-op for stores without a log.

@@ -637,6 +637,10 @@ class MemoryStore implements Store, StoreWriter {
     // Nothing here outlives the process, so there is nothing to make durable.
   }
 
+  async syncAsync(): Promise<void> {
+    // As sync: nothing to make durable.
+  }
+
   checkpoint(): void {
     // No log: every commit is already in place.
   }

@@ -73,6 +73,30 @@ describe('sqlite store files', () => {
     reader.sync();
   });
 
+  it('syncs off the thread with syncAsync, while commits go on, and not at all once closed or read-only', async () => {
+    const file = freshFile();
+    const store = openSqliteStore(file, { create, durability: 'normal' });
+    store.write({ kind: 'test', timeNs: 1n }, (writer) => writer.putDentry(ROOT_INO, 'first', 8));
+    const pending = store.syncAsync();
+    // A commit while the fsyncs run on the thread pool.
+    store.write({ kind: 'test', timeNs: 2n }, (writer) => writer.putDentry(ROOT_INO, 'second', 9));
+    await pending;
+    await store.syncAsync();
+    store.read((view) => assert.deepEqual([view.lookup(ROOT_INO, 'first', LIVE), view.lookup(ROOT_INO, 'second', LIVE)], [8, 9]));
+    store.close();
+    await store.syncAsync();
+    const reader = openSqliteStore(file, { readOnly: true });
+    await reader.syncAsync();
+    reader.close();
+    // The database file itself is required (only a missing WAL is skipped).
+    const doomedFile = freshFile();
+    const doomed = openSqliteStore(doomedFile, { create, durability: 'normal' });
+    doomed.write({ kind: 'test', timeNs: 1n }, (writer) => writer.putDentry(ROOT_INO, 'x', 8));
+    rmSync(doomedFile, { force: true });
+    await assert.rejects(doomed.syncAsync(), (error: NodeJS.ErrnoException) => error.code === 'ENOENT');
+    doomed.close();
+  });
+
   it('gives free pages back to the file system when it closes', () => {
     const file = freshFile();
     const store = openSqliteStore(file, { create });

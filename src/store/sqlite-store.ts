@@ -14,6 +14,7 @@
  */
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, fdatasync, fsyncSync, linkSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { BackgroundReply, BackgroundRequest } from './background-worker.js';
 import { EmbrError } from '../errors.js';
@@ -1184,6 +1185,27 @@ class SqliteStore implements Store, StoreWriter {
         }
       }
     });
+  }
+
+  async syncAsync(): Promise<void> {
+    if (this.closed || this.readOnly) return;
+    // As sync, on the thread pool. Commits made meanwhile on this thread are safe: a checkpoint
+    // syncs the database file before the WAL it copied can be reset, so a commit made before
+    // this call is in a synced WAL or a synced database file either way.
+    for (const suffix of ['-wal', '']) {
+      let handle: FileHandle;
+      try {
+        handle = await openFile(this.file + suffix, 'r');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && suffix === '-wal') continue;
+        throw error;
+      }
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
   }
 
   storedBytes(): number {
