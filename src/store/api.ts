@@ -311,4 +311,14 @@ export interface StoreOpenOptions {
   autoCheckpoint?: boolean;
   /** Create a new store with these facts when none exists. */
   create?: { profile: CodecProfileName; chunkBytes: number; timeNs: bigint };
+  /**
+   * Default true: the metadata tables are integrity-checked at open. False skips that, for a second
+   * connection to a file this process has already opened and checked (the read worker's).
+   */
+  checkOnOpen?: boolean;
+  /**
+   * Bytes of the file SQLite may read through a memory map instead of read(2) (`PRAGMA mmap_size`;
+   * default 0, off). Only the read worker's read-only connection uses it: see docs/design/store.md.
+   */
+  mmapBytes?: number;
 }

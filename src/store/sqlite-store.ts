@@ -259,13 +259,14 @@ export function openSqliteStore(file: string, options: StoreOpenOptions = {}): S
     // their SHA-256 on every read, and similarity-index rows, parsed on use. A damaged tree or
     // file map is refused here, so verify can still name paths; `verify` checks the whole file
     // (Store.integrityCheck).
-    for (const table of OPEN_CHECKED_TABLES) {
+    for (const table of options.checkOnOpen === false ? [] : OPEN_CHECKED_TABLES) {
       const check = db.pragma(`quick_check(${table})`, { simple: true });
       if (check !== 'ok') throw new EmbrError('CORRUPT', `${file}: integrity check of ${table} failed: ${String(check)}`, { what: 'database', file });
     }
     if (!options.readOnly) db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
     db.pragma('cache_size = -16384');
+    if (options.mmapBytes !== undefined && options.mmapBytes > 0) db.pragma(`mmap_size = ${Math.floor(options.mmapBytes)}`);
     if (options.autoCheckpoint === false) db.pragma('wal_autocheckpoint = 0');
     return new SqliteStore(db, file, options.readOnly === true, options.durability === 'normal' ? 'NORMAL' : 'FULL');
   } catch (error) {
