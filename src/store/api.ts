@@ -204,6 +204,13 @@ export interface StoreReader {
   chunkIdBySha256(sha256: Uint8Array): number | undefined;
   /** The uncompressed payload of a chunk (served from a small pack cache); CORRUPT if its pack is missing or bad. */
   chunkPayload(chunk: PayloadLocation): Uint8Array;
+  /**
+   * The same bytes as {@link chunkPayload}, for a caller that uses them at once and keeps nothing:
+   * valid only until the next `chunkPayloadView` call on this reader (a pack not in the cache is
+   * unpacked into one reused buffer instead of a new one; sequential chunks of one pack unpack it
+   * once). Same checks, same CORRUPT errors.
+   */
+  chunkPayloadView(chunk: PayloadLocation): Uint8Array;
   chunkFingerprint(chunkId: number): Uint8Array | undefined;
   xattr(ino: number, name: string, at: number): Uint8Array | undefined;
   xattrNames(ino: number, at: number): string[];

@@ -38,7 +38,7 @@ import type {
 } from './api.js';
 import { LIVE, ROOT_INO } from './api.js';
 import { PackCache } from './pack-cache.js';
-import { encodePackBytes, unpack } from './pack.js';
+import { PackScratch, encodePackBytes, unpack } from './pack.js';
 
 /** `PRAGMA application_id` of an engram: ASCII "Embr". */
 export const ENGRAM_APPLICATION_ID = 0x456d6272;
@@ -330,6 +330,10 @@ const VISIBLE = 'from_commit <= @at AND (to_commit IS NULL OR to_commit > @at)';
 class SqliteStore implements Store, StoreWriter {
   readonly info: StoreInfo;
   private readonly packCache = new PackCache(PACK_CACHE_BYTES);
+  /** Where chunkPayloadView unpacks packs the cache does not hold, and which pack it holds now. */
+  private readonly scratch = new PackScratch();
+  private scratchPackId = -1;
+  private scratchRaw: Uint8Array | undefined;
   private currentCommit = 0;
   private closed = false;
   private readonly statements;
@@ -478,7 +482,7 @@ class SqliteStore implements Store, StoreWriter {
         return this.writeTransaction.immediate(start, body) as T;
       } catch (error) {
         // A rolled-back transaction may have cached packs whose ids SQLite will hand out again.
-        this.packCache.clear();
+        this.forgetPacks();
         throw error;
       } finally {
         this.currentCommit = 0;
@@ -497,7 +501,7 @@ class SqliteStore implements Store, StoreWriter {
       } finally {
         this.currentCommit = 0;
         this.db.exec('ROLLBACK');
-        this.packCache.clear();
+        this.forgetPacks();
       }
     });
   }
@@ -608,16 +612,47 @@ class SqliteStore implements Store, StoreWriter {
   chunkPayload(chunk: PayloadLocation): Uint8Array {
     let raw = this.packCache.get(chunk.packId);
     if (raw === undefined) {
-      const row = this.statements.pack.get(chunk.packId) as Row | undefined;
-      if (row === undefined) {
-        throw new EmbrError('CORRUPT', `${this.file}: pack ${chunk.packId} of chunk ${chunk.chunkId} is missing`, { what: 'pack', chunkId: chunk.chunkId });
-      }
+      const row = this.packRow(chunk);
       raw = this.packCache.put(chunk.packId, unpack(row.data as Buffer, Number(row.raw_bytes)));
     }
+    return this.payloadIn(raw, chunk);
+  }
+
+  chunkPayloadView(chunk: PayloadLocation): Uint8Array {
+    let raw = this.packCache.get(chunk.packId);
+    if (raw === undefined) {
+      if (this.scratchPackId !== chunk.packId || this.scratchRaw === undefined) {
+        // Forget the old contents first: a failed unpack must not leave them under the new id.
+        this.scratchPackId = -1;
+        const row = this.packRow(chunk);
+        this.scratchRaw = this.scratch.unpack(row.data as Buffer, Number(row.raw_bytes));
+        this.scratchPackId = chunk.packId;
+      }
+      raw = this.scratchRaw;
+    }
+    return this.payloadIn(raw, chunk);
+  }
+
+  private packRow(chunk: PayloadLocation): Row {
+    const row = this.statements.pack.get(chunk.packId) as Row | undefined;
+    if (row === undefined) {
+      throw new EmbrError('CORRUPT', `${this.file}: pack ${chunk.packId} of chunk ${chunk.chunkId} is missing`, { what: 'pack', chunkId: chunk.chunkId });
+    }
+    return row;
+  }
+
+  private payloadIn(raw: Uint8Array, chunk: PayloadLocation): Uint8Array {
     if (chunk.packOffset + chunk.payloadBytes > raw.length) {
       throw new EmbrError('CORRUPT', `${this.file}: chunk ${chunk.chunkId} lies outside its pack`, { what: 'chunk', chunkId: chunk.chunkId });
     }
     return raw.subarray(chunk.packOffset, chunk.packOffset + chunk.payloadBytes);
+  }
+
+  /** Forgets every unpacked pack (rolled-back packs' ids are handed out again). */
+  private forgetPacks(): void {
+    this.packCache.clear();
+    this.scratchPackId = -1;
+    this.scratchRaw = undefined;
   }
 
   chunkFingerprint(chunkId: number): Uint8Array | undefined {
@@ -849,7 +884,7 @@ class SqliteStore implements Store, StoreWriter {
         this.repack();
         return { freedChunks, freedVersions };
       }).immediate();
-      this.packCache.clear();
+      this.forgetPacks();
       db.pragma('incremental_vacuum');
       db.pragma('wal_checkpoint(TRUNCATE)');
       return { ...counts, bytesBefore, bytesAfter: this.storedBytes() };
