@@ -128,6 +128,26 @@ describe('read worker (readWorker: true)', { skip: process.env.EMBRFS_READ_THREA
     await engram.close();
   });
 
+  it('falls back to the main thread for good when its worker dies', async () => {
+    const file = freshFile();
+    const content = pattern(1 << 20, 7);
+    const writer = await openEngram(file, { create: true, chunkBytes: 4096 });
+    await writer.writeFile('/f', content);
+    await writer.close();
+    const engram = await openEngram(file, { readWorker: true });
+    const handle = await engram.open('/f');
+    assert.deepEqual(Buffer.from((await handle.read(0, 1 << 20)).data), Buffer.from(content));
+    assert.equal(poolOf(engram).served, 1);
+    const { workers } = poolOf(engram) as unknown as { workers: Array<{ worker: { terminate(): Promise<number> } }> };
+    assert.equal(workers.length, 1);
+    await workers[0].worker.terminate();
+    for (let round = 0; round < 3; round += 1) assert.deepEqual(Buffer.from((await handle.read(0, 1 << 20)).data), Buffer.from(content));
+    assert.equal(poolOf(engram).served, 1);
+    assert.equal(workers.length, 0, 'no worker was started again');
+    await handle.close();
+    await engram.close();
+  });
+
   it('is off unless asked for', async () => {
     const file = freshFile();
     const engram = await openEngram(file, { create: true });

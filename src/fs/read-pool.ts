@@ -79,7 +79,7 @@ export class ReadPool {
   private closed = false;
   /** Reads the workers answered with bytes (for tests and diagnostics). */
   served = 0;
-  /** Set when a worker could not open the engram file: every read stays on the caller's thread. */
+  /** Set when a worker could not open the engram file or died: every read stays on the caller's thread. */
   private disabled = false;
 
   constructor(
@@ -115,7 +115,9 @@ export class ReadPool {
       }
     });
     const fail = (error: Error): void => {
-      // A crashed worker fails its reads (the callers read on their own thread) and leaves the pool.
+      // A crashed worker fails its reads (the callers read on their own thread) and turns the
+      // pool off: a worker that cannot start would otherwise be spawned again for every read.
+      if (!this.closed) this.disabled = true;
       const index = this.workers.indexOf(entry);
       if (index >= 0) this.workers.splice(index, 1);
       for (const [id, waiter] of this.waiting) {
