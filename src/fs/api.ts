@@ -43,6 +43,23 @@ export interface OpenOptions {
    * What is left, close and the next writers fold; nothing is lost either way.
    */
   bulk?: boolean;
+  /**
+   * Default 0 (off). Bytes of the engram file SQLite reads through a memory map instead of
+   * read(2) (`PRAGMA mmap_size`, capped by the SQLite build at 2 GiB): a 128 KiB pack spans 30-odd
+   * overflow pages, each a read(2) and a copy without the map, so reads of file content cost about
+   * 15-20 % less CPU. The FUSE mount turns it on. The price: a disk I/O error while reading
+   * through the map is a SIGBUS (the process ends) instead of an IO error, and the mapped pages
+   * count in the process's RSS (they are the page cache, shared, not extra memory).
+   */
+  mmapBytes?: number;
+  /**
+   * Default false. True: file-handle reads of 256 KiB or more are served by a worker thread with a
+   * read-only connection of its own (src/fs/read-pool.ts), so a caller that keeps a read in flight
+   * while it uses the previous one (the FUSE mount's read-ahead) has the lookups, decompression,
+   * decoding and SHA-256 checks done on another core. A caller that awaits each read in turn gains
+   * nothing and pays a thread round trip per read. Ignored off the main thread and on one core.
+   */
+  readWorker?: boolean;
 }
 
 export type EntryType = 'file' | 'directory' | 'symlink';

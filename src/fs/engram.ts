@@ -40,6 +40,8 @@ import type { EncodedContent } from './encode.js';
 import { preparePacks } from '../store/pack.js';
 import type { EncodePool } from './encode-pool.js';
 import { encodePool } from './encode-pool.js';
+import type { ReadPool } from './read-pool.js';
+import { POOL_HANDLE_READ_MIN_BYTES, readPool } from './read-pool.js';
 import type { CommitContext } from './operations.js';
 import {
   ChunkVanishedError,
@@ -167,6 +169,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
   readonly pipeline: Pipeline;
   readonly ownerTag = `${hostname()}:${process.pid}:${threadId}.${nextOwnerSerial++}`;
   readonly pool: EncodePool | undefined;
+  /** Large handle reads of a file-backed engram (undefined for other stores): see read-pool.ts. */
+  readonly readPool: ReadPool | undefined;
   private closed = false;
   /** Open handles per inode in this process. */
   private readonly openHandles = new Map<number, number>();
@@ -182,10 +186,12 @@ class EngramImpl extends Session implements Engram, SessionHost {
     private readonly store: Store,
     pipeline: Pipeline,
     bulk = false,
+    readWorker = false,
   ) {
     super();
     this.pipeline = pipeline;
     this.pool = encodePool({ profile: store.info.profile, chunkBytes: store.info.chunkBytes });
+    this.readPool = readWorker ? readPool(file, store.info.profile, store.info.chunkBytes) : undefined;
     this.similarity = new EngramSimilarity(store.info.chunkBytes, bulk ? { checkpointEveryChunks: BULK_INDEX_CHECKPOINT_CHUNKS, checkpointEveryCommits: BULK_INDEX_CHECKPOINT_COMMITS } : {});
     liveOwnerTags.add(this.ownerTag);
   }
@@ -1071,6 +1077,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
     if (!this.store.readOnly && this.similarity.foldDue()) this.foldIndexLog();
     this.closed = true;
     liveOwnerTags.delete(this.ownerTag);
+    // The worker's connection first, so the main connection is the last one and checkpoints.
+    await this.readPool?.close();
     this.store.close();
   }
 }
@@ -1355,6 +1363,16 @@ class FileHandleImpl implements FileHandle {
   async read(offset: number, length: number): Promise<ReadResult> {
     this.assertActive();
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) throw new RangeError('offset and length must be non-negative integers');
+    const pool = this.engram.readPool;
+    if (pool !== undefined && length >= POOL_HANDLE_READ_MIN_BYTES) {
+      try {
+        return await pool.read(this.ino, this.path, offset, length);
+      } catch (error) {
+        // A verdict (CORRUPT, NOT_FOUND, ...) stands; a failure of the pool itself: read here.
+        if (isEmbrError(error)) throw error;
+      }
+      this.assertActive();
+    }
     return this.engram.readStore((reader) => {
       const row = this.liveRow(reader);
       return { data: readRange(reader, this.engram.pipeline, LIVE, this.ino, row.size, offset, length), version: row.fromCommit };

@@ -46,6 +46,9 @@ export async function openEngram(file: string, options: OpenOptions = {}): Promi
   if (!Number.isInteger(chunkBytes) || chunkBytes < MIN_CHUNK_BYTES || chunkBytes > MAX_CHUNK_BYTES) {
     throw new EmbrError('INVALID_ARGUMENT', `chunkBytes must be an integer in ${MIN_CHUNK_BYTES}..${MAX_CHUNK_BYTES}, got ${chunkBytes}`, { reason: 'chunkBytes' });
   }
+  if (options.mmapBytes !== undefined && (!Number.isSafeInteger(options.mmapBytes) || options.mmapBytes < 0)) {
+    throw new EmbrError('INVALID_ARGUMENT', `mmapBytes must be a non-negative integer, got ${String(options.mmapBytes)}`, { reason: 'mmapBytes' });
+  }
   if (options.durability !== undefined && options.durability !== 'full' && options.durability !== 'normal') {
     throw new EmbrError('INVALID_ARGUMENT', `unknown durability '${String(options.durability)}' (use full or normal)`, { reason: 'durability' });
   }
@@ -54,22 +57,25 @@ export async function openEngram(file: string, options: OpenOptions = {}): Promi
     durability: options.durability ?? 'full',
     autoCheckpoint: options.bulk !== true,
     create: options.create ? { profile, chunkBytes, timeNs: nowNs() } : undefined,
+    mmapBytes: options.mmapBytes ?? 0,
   });
-  return openEngramOnStore(file, store, { bulk: options.bulk === true });
+  return openEngramOnStore(file, store, { bulk: options.bulk === true, readWorker: options.readWorker === true });
 }
 
 /**
  * Builds an engram over any {@link Store} (the in-memory store in tests, a future server backend).
+ * `readWorker`: `file` is the SQLite engram file of `store`, so large file-handle reads may go to
+ * a worker thread with a read-only connection of its own (src/fs/read-pool.ts).
  *
  * @example
  * ```ts
  * const engram = openEngramOnStore('memory', createMemoryStore({ profile: 'positional', chunkBytes: 4096 }));
  * ```
  */
-export function openEngramOnStore(file: string, store: Store, options: { bulk?: boolean } = {}): Engram {
+export function openEngramOnStore(file: string, store: Store, options: { bulk?: boolean; readWorker?: boolean } = {}): Engram {
   try {
     const pipeline = createPipeline({ profile: store.info.profile, chunkBytes: store.info.chunkBytes });
-    const engram = new EngramImpl(file, store, pipeline, options.bulk === true);
+    const engram = new EngramImpl(file, store, pipeline, options.bulk === true, options.readWorker === true);
     engram.cleanOrphans();
     engram.buildMissingIndex();
     return engram;

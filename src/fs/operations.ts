@@ -397,7 +397,7 @@ export function readRange(reader: StoreReader, pipeline: Pipeline, at: number, i
     const expectedLength = chunkLength(size, chunkBytes, ref.chunkIndex);
     if (chunkStart >= offset && chunkStart + expectedLength <= end && ref.chunk !== undefined && ref.chunk.byteLength === expectedLength) {
       // A chunk the range covers whole is decoded straight into the output (checked before it lands).
-      pipeline.codec.decodeInto(reader.chunkPayload(ref.chunk), ref.chunk.sha256, out.subarray(chunkStart - offset, chunkStart - offset + expectedLength));
+      pipeline.codec.decodeInto(reader.chunkPayloadView(ref.chunk), ref.chunk.sha256, out.subarray(chunkStart - offset, chunkStart - offset + expectedLength));
       continue;
     }
     const bytes = decodeRef(reader, pipeline, ref.chunk, ref.chunkId, expectedLength);
@@ -432,7 +432,7 @@ export function readWholeFile(reader: StoreReader, pipeline: Pipeline, at: numbe
       sound = false;
       break;
     }
-    pipeline.codec.decodeIntoUnverified(reader.chunkPayload(ref.chunk), out.subarray(chunkStart, chunkStart + expectedLength));
+    pipeline.codec.decodeIntoUnverified(reader.chunkPayloadView(ref.chunk), out.subarray(chunkStart, chunkStart + expectedLength));
   }
   if (sound && Buffer.compare(pipeline.sha256(out), row.contentSha256) === 0) return out;
   // Name the damage: a bad chunk throws from the checked path; otherwise the references are wrong.
@@ -464,7 +464,7 @@ export function decodeRef(
   expectedLength: number,
 ): Uint8Array {
   if (chunk === undefined) throw new EmbrError('CORRUPT', `chunk ${chunkId} is referenced but missing`, { what: 'chunk', chunkId });
-  const bytes = pipeline.codec.decode(reader.chunkPayload(chunk), chunk.sha256);
+  const bytes = pipeline.codec.decode(reader.chunkPayloadView(chunk), chunk.sha256);
   if (bytes.length !== expectedLength || chunk.byteLength !== expectedLength) {
     throw new EmbrError('CORRUPT', `chunk ${chunkId} holds ${bytes.length} bytes where the file needs ${expectedLength}`, {
       what: 'chunk',

@@ -55,6 +55,9 @@ export interface MountedEngram {
   closed: Promise<void>;
 }
 
+/** The mount's `mmapBytes` (see OpenOptions): SQLite's maximum, 2 GiB. */
+const MOUNT_MMAP_BYTES = 0x7fff0000;
+
 /**
  * Mounts an engram file at `mountpoint` and serves it until unmounted.
  *
@@ -70,7 +73,9 @@ export async function mountEngram(options: MountOptions): Promise<MountedEngram>
   const readOnly = options.readOnly === true || options.snapshot !== undefined;
   // Loaded on demand so serveEngram (tests with an injected engram) does not pull in the store.
   const { openEngram } = await import('../fs/index.js');
-  const engram = await openEngram(options.engramFile, { readOnly, durability: options.durability ?? 'normal' });
+  // Reads through a memory map (15-20 % less CPU per read MB), and the read-ahead decoded by a
+  // read worker on another core (docs/design/fuse.md, "Handles, write buffering and reads").
+  const engram = await openEngram(options.engramFile, { readOnly, durability: options.durability ?? 'normal', mmapBytes: MOUNT_MMAP_BYTES, readWorker: true });
   try {
     return await serveEngram(engram, { ...options, readOnly, closeEngram: true });
   } catch (error) {

@@ -15,8 +15,9 @@
  *   requests on several threads). A read with nothing pending or queued skips the queue so the
  *   kernel's parallel readahead requests are served in parallel.
  * - Sequential reads fetch `readAheadBytes` at once and serve the following requests from that
- *   buffer (fewer, larger engram reads); past its middle the next buffer is prefetched, so
- *   decoding overlaps the transfer. Any write or truncate of the inode drops them, and they
+ *   buffer (fewer, larger engram reads); once a buffer serves a request the next one is
+ *   prefetched (decoded by the engram's read worker meanwhile, so decoding overlaps the
+ *   transfer). Any write or truncate of the inode drops them, and they
  *   expires after `readAheadTtlMs` so other writers' changes show up like attributes do.
  * - libfuse 2 "hides" an open file on unlink/rename-over by renaming it to `.fuse_hiddenXXXX`
  *   and unlinks that name on release. We turn the hiding rename into the real unlink (the open
@@ -762,7 +763,9 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       const atEndOfFile = bytes.length < entry.requestedBytes;
       // Served only if the buffer holds the whole request, or ends at the end of the file.
       if (start + length > bytes.length && !atEndOfFile) break;
-      if (!atEndOfFile && start + length > entry.requestedBytes / 2) this.prefetch(file, entry.offset + entry.requestedBytes);
+      // The next buffer is fetched as soon as this one is being read: with the engram's read
+      // worker it is decoded on another core meanwhile.
+      if (!atEndOfFile) this.prefetch(file, entry.offset + entry.requestedBytes);
       return bytes.subarray(start, Math.min(bytes.length, start + length));
     }
     if (!sequential || this.readAheadBytes <= length) return this.fetchStored(file, offset, length);

@@ -210,6 +210,13 @@ export interface StoreReader {
   chunkIdBySha256(sha256: Uint8Array): number | undefined;
   /** The uncompressed payload of a chunk (served from a small pack cache); CORRUPT if its pack is missing or bad. */
   chunkPayload(chunk: PayloadLocation): Uint8Array;
+  /**
+   * The same bytes as {@link chunkPayload}, for a caller that uses them at once and keeps nothing:
+   * valid only until the next `chunkPayloadView` call on this reader (a pack not in the cache is
+   * unpacked into one reused buffer instead of a new one; sequential chunks of one pack unpack it
+   * once). Same checks, same CORRUPT errors.
+   */
+  chunkPayloadView(chunk: PayloadLocation): Uint8Array;
   chunkFingerprint(chunkId: number): Uint8Array | undefined;
   xattr(ino: number, name: string, at: number): Uint8Array | undefined;
   xattrNames(ino: number, at: number): string[];
@@ -350,4 +357,14 @@ export interface StoreOpenOptions {
   autoCheckpoint?: boolean;
   /** Create a new store with these facts when none exists. */
   create?: { profile: CodecProfileName; chunkBytes: number; timeNs: bigint };
+  /**
+   * Default true: the metadata tables are integrity-checked at open. False skips that, for a second
+   * connection to a file this process has already opened and checked (the read worker's).
+   */
+  checkOnOpen?: boolean;
+  /**
+   * Bytes of the file SQLite may read through a memory map instead of read(2) (`PRAGMA mmap_size`;
+   * default 0, off). Only the read worker's read-only connection uses it: see docs/design/store.md.
+   */
+  mmapBytes?: number;
 }

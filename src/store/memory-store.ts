@@ -326,6 +326,10 @@ class MemoryStore implements Store, StoreWriter {
     return this.chunkBySha.get(hex(sha256));
   }
 
+  chunkPayloadView(chunk: PayloadLocation): Uint8Array {
+    return this.chunkPayload(chunk);
+  }
+
   chunkPayload(chunk: PayloadLocation): Uint8Array {
     let raw = this.packCache.get(chunk.packId);
     if (raw === undefined) {

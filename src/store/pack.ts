@@ -17,6 +17,7 @@
  * unpack(pack.data).subarray(pack.chunks[0].offset, pack.chunks[0].offset + pack.chunks[0].payloadBytes);
  * ```
  */
+import { createRequire } from 'node:module';
 import { compress, decompress } from 'zstd-napi';
 import { EmbrError } from '../errors.js';
 import type { NewChunk, PreparedPack } from './api.js';
@@ -142,4 +143,52 @@ export function unpack(data: Uint8Array, rawBytes: number): Uint8Array {
     throw new EmbrError('CORRUPT', `pack holds ${raw.length} bytes, expected ${rawBytes}`, { what: 'pack' });
   }
   return raw;
+}
+
+/** The part of zstd-napi's documented low-level API (`zstd-napi/binding`) that {@link PackScratch} uses. */
+interface DecompressionContext {
+  /** `ZSTD_decompressDCtx`: decompresses `source` (whole frames) into `target`; returns the bytes written. */
+  decompress(target: Uint8Array, source: Uint8Array): number;
+}
+
+let binding: { DCtx: new () => DecompressionContext } | undefined;
+
+/**
+ * One reusable buffer that stored packs are unpacked into, for reads that use a payload at once
+ * (decode it) and keep nothing: a random 4 KiB read then allocates no 128 KiB buffer per pack,
+ * which on a process with a large heap cost more in garbage collection than the read itself. The
+ * result is valid only until the next {@link PackScratch.unpack}; the checks are those of
+ * {@link unpack} (format, frame, exact size).
+ *
+ * @example
+ * ```ts
+ * const scratch = new PackScratch();
+ * const raw = scratch.unpack(storedBytes, rawBytes); // valid until the next unpack
+ * ```
+ */
+export class PackScratch {
+  private buffer = new Uint8Array(PACK_TARGET_BYTES);
+  private context: DecompressionContext | undefined;
+
+  unpack(data: Uint8Array, rawBytes: number): Uint8Array {
+    if (data.length < 1) throw new EmbrError('CORRUPT', 'pack is empty', { what: 'pack' });
+    const format = data[0];
+    if (format === FORMAT_RAW) {
+      if (data.length - 1 !== rawBytes) throw new EmbrError('CORRUPT', `pack holds ${data.length - 1} bytes, expected ${rawBytes}`, { what: 'pack' });
+      return data.subarray(1);
+    }
+    if (format !== FORMAT_ZSTD) throw new EmbrError('CORRUPT', `pack has unknown format ${format}`, { what: 'pack', format });
+    if (this.buffer.length < rawBytes) this.buffer = new Uint8Array(rawBytes);
+    binding ??= createRequire(import.meta.url)('zstd-napi/binding') as { DCtx: new () => DecompressionContext };
+    this.context ??= new binding.DCtx();
+    let written: number;
+    try {
+      // A frame that holds more than rawBytes does not fit the target and fails here.
+      written = this.context.decompress(this.buffer.subarray(0, rawBytes), data.subarray(1));
+    } catch (error) {
+      throw new EmbrError('CORRUPT', 'pack does not decompress', { what: 'pack' }, { cause: error });
+    }
+    if (written !== rawBytes) throw new EmbrError('CORRUPT', `pack holds ${written} bytes, expected ${rawBytes}`, { what: 'pack' });
+    return this.buffer.subarray(0, rawBytes);
+  }
 }

@@ -8,6 +8,8 @@ import { isEmbrError } from '../errors.js';
 import { LIVE, ROOT_INO } from './api.js';
 import { runStoreConformance } from './conformance.js';
 import { openSqliteStore, translateSqliteError } from './sqlite-store.js';
+import type { NewChunk } from './api.js';
+import { preparePacks } from './pack.js';
 
 const root = mkdtempSync(join(tmpdir(), 'embrfs-sqlite-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -184,6 +186,54 @@ describe('sqlite store files', () => {
     assert.equal(codeOf('SQLITE_ERROR'), 'CORRUPT');
     const plain = new Error('plain');
     assert.equal(translateSqliteError(plain, 'f'), plain);
+  });
+});
+
+describe('sqlite store payload views', () => {
+  /** A compressible payload (so its pack is a zstd frame) that differs per index. */
+  function payloadChunk(index: number): NewChunk {
+    const payload = new TextEncoder().encode(`payload ${index} `.repeat(300));
+    return { sha256: new Uint8Array(32).fill(index & 0xff), byteLength: payload.length, payload, vectorCorrectBytes: 0, correctionBytes: 0, fingerprint: Uint8Array.of(1) };
+  }
+
+  it('views give the same bytes as chunkPayload for every chunk, in any order, and refuse a damaged pack', () => {
+    const file = freshFile();
+    const store = openSqliteStore(file, { create });
+    const chunks = Array.from({ length: 150 }, (_, index) => payloadChunk(index));
+    const ids = store.write({ kind: 'test', timeNs: 9n }, (writer) => preparePacks(chunks).flatMap((pack) => writer.putPack(pack)));
+    const packIds = new Set<number>();
+    store.read((reader) => {
+      const infos = ids.map((id) => reader.chunkInfo(id)!);
+      for (const info of infos) packIds.add(info.packId);
+      assert.ok(packIds.size >= 3, `several packs (${packIds.size})`);
+      // In order (one unpack per pack), backwards, and jumping between packs (the scratch reused).
+      const orders = [infos, [...infos].reverse(), infos.map((_, index) => infos[(index * 37) % infos.length])];
+      for (const order of orders) {
+        for (const info of order) {
+          const expected = chunks[ids.indexOf(info.chunkId)].payload;
+          assert.deepEqual(Buffer.from(reader.chunkPayloadView(info)), Buffer.from(expected));
+        }
+      }
+    });
+    store.close();
+    const db = new Database(file);
+    const [packId] = [...packIds];
+    const stored = db.prepare('SELECT data FROM packs WHERE pack_id = ?').pluck().get(packId) as Buffer;
+    assert.equal(stored[0], 1, 'the pack is a zstd frame');
+    stored[stored.length >> 1] ^= 0x55;
+    db.prepare('UPDATE packs SET data = ? WHERE pack_id = ?').run(stored, packId);
+    db.close();
+    const damaged = openSqliteStore(file);
+    damaged.read((reader) => {
+      const victim = ids.map((id) => reader.chunkInfo(id)!).find((info) => info.packId === packId)!;
+      const other = ids.map((id) => reader.chunkInfo(id)!).find((info) => info.packId !== packId)!;
+      assert.deepEqual(Buffer.from(reader.chunkPayloadView(other)), Buffer.from(chunks[ids.indexOf(other.chunkId)].payload));
+      expectCode('CORRUPT', () => reader.chunkPayloadView(victim));
+      // A failed unpack leaves no stale bytes behind under either id.
+      expectCode('CORRUPT', () => reader.chunkPayloadView(victim));
+      assert.deepEqual(Buffer.from(reader.chunkPayloadView(other)), Buffer.from(chunks[ids.indexOf(other.chunkId)].payload));
+    });
+    damaged.close();
   });
 });
 

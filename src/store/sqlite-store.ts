@@ -42,7 +42,7 @@ import type {
 } from './api.js';
 import { LIVE, ROOT_INO } from './api.js';
 import { PackCache } from './pack-cache.js';
-import { encodePackBytes, unpack } from './pack.js';
+import { PackScratch, encodePackBytes, unpack } from './pack.js';
 
 /** `PRAGMA application_id` of an engram: ASCII "Embr". */
 export const ENGRAM_APPLICATION_ID = 0x456d6272;
@@ -281,13 +281,14 @@ export function openSqliteStore(file: string, options: StoreOpenOptions = {}): S
     // their SHA-256 on every read, and similarity-index rows, parsed on use. A damaged tree or
     // file map is refused here, so verify can still name paths; `verify` checks the whole file
     // (Store.integrityCheck).
-    for (const table of OPEN_CHECKED_TABLES) {
+    for (const table of options.checkOnOpen === false ? [] : OPEN_CHECKED_TABLES) {
       const check = db.pragma(`quick_check(${table})`, { simple: true });
       if (check !== 'ok') throw new EmbrError('CORRUPT', `${file}: integrity check of ${table} failed: ${String(check)}`, { what: 'database', file });
     }
     if (!options.readOnly) db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
     db.pragma('cache_size = -16384');
+    if (options.mmapBytes !== undefined && options.mmapBytes > 0) db.pragma(`mmap_size = ${Math.floor(options.mmapBytes)}`);
     if (options.autoCheckpoint === false) db.pragma('wal_autocheckpoint = 0');
     return new SqliteStore(db, file, options.readOnly === true, options.durability === 'normal' ? 'NORMAL' : 'FULL', options.autoCheckpoint !== false);
   } catch (error) {
@@ -361,6 +362,10 @@ class SqliteStore implements Store, StoreWriter {
   private readonly writtenInodes = new Map<number, InodeRow | null>();
   readonly info: StoreInfo;
   private readonly packCache = new PackCache(PACK_CACHE_BYTES);
+  /** Where chunkPayloadView unpacks packs the cache does not hold, and which pack it holds now. */
+  private readonly scratch = new PackScratch();
+  private scratchPackId = -1;
+  private scratchRaw: Uint8Array | undefined;
   private currentCommit = 0;
   private closed = false;
   /** Open {@link holdCheckpoints} holds; automatic checkpoints are off while there are any. */
@@ -534,7 +539,7 @@ class SqliteStore implements Store, StoreWriter {
         return this.writeTransaction.immediate(start, body) as T;
       } catch (error) {
         // A rolled-back transaction may have cached packs whose ids SQLite will hand out again.
-        this.packCache.clear();
+        this.forgetPacks();
         throw error;
       } finally {
         this.currentCommit = 0;
@@ -555,7 +560,7 @@ class SqliteStore implements Store, StoreWriter {
         this.currentCommit = 0;
         this.forgetAllocations();
         this.db.exec('ROLLBACK');
-        this.packCache.clear();
+        this.forgetPacks();
       }
     });
   }
@@ -670,16 +675,47 @@ class SqliteStore implements Store, StoreWriter {
   chunkPayload(chunk: PayloadLocation): Uint8Array {
     let raw = this.packCache.get(chunk.packId);
     if (raw === undefined) {
-      const row = this.statements.pack.get(chunk.packId) as Row | undefined;
-      if (row === undefined) {
-        throw new EmbrError('CORRUPT', `${this.file}: pack ${chunk.packId} of chunk ${chunk.chunkId} is missing`, { what: 'pack', chunkId: chunk.chunkId });
-      }
+      const row = this.packRow(chunk);
       raw = this.packCache.put(chunk.packId, unpack(row.data as Buffer, Number(row.raw_bytes)));
     }
+    return this.payloadIn(raw, chunk);
+  }
+
+  chunkPayloadView(chunk: PayloadLocation): Uint8Array {
+    let raw = this.packCache.get(chunk.packId);
+    if (raw === undefined) {
+      if (this.scratchPackId !== chunk.packId || this.scratchRaw === undefined) {
+        // Forget the old contents first: a failed unpack must not leave them under the new id.
+        this.scratchPackId = -1;
+        const row = this.packRow(chunk);
+        this.scratchRaw = this.scratch.unpack(row.data as Buffer, Number(row.raw_bytes));
+        this.scratchPackId = chunk.packId;
+      }
+      raw = this.scratchRaw;
+    }
+    return this.payloadIn(raw, chunk);
+  }
+
+  private packRow(chunk: PayloadLocation): Row {
+    const row = this.statements.pack.get(chunk.packId) as Row | undefined;
+    if (row === undefined) {
+      throw new EmbrError('CORRUPT', `${this.file}: pack ${chunk.packId} of chunk ${chunk.chunkId} is missing`, { what: 'pack', chunkId: chunk.chunkId });
+    }
+    return row;
+  }
+
+  private payloadIn(raw: Uint8Array, chunk: PayloadLocation): Uint8Array {
     if (chunk.packOffset + chunk.payloadBytes > raw.length) {
       throw new EmbrError('CORRUPT', `${this.file}: chunk ${chunk.chunkId} lies outside its pack`, { what: 'chunk', chunkId: chunk.chunkId });
     }
     return raw.subarray(chunk.packOffset, chunk.packOffset + chunk.payloadBytes);
+  }
+
+  /** Forgets every unpacked pack (rolled-back packs' ids are handed out again). */
+  private forgetPacks(): void {
+    this.packCache.clear();
+    this.scratchPackId = -1;
+    this.scratchRaw = undefined;
   }
 
   chunkFingerprint(chunkId: number): Uint8Array | undefined {
@@ -953,7 +989,7 @@ class SqliteStore implements Store, StoreWriter {
         this.repack();
         return { freedChunks, freedVersions };
       }).immediate();
-      this.packCache.clear();
+      this.forgetPacks();
       db.pragma('incremental_vacuum');
       db.pragma('wal_checkpoint(TRUNCATE)');
       return { ...counts, bytesBefore, bytesAfter: this.storedBytes() };
