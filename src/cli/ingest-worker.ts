@@ -163,10 +163,12 @@ async function serve(): Promise<void> {
     void (async () => {
       await Promise.all([...inFlight]);
       // The worker that committed the last batch has the current index in its cache: it folds the
-      // index log its bulk commits left (one commit), so the next process opens a tidy index.
+      // index log its bulk commits left (one commit) if that log is past the mark at which an
+      // ordinary writer folds; below it, the log is what any engram may hold, and folding it here
+      // would keep the other worker idle (the bulk commits fold every 32,768 chunks meanwhile).
       if (lastTicket >= 0 && lastTicket === order.next - 1) {
         try {
-          await engram.checkpoint({ index: true });
+          await engram.checkpoint({ index: 'due' });
         } catch {
           // Best effort: the next writer folds what is left.
         }

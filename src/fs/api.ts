@@ -333,10 +333,11 @@ export interface Engram extends ReadApi, WriteApi {
    * Copies committed changes from the write-ahead log into the database file as far as other
    * readers allow, without waiting for them. With `index: true`, first folds the similarity
    * index's log into its base rows, in a commit of its own (kind `index-checkpoint`) when the log
-   * holds anything, so the next process to open the index replays nothing. Needed only after
-   * writing with `bulk: true`.
+   * holds anything, so the next process to open the index replays nothing. With `index: 'due'`,
+   * folds only a log past the mark at which an ordinary writer folds (32,768 changed chunks or 128
+   * log rows), leaving what any engram may hold. Needed only after writing with `bulk: true`.
    */
-  checkpoint(options?: { index?: boolean }): Promise<void>;
+  checkpoint(options?: { index?: boolean | 'due' }): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -1057,9 +1057,14 @@ class EngramImpl extends Session implements Engram, SessionHost {
     await this.store.syncAsync();
   }
 
-  async checkpoint(options: { index?: boolean } = {}): Promise<void> {
+  async checkpoint(options: { index?: boolean | 'due' } = {}): Promise<void> {
     this.assertOpen();
-    if (options.index === true && !this.store.readOnly && this.store.read((reader) => this.similarity.pendingLogRows(reader)) > 0) {
+    const index = options.index ?? false;
+    const fold =
+      index !== false &&
+      !this.store.readOnly &&
+      this.store.read((reader) => (index === 'due' ? this.similarity.foldDueAt(reader) : this.similarity.pendingLogRows(reader) > 0));
+    if (fold) {
       try {
         this.store.write({ kind: 'index-checkpoint', timeNs: nowNs() }, (writer) => this.similarity.foldLog(writer));
       } catch (error) {

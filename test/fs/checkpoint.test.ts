@@ -90,6 +90,11 @@ test('a bulk writer leaves the index log to grow; checkpoint({ index: true }) fo
       });
     }
     assert.equal(indexLogRows(scratch.file), 3);
+    // Below the ordinary fold mark, 'due' leaves the log as it is (no commit).
+    const beforeDue = await scratch.engram.currentCommit();
+    await scratch.engram.checkpoint({ index: 'due' });
+    assert.equal(indexLogRows(scratch.file), 3);
+    assert.equal(await scratch.engram.currentCommit(), beforeDue);
     const needle = seededBytes('1:7', 12_288).subarray(4096, 8192);
     const before = await scratch.engram.query(needle, { k: 3 });
     const head = await scratch.engram.currentCommit();
@@ -109,6 +114,24 @@ test('a bulk writer leaves the index log to grow; checkpoint({ index: true }) fo
     } finally {
       await reopened.close();
     }
+  } finally {
+    await scratch.cleanup();
+  }
+});
+
+test("checkpoint({ index: 'due' }) folds a bulk writer's log once it is past the ordinary mark (128 log rows)", async () => {
+  const scratch = await createTempEngram({ durability: 'normal', bulk: true });
+  try {
+    // One log row per content commit; the bulk writer itself folds only at 1,024 of them.
+    for (let file = 0; file < 128; file += 1) await scratch.engram.writeFile(`/f${file}`, seededBytes(`due:${file}`, 5000));
+    assert.equal(indexLogRows(scratch.file), 128);
+    const head = await scratch.engram.currentCommit();
+    await scratch.engram.checkpoint({ index: 'due' });
+    assert.equal(indexLogRows(scratch.file), 0);
+    assert.equal(await scratch.engram.currentCommit(), head + 1, 'the fold is one commit');
+    const found = await scratch.engram.query(seededBytes('due:77', 5000).subarray(0, 4096), { k: 1 });
+    assert.equal(found.matches[0]?.path, '/f77');
+    assert.equal((await scratch.engram.verify()).ok, true);
   } finally {
     await scratch.cleanup();
   }
