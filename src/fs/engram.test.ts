@@ -9,6 +9,7 @@ import { isEmbrError } from '../errors.js';
 import { openEngram, openEngramOnStore } from './index.js';
 import { createMemoryStore } from '../store/memory-store.js';
 import { type Maker, using } from '../../test/support/engram-cases.js';
+import { pattern } from '../../test/support/seeded-bytes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'embrfs-engram-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -18,16 +19,6 @@ const text = (value: string): Uint8Array => new TextEncoder().encode(value);
 const decode = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 const CHUNK = 256;
 
-/** Deterministic bytes that neither repeat per chunk nor compress away. */
-function pattern(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed * 2654435761 + 1;
-  for (let index = 0; index < length; index += 1) {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    bytes[index] = state >>> 24;
-  }
-  return bytes;
-}
 
 async function expectCode(code: string, promise: Promise<unknown>, data?: Record<string, unknown>): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {

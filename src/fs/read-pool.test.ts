@@ -9,22 +9,13 @@ import type { Engram } from './api.js';
 import { openEngram } from './index.js';
 import type { ReadPool } from './read-pool.js';
 import { POOL_HANDLE_READ_MIN_BYTES } from './read-pool.js';
+import { pattern } from '../../test/support/seeded-bytes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'embrfs-read-pool-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 let counter = 0;
 const freshFile = (): string => join(root, `r-${(counter += 1)}.engram`);
 
-/** Deterministic bytes that neither repeat per chunk nor compress away. */
-function pattern(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed * 2654435761 + 1;
-  for (let index = 0; index < length; index += 1) {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    bytes[index] = state >>> 24;
-  }
-  return bytes;
-}
 
 function poolOf(engram: Engram): ReadPool {
   const pool = (engram as unknown as { readPool: ReadPool | undefined }).readPool;

@@ -23,6 +23,7 @@ import { STAGED_WRITE_MIN_BYTES } from './engram.js';
 import { openEngramOnStore } from './index.js';
 import { nowNs } from './session.js';
 import { INDEX_FOLD_DUE_CHUNKS } from './similarity.js';
+import { pattern } from '../../test/support/seeded-bytes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'embrfs-staged-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -30,16 +31,6 @@ let counter = 0;
 const CHUNK = 4096;
 const MiB = 1 << 20;
 
-/** Deterministic bytes that neither repeat per chunk nor compress away. */
-function pattern(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed * 2654435761 + 1;
-  for (let index = 0; index < length; index += 1) {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    bytes[index] = state >>> 24;
-  }
-  return bytes;
-}
 
 type Opened = { engram: Engram; store: Store };
 const makers: Array<[string, (chunkBytes?: number) => Opened]> = [

@@ -17,3 +17,21 @@ export function seededBytes(length: number, seed: number): Uint8Array {
   }
   return bytes;
 }
+
+/**
+ * Deterministic bytes that neither repeat per chunk nor compress away (an LCG's high byte).
+ *
+ * @example
+ * ```ts
+ * const bytes = pattern(10_000, 3);
+ * ```
+ */
+export function pattern(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed * 2654435761 + 1;
+  for (let index = 0; index < length; index += 1) {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    bytes[index] = state >>> 24;
+  }
+  return bytes;
+}
