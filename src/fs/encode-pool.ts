@@ -15,6 +15,7 @@ import type { CodecProfileName } from '../codec/api.js';
 import type { PreparedPack } from '../store/api.js';
 import { EmbrError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
+import { pickWorker, type PoolWorker } from './pool-worker.js';
 
 /** Writes at least this large are encoded in the pool (smaller ones inline: a round trip costs more). */
 export const POOL_MIN_BYTES = 256 * 1024;
@@ -80,11 +81,6 @@ export interface DecodeRequest {
   byteLength: number;
 }
 
-interface PoolWorker {
-  worker: Worker;
-  busy: number;
-}
-
 /** The encode pool of one (profile, chunk size). */
 export class EncodePool {
   private readonly workers: PoolWorker[] = [];
@@ -130,10 +126,7 @@ export class EncodePool {
   }
 
   private pick(): PoolWorker {
-    const idle = this.workers.find((entry) => entry.busy === 0);
-    if (idle !== undefined) return idle;
-    if (this.workers.length < this.size) return this.spawn();
-    return this.workers.reduce((least, entry) => (entry.busy < least.busy ? entry : least));
+    return pickWorker(this.workers, this.size, () => this.spawn());
   }
 
   /** Encodes `chunks` (in order; `sha256s[i]` is the SHA-256 of `chunks[i]`) into packs, split across the workers. */

@@ -28,6 +28,7 @@ import { Worker, isMainThread } from 'node:worker_threads';
 import type { CodecProfileName } from '../codec/api.js';
 import { EmbrError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
+import { pickWorker, type PoolWorker } from './pool-worker.js';
 
 /** Handle reads at least this large go to the worker (smaller ones: a round trip costs more than the read). */
 export const POOL_HANDLE_READ_MIN_BYTES = 256 * 1024;
@@ -64,11 +65,6 @@ interface Waiter {
   resolve: (value: { data: Uint8Array; version: number }) => void;
   reject: (error: Error) => void;
   owner: PoolWorker;
-}
-
-interface PoolWorker {
-  worker: Worker;
-  busy: number;
 }
 
 /** The read workers of one engram file (spawned on first use, each with its own connection). */
@@ -134,10 +130,7 @@ export class ReadPool {
   }
 
   private pick(): PoolWorker {
-    const idle = this.workers.find((entry) => entry.busy === 0);
-    if (idle !== undefined) return idle;
-    if (this.workers.length < this.size) return this.spawn();
-    return this.workers.reduce((least, entry) => (entry.busy < least.busy ? entry : least));
+    return pickWorker(this.workers, this.size, () => this.spawn());
   }
 
   private post(owner: PoolWorker, message: ReadTask | { kind: 'close'; id: number }): Promise<{ data: Uint8Array; version: number }> {

@@ -875,9 +875,11 @@ class SqliteStore implements Store, StoreWriter {
 
   putDentry(parentIno: number, name: string, childIno: number): void {
     // Under a directory this commit created, a name not yet written in it has no rows to end.
-    const key = `${parentIno}/${name}`;
-    if (!this.createdInos.has(parentIno) || this.writtenDentries.has(key)) this.removeDentry(parentIno, name);
-    this.writtenDentries.add(key);
+    if (this.createdInos.has(parentIno)) {
+      const key = `${parentIno}/${name}`;
+      if (this.writtenDentries.has(key)) this.removeDentry(parentIno, name);
+      else this.writtenDentries.add(key);
+    } else this.removeDentry(parentIno, name);
     this.statements.insertDentry.run(parentIno, name, this.commit, childIno);
   }
 
