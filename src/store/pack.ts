@@ -99,7 +99,8 @@ function packGroup(group: NewChunk[], rawBytes: number, compressed: boolean): Pr
  * Bytes per probe of {@link looksIncompressible}, and how small a probe's frame must get for the
  * pack to be worth compressing whole.
  */
-const PROBE_BYTES = 4096;
+const PROBE_BYTES = 2048;
+const PROBE_COUNT = 8;
 const PROBE_WORTH_RATIO = 0.97;
 
 /**
@@ -117,17 +118,18 @@ function zstdCompress(bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * True when three probes of the pack (its start, middle and end) each stay above
- * {@link PROBE_WORTH_RATIO} of their size under zstd: random, encrypted or already compressed
+ * True when {@link PROBE_COUNT} probes spread evenly over the pack (the first at its start, the
+ * last at its end) each stay above {@link PROBE_WORTH_RATIO} of their size under zstd: random, encrypted or already compressed
  * payloads, which zstd would not shrink anyway (the pack is then stored raw, as it would be after
- * a failed attempt). Costs about 3% of compressing the whole pack; a pack that only compresses
- * through repeats more than {@link PROBE_BYTES} apart and nowhere near its probes is stored raw
- * and loses that (content-addressed chunks make exact repeats rare inside one pack).
+ * a failed attempt). Costs about an eighth of compressing the whole pack; a pack that only
+ * compresses between its probes (or through repeats more than {@link PROBE_BYTES} apart) is stored
+ * raw and loses that (content-addressed chunks make exact repeats rare inside one pack).
  */
 export function looksIncompressible(raw: Uint8Array): boolean {
-  if (raw.length < 4 * PROBE_BYTES) return false;
-  const middle = Math.floor((raw.length - PROBE_BYTES) / 2);
-  for (const start of [0, middle, raw.length - PROBE_BYTES]) {
+  if (raw.length < 2 * PROBE_COUNT * PROBE_BYTES) return false;
+  const step = Math.floor((raw.length - PROBE_BYTES) / (PROBE_COUNT - 1));
+  for (let probe = 0; probe < PROBE_COUNT; probe += 1) {
+    const start = probe * step;
     if (zstdCompress(raw.subarray(start, start + PROBE_BYTES)).length < PROBE_WORTH_RATIO * PROBE_BYTES) return false;
   }
   return true;
