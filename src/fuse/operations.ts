@@ -28,7 +28,7 @@ import { statfs as statFilesystem } from 'node:fs/promises';
 import { dirname, posix } from 'node:path';
 import { EmbrError, invariant } from '../errors.js';
 import type { Engram, EntryType, FileHandle, ReadOptions, Stat } from '../fs/api.js';
-import type { AsyncFuseOperations, FuseStat, FuseStatfs, TimeUpdate } from './binding.js';
+import type { AsyncFuseOperations, Caller, FuseStat, FuseStatfs, TimeUpdate } from './binding.js';
 import { Errno, FuseErrnoError } from './errno.js';
 import { modeFromAccessAcl } from './acl.js';
 import { SyncGroup } from './sync-group.js';
@@ -41,6 +41,7 @@ const typeBits: Readonly<Record<EntryType, number>> = {
 };
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
+const S_ISGID = 0o2000;
 const O_ACCMODE = 0o3;
 const O_RDONLY = 0o0;
 const O_TRUNC = 0o1000;
@@ -313,21 +314,21 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     return fileHandle;
   }
 
-  async create(path: string, mode: number): Promise<number> {
-    const handle = await this.engram.open(path, { create: true, mode: mode & 0o7777 });
+  async create(path: string, mode: number, caller?: Caller): Promise<number> {
+    const handle = await this.engram.open(path, { create: true, mode: mode & 0o7777, ...(await this.ownerOfNew(path, caller)) });
     // A new file has no xattrs: its first write(2) need not look up security.capability.
     this.rememberNoCapability(path);
     return this.register({ fileHandle: 0, ino: handle.ino, path, handle, lastReadEnd: -1, readAheads: [], wrote: false });
   }
 
-  async mknod(path: string, mode: number, _device: number): Promise<void> {
+  async mknod(path: string, mode: number, _device: number, caller?: Caller): Promise<void> {
     if ((mode & S_IFMT) !== S_IFREG) {
       throw new EmbrError('NOT_SUPPORTED', `${path}: only regular files can be created (no devices, FIFOs or sockets)`, {
         path,
         reason: 'special file',
       });
     }
-    await this.engram.writeFile(path, new Uint8Array(0), { exclusive: true, mode: mode & 0o7777 });
+    await this.engram.writeFile(path, new Uint8Array(0), { exclusive: true, mode: mode & 0o7777, ...(await this.ownerOfNew(path, caller)) });
   }
 
   async read(_path: string, fileHandle: number, buffer: Buffer, length: number, offset: number): Promise<number> {
@@ -510,12 +511,26 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     await this.engram.link(existingPath, newPath);
   }
 
-  async symlink(target: string, path: string): Promise<void> {
-    await this.engram.symlink(target, path);
+  async symlink(target: string, path: string, caller?: Caller): Promise<void> {
+    await this.engram.symlink(target, path, await this.ownerOfNew(path, caller));
   }
 
-  async mkdir(path: string, mode: number): Promise<void> {
-    await this.engram.mkdir(path, { mode: mode & 0o7777 });
+  async mkdir(path: string, mode: number, caller?: Caller): Promise<void> {
+    const owner = await this.ownerOfNew(path, caller);
+    // A directory made in a set-group-ID directory is set-group-ID too (POSIX; tmpfs and ext4 do so).
+    await this.engram.mkdir(path, { mode: (mode & 0o7777) | (owner.inheritsGroup === true ? S_ISGID : 0), uid: owner.uid, gid: owner.gid });
+  }
+
+  /**
+   * Owner of an entry `caller` creates at `path`: the caller's uid, and its gid unless the parent
+   * directory is set-group-ID, whose group the entry then takes (as tmpfs and ext4 do). Empty with
+   * the stock binding, which passes no caller (the entry is then owned by the mount's user).
+   */
+  private async ownerOfNew(path: string, caller: Caller | undefined): Promise<{ uid?: number; gid?: number; inheritsGroup?: boolean }> {
+    if (caller === undefined) return {};
+    const parent = await this.engram.stat(posix.dirname(path));
+    if ((parent.mode & S_ISGID) !== 0) return { uid: caller.uid, gid: parent.gid, inheritsGroup: true };
+    return { uid: caller.uid, gid: caller.gid };
   }
 
   async rmdir(path: string): Promise<void> {
@@ -542,7 +557,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     const toNs = (time: TimeUpdate): bigint | null => {
       if (time.kind === 'omit') return null;
       if (time.kind === 'now') return this.nowNs();
-      return BigInt(Math.round(time.timeMs)) * 1_000_000n;
+      return time.timeNs;
     };
     const live = this.livePath(path);
     // futimens() after write() must win over the write's own mtime: write pending bytes first
@@ -855,12 +870,12 @@ const emptyStat: FuseStat = {
   nlink: 1,
   blksize: 4096,
   blocks: 0,
-  atime: 0,
-  mtime: 0,
-  ctime: 0,
+  atimeNs: 0n,
+  mtimeNs: 0n,
+  ctimeNs: 0n,
 };
 
-/** The kernel's view of a {@link Stat}: type bits in the mode, times truncated to milliseconds. */
+/** The kernel's view of a {@link Stat}: type bits in the mode (times as stored, in nanoseconds). */
 export function toFuseStat(stat: Stat): FuseStat {
   return {
     ino: stat.ino,
@@ -871,9 +886,9 @@ export function toFuseStat(stat: Stat): FuseStat {
     nlink: stat.nlink,
     blksize: 4096,
     blocks: stat.type === 'file' ? allocatedBlocks(stat.size) : 0,
-    atime: nsToMs(stat.atimeNs),
-    mtime: nsToMs(stat.mtimeNs),
-    ctime: nsToMs(stat.ctimeNs),
+    atimeNs: stat.atimeNs,
+    mtimeNs: stat.mtimeNs,
+    ctimeNs: stat.ctimeNs,
   };
 }
 
@@ -886,6 +901,3 @@ function joinRun(run: WriteRun): Buffer {
   return run.parts.length === 1 ? run.parts[0] : Buffer.concat(run.parts, run.length);
 }
 
-function nsToMs(timeNs: bigint): number {
-  return Number(timeNs / 1_000_000n);
-}
