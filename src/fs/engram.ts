@@ -31,6 +31,7 @@ import type {
   TransactionOptions,
   VerifyReport,
   WriteOptions,
+  XattrOptions,
 } from './api.js';
 import type { InodeRow, Store, StoreReader } from '../store/api.js';
 import { LIVE, ROOT_INO } from '../store/api.js';
@@ -67,7 +68,8 @@ import {
 import { parsePath, validateName } from './path.js';
 import { ContentDelta } from './content-delta.js';
 import type { Op, OpBuilder, SessionHost } from './session.js';
-import { Session, nowNs, replaceFile } from './session.js';
+import { Session, applyMetadataChange, metadataChanges, nowNs, replaceFile, validateXattrName } from './session.js';
+import type { MetadataChange } from './session.js';
 import { BundleAccumulator } from '../vsa/accumulator.js';
 import { deserializeVector, rememberSerialization, serializeVector } from '../vsa/serialize.js';
 import type { SparseVector } from '../vsa/sparse.js';
@@ -1454,6 +1456,53 @@ class FileHandleImpl implements FileHandle {
   async stat(): Promise<Stat> {
     this.assertActive();
     return this.engram.readStore((reader) => statOf(this.ino, this.liveRow(reader)));
+  }
+
+  async chmod(mode: number): Promise<number> {
+    return this.changeMetadata('chmod', metadataChanges.chmod(mode));
+  }
+
+  async chown(uid: number, gid: number): Promise<number> {
+    return this.changeMetadata('chown', metadataChanges.chown(uid, gid));
+  }
+
+  async utimes(atimeNs: bigint | null, mtimeNs: bigint | null): Promise<number> {
+    return this.changeMetadata('utimes', metadataChanges.utimes(atimeNs, mtimeNs));
+  }
+
+  async setxattr(name: string, value: Uint8Array, options: XattrOptions = {}): Promise<number> {
+    return this.changeMetadata('setxattr', metadataChanges.setxattr(this.path, name, value, options));
+  }
+
+  async removexattr(name: string): Promise<number> {
+    return this.changeMetadata('removexattr', metadataChanges.removexattr(this.path, name));
+  }
+
+  async getxattr(name: string): Promise<Uint8Array> {
+    this.assertActive();
+    validateXattrName(this.path, name);
+    return this.engram.readStore((reader) => {
+      this.liveRow(reader);
+      const value = reader.xattr(this.ino, name, LIVE);
+      if (value === undefined) throw new EmbrError('NO_ATTRIBUTE', `${this.path} has no attribute ${name}`, { path: this.path, name });
+      return value;
+    });
+  }
+
+  async listxattr(): Promise<string[]> {
+    this.assertActive();
+    return this.engram.readStore((reader) => {
+      this.liveRow(reader);
+      return reader.xattrNames(this.ino, LIVE);
+    });
+  }
+
+  /** A metadata change of the handle's inode, found by number (its names may be gone). */
+  private async changeMetadata(kind: string, change: MetadataChange): Promise<number> {
+    this.assertActive();
+    this.engram.assertWritable();
+    const op: Op<number> = { kind, touched: [], apply: (context) => applyMetadataChange(context, this.ino, this.liveRow(context.writer), change) };
+    return this.engram.commit(kind, [op], () => undefined)[0] as number;
   }
 
   async close(): Promise<void> {

@@ -25,7 +25,7 @@ import type {
   WriteOptions,
   XattrOptions,
 } from './api.js';
-import type { InodeRow, StoreReader } from '../store/api.js';
+import type { InodeData, InodeRow, StoreReader } from '../store/api.js';
 import { LIVE, ROOT_INO } from '../store/api.js';
 import type { EncodedContent, Pipeline } from './encode.js';
 import { encodeContentAsync } from './encode.js';
@@ -119,7 +119,8 @@ function assertId(value: unknown, what: string): asserts value is number {
   }
 }
 
-function validateXattrName(path: string, name: string): void {
+/** Refuses an xattr name that is empty, over the length limit or holds a NUL (INVALID_ARGUMENT). */
+export function validateXattrName(path: string, name: string): void {
   if (typeof name !== 'string') throw new TypeError('xattr name must be a string');
   const bytes = encoder.encode(name).length;
   if (bytes === 0 || bytes > XATTR_NAME_MAX_BYTES || name.includes('\0')) {
@@ -513,54 +514,27 @@ export abstract class Session implements ReadApi, WriteApi {
   }
 
   async chmod(path: string, mode: number): Promise<number> {
-    assertMode(mode);
-    return this.changeMetadata('chmod', path, (row) => ({ mode }));
+    return this.changeMetadata('chmod', path, metadataChanges.chmod(mode));
   }
 
   async chown(path: string, uid: number, gid: number): Promise<number> {
-    assertId(uid, 'uid');
-    assertId(gid, 'gid');
-    return this.changeMetadata('chown', path, () => ({ uid, gid }));
+    return this.changeMetadata('chown', path, metadataChanges.chown(uid, gid));
   }
 
   async utimes(path: string, atimeNs: bigint | null, mtimeNs: bigint | null): Promise<number> {
-    for (const [value, what] of [[atimeNs, 'atimeNs'], [mtimeNs, 'mtimeNs']] as const) {
-      if (value !== null && typeof value !== 'bigint') throw new TypeError(`${what} must be a bigint or null`);
-    }
-    return this.changeMetadata('utimes', path, (row) => ({ atimeNs: atimeNs ?? row.atimeNs, mtimeNs: mtimeNs ?? row.mtimeNs }));
+    return this.changeMetadata('utimes', path, metadataChanges.utimes(atimeNs, mtimeNs));
   }
 
   async setxattr(path: string, name: string, value: Uint8Array, options: XattrOptions = {}): Promise<number> {
-    validateXattrName(path, name);
-    assertBytes(value, 'value');
-    if (value.length > XATTR_VALUE_MAX_BYTES) {
-      throw new EmbrError('INVALID_ARGUMENT', `extended attribute value over ${XATTR_VALUE_MAX_BYTES} bytes`, { reason: 'xattr value', path, name });
-    }
-    const copy = new Uint8Array(value);
-    return this.changeMetadata('setxattr', path, (row, ino, context) => {
-      const present = context.writer.xattr(ino, name, LIVE) !== undefined;
-      if (options.flag === 'create' && present) throw new EmbrError('EXISTS', `${path} already has attribute ${name}`, { path, name });
-      if (options.flag === 'replace' && !present) throw new EmbrError('NO_ATTRIBUTE', `${path} has no attribute ${name}`, { path, name });
-      context.writer.setXattr(ino, name, copy);
-      return {};
-    });
+    return this.changeMetadata('setxattr', path, metadataChanges.setxattr(path, name, value, options));
   }
 
   async removexattr(path: string, name: string): Promise<number> {
-    validateXattrName(path, name);
-    return this.changeMetadata('removexattr', path, (row, ino, context) => {
-      if (context.writer.xattr(ino, name, LIVE) === undefined) throw new EmbrError('NO_ATTRIBUTE', `${path} has no attribute ${name}`, { path, name });
-      context.writer.removeXattr(ino, name);
-      return {};
-    });
+    return this.changeMetadata('removexattr', path, metadataChanges.removexattr(path, name));
   }
 
-  /** A metadata-only change: `change` returns the fields to set; ctime and the version move. */
-  private changeMetadata(
-    kind: string,
-    path: string,
-    change: (row: import('../store/api.js').InodeRow, ino: number, context: CommitContext) => Partial<import('../store/api.js').InodeData>,
-  ): Promise<number> {
+  /** A metadata-only change of the inode `path` names: see {@link applyMetadataChange}. */
+  private changeMetadata(kind: string, path: string, change: MetadataChange): Promise<number> {
     parsePath(path);
     this.host.assertWritable();
     return this.submit(kind, [path], () => ({
@@ -568,12 +542,67 @@ export abstract class Session implements ReadApi, WriteApi {
       touched: [path],
       apply: (context) => {
         const { ino, row } = mustResolveIn(context, path);
-        const fields = change(row, ino, context);
-        putRow(context, ino, { ...dataOf(row), ...fields, ctimeNs: context.timeNs, change: 'metadata' });
-        return context.writer.commit;
+        return applyMetadataChange(context, ino, row, change);
       },
     }));
   }
+}
+
+/** A metadata-only change of one inode: the row fields to set, given its live row (may throw). */
+export type MetadataChange = (row: InodeRow, ino: number, context: CommitContext) => Partial<InodeData>;
+
+/**
+ * The metadata changes of chmod, chown, utimes, setxattr and removexattr, checked when built
+ * (bad arguments throw before anything is submitted). Shared by the path calls of a session and
+ * the calls of an open {@link FileHandle} (fchmod & co., which also reach an unlinked inode).
+ * `label` names the file in errors.
+ */
+export const metadataChanges = {
+  chmod(mode: number): MetadataChange {
+    assertMode(mode);
+    return () => ({ mode });
+  },
+  chown(uid: number, gid: number): MetadataChange {
+    assertId(uid, 'uid');
+    assertId(gid, 'gid');
+    return () => ({ uid, gid });
+  },
+  utimes(atimeNs: bigint | null, mtimeNs: bigint | null): MetadataChange {
+    for (const [value, what] of [[atimeNs, 'atimeNs'], [mtimeNs, 'mtimeNs']] as const) {
+      if (value !== null && typeof value !== 'bigint') throw new TypeError(`${what} must be a bigint or null`);
+    }
+    return (row) => ({ atimeNs: atimeNs ?? row.atimeNs, mtimeNs: mtimeNs ?? row.mtimeNs });
+  },
+  setxattr(label: string, name: string, value: Uint8Array, options: XattrOptions = {}): MetadataChange {
+    validateXattrName(label, name);
+    assertBytes(value, 'value');
+    if (value.length > XATTR_VALUE_MAX_BYTES) {
+      throw new EmbrError('INVALID_ARGUMENT', `extended attribute value over ${XATTR_VALUE_MAX_BYTES} bytes`, { reason: 'xattr value', path: label, name });
+    }
+    const copy = new Uint8Array(value);
+    return (_row, ino, context) => {
+      const present = context.writer.xattr(ino, name, LIVE) !== undefined;
+      if (options.flag === 'create' && present) throw new EmbrError('EXISTS', `${label} already has attribute ${name}`, { path: label, name });
+      if (options.flag === 'replace' && !present) throw new EmbrError('NO_ATTRIBUTE', `${label} has no attribute ${name}`, { path: label, name });
+      context.writer.setXattr(ino, name, copy);
+      return {};
+    };
+  },
+  removexattr(label: string, name: string): MetadataChange {
+    validateXattrName(label, name);
+    return (_row, ino, context) => {
+      if (context.writer.xattr(ino, name, LIVE) === undefined) throw new EmbrError('NO_ATTRIBUTE', `${label} has no attribute ${name}`, { path: label, name });
+      context.writer.removeXattr(ino, name);
+      return {};
+    };
+  },
+};
+
+/** Applies a metadata change to inode `ino` (live row `row`): its fields, and ctime and the version move. Returns the commit. */
+export function applyMetadataChange(context: CommitContext, ino: number, row: InodeRow, change: MetadataChange): number {
+  const fields = change(row, ino, context);
+  putRow(context, ino, { ...dataOf(row), ...fields, ctimeNs: context.timeNs, change: 'metadata' });
+  return context.writer.commit;
 }
 
 /**

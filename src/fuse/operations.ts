@@ -271,13 +271,13 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     // Permissions live in the mode only, so there is never an ACL beyond it (as tmpfs answers for
     // a file whose ACL equals its mode).
     if (aclNames.has(name)) throw new EmbrError('NO_ATTRIBUTE', `${path} has no ACL beyond its mode`, { path, name });
-    if (name !== capabilityName) return this.engram.getxattr(this.livePath(path), name, this.readOptions);
+    if (name !== capabilityName) return (await this.metadataOf(path)).getxattr(name);
     const learntAtMs = this.noCapability.get(path);
     if (learntAtMs !== undefined && Date.now() - learntAtMs <= this.capabilityCacheMs) {
       throw new FuseErrnoError(Errno.ENODATA, `${path} has no ${capabilityName}`);
     }
     try {
-      return await this.engram.getxattr(this.livePath(path), name, this.readOptions);
+      return await (await this.metadataOf(path)).getxattr(name);
     } catch (error) {
       if (error instanceof EmbrError && error.code === 'NO_ATTRIBUTE') this.rememberNoCapability(path);
       throw error;
@@ -285,7 +285,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   }
 
   async listxattr(path: string): Promise<string[]> {
-    const names = await this.engram.listxattr(this.livePath(path), this.readOptions);
+    const names = await (await this.metadataOf(path)).listxattr();
     return names.filter((name) => !aclNames.has(name));
   }
 
@@ -538,19 +538,17 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   }
 
   async chmod(path: string, mode: number): Promise<void> {
-    await this.flushPath(this.livePath(path));
-    await this.engram.chmod(path, mode & 0o7777);
+    await (await this.metadataOf(path, true)).chmod(mode & 0o7777);
   }
 
   async chown(path: string, uid: number, gid: number): Promise<void> {
-    const live = this.livePath(path);
-    await this.flushPath(live);
+    const target = await this.metadataOf(path, true);
     if (uid === UNCHANGED_ID || gid === UNCHANGED_ID) {
-      const stat = await this.engram.stat(live);
-      await this.engram.chown(live, uid === UNCHANGED_ID ? stat.uid : uid, gid === UNCHANGED_ID ? stat.gid : gid);
+      const stat = await target.stat();
+      await target.chown(uid === UNCHANGED_ID ? stat.uid : uid, gid === UNCHANGED_ID ? stat.gid : gid);
       return;
     }
-    await this.engram.chown(live, uid, gid);
+    await target.chown(uid, gid);
   }
 
   async utimens(path: string, atime: TimeUpdate, mtime: TimeUpdate): Promise<void> {
@@ -559,19 +557,16 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       if (time.kind === 'now') return this.nowNs();
       return time.timeNs;
     };
-    const live = this.livePath(path);
-    // futimens() after write() must win over the write's own mtime: write pending bytes first
-    // (cp -a, tar and rsync set times on a file they have just written, before close()). The
-    // other metadata changes flush too, so the attributes they reply with stay true after close.
-    await this.flushPath(live);
-    await this.engram.utimes(live, toNs(atime), toNs(mtime));
+    // futimens() after write() must win over the write's own mtime: pending bytes are written
+    // first (cp -a, tar and rsync set times on a file they have just written, before close()).
+    // The other metadata changes flush too, so the attributes they reply with stay true after close.
+    await (await this.metadataOf(path, true)).utimes(toNs(atime), toNs(mtime));
   }
 
   async setxattr(path: string, name: string, value: Uint8Array, flags: number): Promise<void> {
     // A hard link elsewhere may name the same inode: forget every cached negative answer.
     if (name === capabilityName) this.noCapability.clear();
-    const live = this.livePath(path);
-    await this.flushPath(live);
+    const target = await this.metadataOf(path, true);
     if ((flags & XATTR_CREATE) !== 0 && (flags & XATTR_REPLACE) !== 0) {
       throw new EmbrError('INVALID_ARGUMENT', 'XATTR_CREATE and XATTR_REPLACE together', { reason: 'flags' });
     }
@@ -581,17 +576,16 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       // back to chmod instead of storing an ACL that would never be enforced.
       const permissionBits = name === 'system.posix_acl_access' ? modeFromAccessAcl(value) : null;
       if (permissionBits === null) throw new FuseErrnoError(Errno.EOPNOTSUPP, `${path}: ACLs beyond the mode are not supported`);
-      const stat = await this.engram.stat(live);
-      await this.engram.chmod(live, (stat.mode & 0o7000) | permissionBits);
+      const stat = await target.stat();
+      await target.chmod((stat.mode & 0o7000) | permissionBits);
       return;
     }
     const flag = (flags & XATTR_CREATE) !== 0 ? 'create' : (flags & XATTR_REPLACE) !== 0 ? 'replace' : undefined;
-    await this.engram.setxattr(live, name, value, flag === undefined ? {} : { flag });
+    await target.setxattr(name, value, flag === undefined ? {} : { flag });
   }
 
   async removexattr(path: string, name: string): Promise<void> {
-    await this.flushPath(this.livePath(path));
-    await this.engram.removexattr(path, name);
+    await (await this.metadataOf(path, true)).removexattr(name);
   }
 
   // ---- lifecycle ----
@@ -850,16 +844,47 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   }
 
   /**
-   * Path operations other than stat/truncate/unlink on a hidden (unlinked, still open) file: the
-   * fs API addresses metadata by path only, so there is nothing to apply them to.
+   * Path operations other than metadata, stat, truncate and unlink on a hidden (unlinked, still
+   * open) file: rename, link and readlink need a name, and it has none.
    */
   private livePath(path: string): string {
     if (this.hidden.has(path)) {
-      throw new EmbrError('NOT_FOUND', `${path} was unlinked while open; its metadata cannot be changed`, { path });
+      throw new EmbrError('NOT_FOUND', `${path} was unlinked while open`, { path });
     }
     return path;
   }
+
+  /**
+   * Where a metadata call on `path` applies: the inode the path names, or, for a hidden name
+   * (unlinked while open: fchmod, fchown, futimens, fsetxattr after unlink), the open handle's
+   * inode. With `flush`, the inode's pending writes are written first (see utimens).
+   */
+  private async metadataOf(path: string, flush = false): Promise<MetadataTarget> {
+    const hiddenIno = this.hidden.get(path);
+    if (hiddenIno !== undefined) {
+      const state = this.inodes.get(hiddenIno);
+      if (state === undefined) throw new EmbrError('NOT_FOUND', `${path} is no longer open`, { path });
+      if (flush) await this.onInode(hiddenIno, (current) => this.flushRuns(current));
+      return this.anyHandle(state);
+    }
+    if (flush) await this.flushPath(path);
+    const engram = this.engram;
+    const readOptions = this.readOptions;
+    return {
+      stat: () => engram.stat(path, readOptions),
+      chmod: (mode) => engram.chmod(path, mode),
+      chown: (uid, gid) => engram.chown(path, uid, gid),
+      utimes: (atimeNs, mtimeNs) => engram.utimes(path, atimeNs, mtimeNs),
+      setxattr: (name, value, options) => engram.setxattr(path, name, value, options),
+      getxattr: (name) => engram.getxattr(path, name, readOptions),
+      listxattr: () => engram.listxattr(path, readOptions),
+      removexattr: (name) => engram.removexattr(path, name),
+    };
+  }
 }
+
+/** The metadata calls of an inode, by path or through an open handle ({@link EngramFuseOperations.metadataOf}). */
+type MetadataTarget = Pick<FileHandle, 'stat' | 'chmod' | 'chown' | 'utimes' | 'setxattr' | 'getxattr' | 'listxattr' | 'removexattr'>;
 
 const emptyStat: FuseStat = {
   ino: 0,

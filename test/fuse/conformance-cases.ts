@@ -245,6 +245,16 @@ export function buildCases(patchLevel: number): ConformanceCase[] {
   add('file for the unlinked handle', { op: 'writeFile', path: 'uh', data: 'original content' });
   add('unlinked file stays usable through its handle', { op: 'unlinkedHandle', path: 'uh' });
   add('the unlinked name is gone', { op: 'stat', path: 'uh' });
+  // Metadata calls through a descriptor whose file was unlinked reach the inode (libfuse 2 sends
+  // them for its hidden name).
+  const unlinkedMetadata = (name: string, body: string): void =>
+    add(name, {
+      op: 'shell',
+      command: `python3 -c "import os; fd = os.open('um', os.O_RDWR | os.O_CREAT, 0o644); os.write(fd, b'abc'); os.unlink('um'); ${body}; os.close(fd)"`,
+    });
+  unlinkedMetadata('fchmod and fchown of an unlinked open file', "os.fchmod(fd, 0o640); os.fchown(fd, 4242, 4343); s = os.fstat(fd); print(oct(s.st_mode & 0o7777), s.st_uid, s.st_gid, s.st_nlink)");
+  unlinkedMetadata('futimens of an unlinked open file', 'os.utime(fd, ns=(1000000000000000000, 2000000000123000000)); print(os.fstat(fd).st_mtime_ns)');
+  unlinkedMetadata('fsetxattr, fgetxattr, flistxattr, fremovexattr of an unlinked open file', "os.setxattr(fd, 'user.k', b'v'); print(os.getxattr(fd, 'user.k'), os.listxattr(fd)); os.removexattr(fd, 'user.k'); print(os.listxattr(fd))");
   add('readdir does not show unlinked open files', { op: 'readdir', path: '.' });
   add('fsync and fdatasync', { op: 'fsync', path: 'synced', data: { size: 200000, seed: 5 } });
   add('statfs', { op: 'statfs', path: '.' });
