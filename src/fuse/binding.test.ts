@@ -79,19 +79,7 @@ test('toStatArray lays a stat out as the patched populate_stat reads it: times a
 });
 
 test('toStatArray lays a stat out as the stock populate_stat reads it: times as 64-bit milliseconds', () => {
-  const words = toStatArray({
-    ino: 77,
-    mode: 0o100644,
-    uid: 1,
-    gid: 2,
-    size: 2 ** 33 + 5,
-    nlink: 3,
-    blksize: 4096,
-    blocks: 16,
-    atimeNs: 1_700_000_000_123_456_789n,
-    mtimeNs: 1_600_000_000_456_000_001n,
-    ctimeNs: 1_500_000_000_789_999_999n,
-  }, 0);
+  const words = toStatArray(sampleStat, 0);
   assert.equal(words.length, 18);
   const double = (index: number): number => words[index] + words[index + 1] * 2 ** 32;
   assert.deepEqual([words[0], words[1], words[2], double(3), words[6], words[7], words[9], double(10)], [0o100644, 1, 2, 2 ** 33 + 5, 3, 77, 4096, 16]);
