@@ -256,11 +256,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
 
   protected view<T>(options: ReadOptions | undefined, _observed: string[], body: (reader: StoreReader, at: number) => T): T {
     this.assertOpen();
-    return this.store.read((reader) => {
-      const at = snapshotCommit(reader, options);
-      if (at === LIVE) this.directories.validate(reader.headCommit());
-      return body(reader, at);
-    });
+    return this.store.read((reader) => body(reader, snapshotCommit(reader, options)));
   }
 
   protected override directoriesAt(at: number): LiveDirectories | undefined {
