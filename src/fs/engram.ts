@@ -55,6 +55,7 @@ import {
   decodeRef,
   destroyInode,
   insertRefs,
+  LiveDirectories,
   closeRefs,
   materialize,
   mustResolveFile,
@@ -177,6 +178,26 @@ function damageMessage(error: unknown): string {
   return `unreadable (${error instanceof Error ? error.message : String(error)})`;
 }
 
+/**
+ * Op kinds that never move or remove a directory (creates, content and metadata changes, unlinks
+ * of files, mkdir): after a commit of only these, every live directory keeps its path.
+ */
+const KEEPS_DIRECTORIES: ReadonlySet<string> = new Set([
+  'open',
+  'write',
+  'truncate',
+  'delete',
+  'mkdir',
+  'symlink',
+  'link',
+  'chmod',
+  'chown',
+  'utimes',
+  'setxattr',
+  'removexattr',
+  'release',
+]);
+
 class EngramImpl extends Session implements Engram, SessionHost {
   readonly pipeline: Pipeline;
   readonly ownerTag = `${hostname()}:${process.pid}:${threadId}.${nextOwnerSerial++}`;
@@ -186,12 +207,20 @@ class EngramImpl extends Session implements Engram, SessionHost {
   private closed = false;
   /** Open handles per inode in this process. */
   private readonly openHandles = new Map<number, number>();
+  /**
+   * Open inodes a commit of this engram left with nlink 0 (a superset: a rolled-back commit's
+   * stay too). Only such a commit can leave an inode open here unlinked (another process's or
+   * engram's unlink destroys it), so the last close reads the row of these only.
+   */
+  private readonly keptOrphans = new Set<number>();
   /** Commits pinned by reads in progress (streams), spared by compaction. */
   private readonly pins = new Map<number, number>();
   /** The similarity index, updated in every commit that changes file content. */
   private readonly similarity: EngramSimilarity;
   /** A deferred fold of the index log is queued ({@link scheduleIndexFold}). */
   private indexFoldScheduled = false;
+  /** Live directories by path for reads (see LiveDirectories): told of every commit made here. */
+  private readonly directories = new LiveDirectories();
 
   constructor(
     readonly file: string,
@@ -242,6 +271,10 @@ class EngramImpl extends Session implements Engram, SessionHost {
     return this.store.read((reader) => body(reader, snapshotCommit(reader, options)));
   }
 
+  protected override directoriesAt(at: number): LiveDirectories | undefined {
+    return at === LIVE ? this.directories : undefined;
+  }
+
   protected async submit<T>(kind: string, _touched: string[], build: OpBuilder<T>): Promise<T> {
     this.assertWritable();
     for (let attempt = 0; ; attempt += 1) {
@@ -259,15 +292,19 @@ class EngramImpl extends Session implements Engram, SessionHost {
   /** Applies ops as one commit (one IMMEDIATE transaction). `validate` runs first, inside it. */
   commit(kind: string, ops: Array<Op<unknown>>, validate: (reader: StoreReader) => void): unknown[] {
     try {
-      return this.store.write({ kind, timeNs: nowNs() }, (writer) => {
+      let committed = 0;
+      const results = this.store.write({ kind, timeNs: nowNs() }, (writer) => {
         validate(writer);
         const context = this.contextFor(writer);
         const results = ops.map((op) => op.apply(context));
         // Last, in the same transaction: the index (and its root bundle, the engram's root
         // vector) describes exactly what this commit leaves.
         this.similarity.update(writer, context.changes);
+        committed = writer.commit;
         return results;
       });
+      this.directories.afterOwnCommit(committed, ops.every((op) => KEEPS_DIRECTORIES.has(op.kind)));
+      return results;
     } catch (error) {
       // The transaction rolled back: the cached index may hold its changes.
       this.similarity.discard();
@@ -314,6 +351,10 @@ class EngramImpl extends Session implements Engram, SessionHost {
       pipeline: this.pipeline,
       isOpen: (ino) => this.isOpen(ino),
       ownerTag: this.ownerTag,
+      keepOrphan: (ino) => {
+        writer.setOrphanOwner(ino, this.ownerTag);
+        this.keptOrphans.add(ino);
+      },
     };
   }
 
@@ -375,7 +416,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
     if (mutates) this.assertWritable();
     let ino: number;
     if (!mutates) {
-      ino = this.store.read((reader) => mustResolveFile(reader, LIVE, path).ino);
+      ino = this.view(undefined, [path], (reader, at) => mustResolveFile(reader, at, path, this.directoriesAt(at)).ino);
     } else {
       const op: Op<number> = {
         kind: 'open',
@@ -414,7 +455,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
       return;
     }
     this.openHandles.delete(ino);
-    if (this.closed || this.store.readOnly) return;
+    // Not left with nlink 0 by this engram: nothing to destroy, no read (one per FUSE release).
+    if (!this.keptOrphans.delete(ino) || this.closed || this.store.readOnly) return;
     const row = this.store.read((reader) => reader.inode(ino, LIVE));
     if (row !== undefined && row.nlink === 0) {
       this.commit('release', [{ kind: 'release', touched: [], apply: (context) => destroyOrphan(context, ino) }], () => undefined);
@@ -1223,7 +1265,7 @@ function restoreTree(context: CommitContext, name: string): number {
     if (before.has(ino)) continue;
     if (row.type !== 'directory' && context.isOpen(ino)) {
       writer.putInode(ino, { ...dataOf(row), nlink: 0, ctimeNs: context.timeNs, change: 'unlink' });
-      writer.setOrphanOwner(ino, context.ownerTag);
+      context.keepOrphan(ino);
     } else {
       destroyInode(context, ino);
     }

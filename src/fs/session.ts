@@ -30,7 +30,7 @@ import { LIVE, ROOT_INO } from '../store/api.js';
 import type { EncodedContent, Pipeline } from './encode.js';
 import { encodeContentAsync } from './encode.js';
 import type { DecodeRequest, EncodePool } from './encode-pool.js';
-import type { CommitContext } from './operations.js';
+import type { CommitContext, LiveDirectories } from './operations.js';
 import {
   adjustDirectoryLinks,
   assertFile,
@@ -152,6 +152,14 @@ export abstract class Session implements ReadApi, WriteApi {
   /** Applies (or queues) a mutation and resolves to its result. */
   protected abstract submit<T>(kind: string, touched: string[], build: OpBuilder<T>): Promise<T>;
 
+  /**
+   * The directory cache reads at `at` may resolve paths through, inside a {@link view} body
+   * (undefined: walk from the root; a transaction's reads see its own queued changes).
+   */
+  protected directoriesAt(_at: number): LiveDirectories | undefined {
+    return undefined;
+  }
+
   /** Encodes bytes as chunks; `inline` skips the worker pool (streams: the pool costs ~120 MB of RSS). */
   protected encode(bytes: Uint8Array, firstIndex: number, forceEncode: boolean, inline = false, whole = false): Promise<EncodedContent> {
     const lookup = (shas: Uint8Array[]): boolean[] => (forceEncode ? shas.map(() => false) : this.host.lookupStored(shas));
@@ -170,7 +178,7 @@ export abstract class Session implements ReadApi, WriteApi {
   async readFile(path: string, options?: ReadOptions): Promise<ReadResult> {
     const pool = this.host.pool;
     const result = this.view<ReadResult | { plan: ReadPlan; version: number; row: InodeRow }>(options, [path], (reader, at) => {
-      const { ino, row } = mustResolveFile(reader, at, path);
+      const { ino, row } = mustResolveFile(reader, at, path, this.directoriesAt(at));
       // The pool pays only where chunks are checked one by one (its messages cost more than the
       // one hash pass of a positional file with a content hash).
       const checkedWhole = row.contentSha256 !== null && this.host.pipeline.codec.profile === 'positional';
@@ -190,14 +198,14 @@ export abstract class Session implements ReadApi, WriteApi {
     assertNonNegativeInteger(offset, 'offset');
     assertNonNegativeInteger(length, 'length');
     return this.view(options, [path], (reader, at) => {
-      const { ino, row } = mustResolveFile(reader, at, path);
+      const { ino, row } = mustResolveFile(reader, at, path, this.directoriesAt(at));
       return { data: readRange(reader, this.host.pipeline, at, ino, row.size, offset, length), version: row.fromCommit };
     });
   }
 
   async stat(path: string, options?: ReadOptions): Promise<Stat> {
     return this.view(options, [path], (reader, at) => {
-      const { ino, row } = mustResolve(reader, at, path);
+      const { ino, row } = mustResolve(reader, at, path, this.directoriesAt(at));
       return statOf(ino, row);
     });
   }
@@ -206,7 +214,7 @@ export abstract class Session implements ReadApi, WriteApi {
     parsePath(path);
     return this.view(options, [path], (reader, at) => {
       try {
-        return resolvePath(reader, at, path) !== undefined;
+        return resolvePath(reader, at, path, this.directoriesAt(at)) !== undefined;
       } catch (error) {
         if (error instanceof EmbrError && error.code === 'NOT_DIRECTORY') return false;
         throw error;
@@ -216,7 +224,7 @@ export abstract class Session implements ReadApi, WriteApi {
 
   async readdir(path: string, options?: ReadOptions): Promise<DirectoryEntry[]> {
     return this.view(options, [path], (reader, at) => {
-      const { ino, row } = mustResolve(reader, at, path);
+      const { ino, row } = mustResolve(reader, at, path, this.directoriesAt(at));
       if (row.type !== 'directory') throw new EmbrError('NOT_DIRECTORY', `${path} is not a directory`, { path });
       return listEntries(reader, at, ino);
     });
@@ -224,7 +232,7 @@ export abstract class Session implements ReadApi, WriteApi {
 
   async readlink(path: string, options?: ReadOptions): Promise<string> {
     return this.view(options, [path], (reader, at) => {
-      const { row } = mustResolve(reader, at, path);
+      const { row } = mustResolve(reader, at, path, this.directoriesAt(at));
       if (row.type !== 'symlink' || row.symlinkTarget === null) {
         throw new EmbrError('INVALID_ARGUMENT', `${path} is not a symlink`, { path, reason: 'not a symlink' });
       }
@@ -235,7 +243,7 @@ export abstract class Session implements ReadApi, WriteApi {
   async getxattr(path: string, name: string, options?: ReadOptions): Promise<Uint8Array> {
     validateXattrName(path, name);
     return this.view(options, [path], (reader, at) => {
-      const { ino } = mustResolve(reader, at, path);
+      const { ino } = mustResolve(reader, at, path, this.directoriesAt(at));
       const value = reader.xattr(ino, name, at);
       if (value === undefined) throw new EmbrError('NO_ATTRIBUTE', `${path} has no attribute ${name}`, { path, name });
       return value;
@@ -244,7 +252,7 @@ export abstract class Session implements ReadApi, WriteApi {
 
   async listxattr(path: string, options?: ReadOptions): Promise<string[]> {
     return this.view(options, [path], (reader, at) => {
-      const { ino } = mustResolve(reader, at, path);
+      const { ino } = mustResolve(reader, at, path, this.directoriesAt(at));
       return reader.xattrNames(ino, at);
     });
   }
