@@ -198,7 +198,9 @@ export class EncodePool {
     const perPart = Math.ceil(chunkCount / parts);
     const held: Array<{ id: number; owner: PoolWorker; hashed: Promise<HashResult>; chunks: number }> = [];
     for (let first = 0; first < chunkCount; first += perPart) {
-      const piece = bytes.slice(first * chunkBytes, Math.min(bytes.length, (first + perPart) * chunkBytes));
+      // A copy of its own, always: it is transferred (detached here). `bytes.slice` would not do:
+      // on a Node Buffer it is a view, and transferring its buffer detached the caller's bytes.
+      const piece = new Uint8Array(bytes.subarray(first * chunkBytes, Math.min(bytes.length, (first + perPart) * chunkBytes)));
       const chunks = Math.ceil(piece.length / chunkBytes);
       const task: HashTask = { kind: 'hash', id: 0, bytes: piece, chunkBytes };
       const owner = this.pick();

@@ -73,6 +73,20 @@ const head = (store: Store): number => store.read((reader) => reader.headCommit(
 
 for (const [storeName, make] of makers) {
   describe(`staged large writes on the ${storeName} store`, () => {
+    it('leaves the caller\'s Node Buffer intact (it owns its ArrayBuffer, and only copies go to the workers)', () =>
+      using(make, async ({ engram }) => {
+        // Buffer.prototype.slice is a view: transferring one detached the caller's whole buffer
+        // and stored an empty file (found 2026-12-07).
+        const data = Buffer.from(pattern(5 * MiB + 123, 9));
+        assert.equal(data.byteOffset === 0 && data.byteLength === data.buffer.byteLength, true, 'the Buffer owns its ArrayBuffer');
+        const copy = Buffer.from(data);
+        await engram.writeFile('/buffer.bin', data);
+        assert.equal(data.length, 5 * MiB + 123, 'the caller still has its bytes');
+        assert.equal(Buffer.compare(data, copy), 0);
+        assert.equal((await engram.stat('/buffer.bin')).size, copy.length);
+        assert.equal(Buffer.compare((await engram.readFile('/buffer.bin')).data, copy), 0);
+      }));
+
     it('stages batches before the final commit; bytes, holes and repeated chunks come back exactly; verify is clean', () =>
       using(make, async ({ engram, store }) => {
         // 6 MiB + 1000 bytes: 7 batches; 3 zero chunks (holes) in the second; one chunk of the
