@@ -10,7 +10,7 @@
  */
 import { EmbrError } from '../errors.js';
 import type { DirectoryEntry, Stat } from './api.js';
-import type { InodeData, InodeRow, StoreReader, StoreWriter } from '../store/api.js';
+import type { ChunkRef, InodeData, InodeRow, StoreReader, StoreWriter } from '../store/api.js';
 import { LIVE, ROOT_INO } from '../store/api.js';
 import type { EncodedContent, Pipeline } from './encode.js';
 import { encodeContent, shaKey } from './encode.js';
@@ -385,14 +385,24 @@ export function chunkLength(size: number, chunkBytes: number, index: number): nu
  * Reads `length` bytes at `offset` of inode `ino` (of `size` bytes) as of `at`: holes read as zeros,
  * every chunk decoded and checked against its SHA-256 by the codec.
  */
-export function readRange(reader: StoreReader, pipeline: Pipeline, at: number, ino: number, size: number, offset: number, length: number): Uint8Array {
+export function readRange(
+  reader: StoreReader,
+  pipeline: Pipeline,
+  at: number,
+  ino: number,
+  size: number,
+  offset: number,
+  length: number,
+  /** Where the references come from (default: the store); a handle's read cache passes its own. */
+  refsOf: (firstIndex: number, endIndex: number) => ChunkRef[] = (firstIndex, endIndex) => reader.chunkRefs(ino, at, firstIndex, endIndex),
+): Uint8Array {
   const end = Math.min(size, offset + length);
   if (end <= offset) return new Uint8Array(0);
   const chunkBytes = pipeline.chunkBytes;
   const out = new Uint8Array(end - offset);
   const firstIndex = Math.floor(offset / chunkBytes);
   const endIndex = Math.ceil(end / chunkBytes);
-  for (const ref of reader.chunkRefs(ino, at, firstIndex, endIndex)) {
+  for (const ref of refsOf(firstIndex, endIndex)) {
     const chunkStart = ref.chunkIndex * chunkBytes;
     const expectedLength = chunkLength(size, chunkBytes, ref.chunkIndex);
     if (chunkStart >= offset && chunkStart + expectedLength <= end && ref.chunk !== undefined && ref.chunk.byteLength === expectedLength) {
