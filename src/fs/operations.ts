@@ -402,15 +402,20 @@ export function readRange(
   const out = new Uint8Array(end - offset);
   const firstIndex = Math.floor(offset / chunkBytes);
   const endIndex = Math.ceil(end / chunkBytes);
-  for (const ref of refsOf(firstIndex, endIndex)) {
+  const refs = refsOf(firstIndex, endIndex);
+  // A read of one or two chunks (a random 4 KiB read) asks for just their payloads: from an
+  // uncompressed pack that is a slice, not the whole pack.
+  const alone = refs.length <= 2;
+  for (const ref of refs) {
     const chunkStart = ref.chunkIndex * chunkBytes;
     const expectedLength = chunkLength(size, chunkBytes, ref.chunkIndex);
     if (chunkStart >= offset && chunkStart + expectedLength <= end && ref.chunk !== undefined && ref.chunk.byteLength === expectedLength) {
       // A chunk the range covers whole is decoded straight into the output (checked before it lands).
-      pipeline.codec.decodeInto(reader.chunkPayloadView(ref.chunk), ref.chunk.sha256, out.subarray(chunkStart - offset, chunkStart - offset + expectedLength));
+      const payload = alone && reader.chunkPayloadAlone !== undefined ? reader.chunkPayloadAlone(ref.chunk) : reader.chunkPayloadView(ref.chunk);
+      pipeline.codec.decodeInto(payload, ref.chunk.sha256, out.subarray(chunkStart - offset, chunkStart - offset + expectedLength));
       continue;
     }
-    const bytes = decodeRef(reader, pipeline, ref.chunk, ref.chunkId, expectedLength);
+    const bytes = decodeRef(reader, pipeline, ref.chunk, ref.chunkId, expectedLength, alone);
     const from = Math.max(offset, chunkStart);
     const to = Math.min(end, chunkStart + bytes.length);
     out.set(bytes.subarray(from - chunkStart, to - chunkStart), from - offset);
@@ -472,9 +477,12 @@ export function decodeRef(
   chunk: import('../store/api.js').ChunkInfo | undefined,
   chunkId: number,
   expectedLength: number,
+  /** The chunk is read alone (see {@link StoreReader.chunkPayloadAlone}). */
+  alone = false,
 ): Uint8Array {
   if (chunk === undefined) throw new EmbrError('CORRUPT', `chunk ${chunkId} is referenced but missing`, { what: 'chunk', chunkId });
-  const bytes = pipeline.codec.decode(reader.chunkPayloadView(chunk), chunk.sha256);
+  const payload = alone && reader.chunkPayloadAlone !== undefined ? reader.chunkPayloadAlone(chunk) : reader.chunkPayloadView(chunk);
+  const bytes = pipeline.codec.decode(payload, chunk.sha256);
   if (bytes.length !== expectedLength || chunk.byteLength !== expectedLength) {
     throw new EmbrError('CORRUPT', `chunk ${chunkId} holds ${bytes.length} bytes where the file needs ${expectedLength}`, {
       what: 'chunk',
