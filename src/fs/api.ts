@@ -224,6 +224,18 @@ export interface FileHandle {
   write(offset: number, data: Uint8Array): Promise<number>;
   truncate(size: number): Promise<number>;
   stat(): Promise<Stat>;
+  /**
+   * Metadata of the open inode (fchmod, fchown, futimens, fsetxattr, ...): as the path calls of
+   * {@link Engram}, also after the inode's last name was unlinked. Each returns the new version.
+   */
+  chmod(mode: number): Promise<number>;
+  chown(uid: number, gid: number): Promise<number>;
+  /** `null` leaves that time unchanged. */
+  utimes(atimeNs: bigint | null, mtimeNs: bigint | null): Promise<number>;
+  setxattr(name: string, value: Uint8Array, options?: XattrOptions): Promise<number>;
+  getxattr(name: string): Promise<Uint8Array>;
+  listxattr(): Promise<string[]>;
+  removexattr(name: string): Promise<number>;
   /** Releases the handle; an unlinked inode is freed on its last close. */
   close(): Promise<void>;
 }

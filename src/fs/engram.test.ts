@@ -663,6 +663,32 @@ for (const [storeName, make] of makers) {
         await truncating.close();
       }));
 
+    it('changes the metadata of an open file through its handle, also after its name was unlinked', () =>
+      using(make, async (engram) => {
+        const handle = await engram.open('/m', { create: true, mode: 0o644 });
+        await handle.write(0, text('meta'));
+        const version = await handle.chmod(0o600);
+        assert.equal((await engram.stat('/m')).mode, 0o600, 'a live file: the path sees the handle change');
+        await engram.deleteFile('/m');
+        assert.ok((await handle.chown(4242, 4343)) > version, 'each change makes a new version');
+        await handle.utimes(1_000_000_000_000_000_001n, null);
+        await handle.utimes(null, 2_000_000_000_000_000_002n);
+        await handle.setxattr('user.k', text('v'));
+        await expectCode('EXISTS', handle.setxattr('user.k', text('w'), { flag: 'create' }));
+        await expectCode('NO_ATTRIBUTE', handle.removexattr('user.none'));
+        assert.equal(decode(await handle.getxattr('user.k')), 'v');
+        assert.deepEqual(await handle.listxattr(), ['user.k']);
+        const stat = await handle.stat();
+        assert.deepEqual([stat.mode, stat.uid, stat.gid, stat.atimeNs, stat.mtimeNs, stat.nlink], [0o600, 4242, 4343, 1_000_000_000_000_000_001n, 2_000_000_000_000_000_002n, 0]);
+        await handle.removexattr('user.k');
+        assert.deepEqual(await handle.listxattr(), []);
+        await assert.rejects(handle.chmod(0o7777 + 1), RangeError);
+        await handle.close();
+        await expectCode('CLOSED', handle.chmod(0o644));
+        assert.equal((await engram.stats()).files, 0);
+        assert.equal((await engram.verify()).ok, true);
+      }));
+
     it('refuses hostile paths on every entry point', () =>
       using(make, async (engram) => {
         await expectCode('INVALID_PATH', engram.writeFile('/../etc/passwd', text('x')));

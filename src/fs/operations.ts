@@ -27,6 +27,11 @@ export interface CommitContext {
   isOpen(ino: number): boolean;
   /** Tag of this engram instance, recorded on inodes it keeps open after unlink. */
   readonly ownerTag: string;
+  /**
+   * Records that this engram keeps `ino` (open here) alive with nlink 0: sets its orphan owner
+   * (`ownerTag`) and tells the engram, whose last close of the inode then destroys it.
+   */
+  keepOrphan(ino: number): void;
 }
 
 /**
@@ -203,10 +208,21 @@ function readerLookups(reader: StoreReader, at: number): Lookups {
   };
 }
 
-function walk(source: Lookups, components: string[], count: number, path: string): Resolved | undefined {
+/**
+ * Walks `count` components from the root. `onDirectory(length, ino)` hears of every directory on
+ * the way, named by how many components lead to it (0: the root).
+ */
+function walk(
+  source: Lookups,
+  components: string[],
+  count: number,
+  path: string,
+  onDirectory?: (length: number, ino: number) => void,
+): Resolved | undefined {
   let ino = ROOT_INO;
   let row = source.inode(ROOT_INO);
   if (row === undefined) throw new EmbrError('CORRUPT', 'the root directory is missing', { what: 'inode', ino: ROOT_INO });
+  if (onDirectory !== undefined && row.type === 'directory') onDirectory(0, ino);
   for (let position = 0; position < count; position += 1) {
     if (row.type !== 'directory') {
       throw new EmbrError('NOT_DIRECTORY', `${'/' + components.slice(0, position).join('/')} is not a directory`, { path });
@@ -218,7 +234,74 @@ function walk(source: Lookups, components: string[], count: number, path: string
     }
     ino = child.ino;
     row = child.row;
+    if (onDirectory !== undefined && row.type === 'directory') onDirectory(position + 1, ino);
   }
+  return { ino, row };
+}
+
+/** Bound on {@link LiveDirectories} (emptied whole when full). */
+const maxLiveDirectories = 8192;
+
+/**
+ * The live tree's directories by path, kept across the reads of one engram: a read that resolves
+ * `/a/b/c` (stat, open, read, ...) then costs three queries (the head commit, the entry `c` of
+ * the cached `/a/b`, its row) instead of seven; a FUSE mount resolves a path for nearly every
+ * request (git clone: 34,000 getattrs for 3,000 files). Paths directly under the root do not use
+ * it. Holds directories only, never an absent name.
+ *
+ * Exact for one head commit: every use first calls {@link validate} with the head its read
+ * transaction sees, and any other head empties it, so another process's
+ * commits (or this engram's commits that did not report themselves) are never answered from it.
+ * The engram reports each of its own commits ({@link afterOwnCommit}); one that may have moved or
+ * removed a directory (rename, rmdir, restore) empties it, the rest (creates, writes, unlinks of
+ * files, metadata changes, mkdir) leave every cached path naming the same directory.
+ */
+export class LiveDirectories {
+  private readonly inos = new Map<string, number>();
+  /** The head commit the entries describe (-1: none yet). */
+  private head = -1;
+
+  /** Called before every use, inside the read, with the head commit the read sees. */
+  validate(head: number): void {
+    if (head === this.head) return;
+    this.inos.clear();
+    this.head = head;
+  }
+
+  /** After this engram's commit `commit`; `keepsDirectories`: it moved or removed no directory. */
+  afterOwnCommit(commit: number, keepsDirectories: boolean): void {
+    // Anything committed between the head we know and this one was someone else's.
+    if (!keepsDirectories || commit !== this.head + 1) this.inos.clear();
+    this.head = commit;
+  }
+
+  get(path: string): number | undefined {
+    return this.inos.get(path);
+  }
+
+  set(path: string, ino: number): void {
+    if (this.inos.size >= maxLiveDirectories) this.inos.clear();
+    this.inos.set(path, ino);
+  }
+}
+
+/** {@link resolvePath} of the live tree through `directories`. */
+function resolveLive(reader: StoreReader, directories: LiveDirectories, components: string[], path: string): Resolved | undefined {
+  const count = components.length;
+  // Under the root the cache saves nothing (the head check costs the query it saves).
+  if (count < 2) return walk(readerLookups(reader, LIVE), components, count, path);
+  directories.validate(reader.headCommit());
+  const parentIno = directories.get('/' + components.slice(0, count - 1).join('/'));
+  if (parentIno === undefined) {
+    return walk(readerLookups(reader, LIVE), components, count, path, (length, ino) => {
+      if (length > 0) directories.set('/' + components.slice(0, length).join('/'), ino);
+    });
+  }
+  const ino = reader.lookup(parentIno, components[count - 1], LIVE);
+  if (ino === undefined) return undefined;
+  const row = reader.inode(ino, LIVE);
+  if (row === undefined) throw new EmbrError('CORRUPT', `directory entry ${path} names missing inode ${ino}`, { what: 'dentry', path, ino });
+  if (row.type === 'directory') directories.set('/' + components.join('/'), ino);
   return { ino, row };
 }
 
@@ -242,15 +325,17 @@ function walkParent(source: Lookups, path: string): ResolvedParent {
 
 /**
  * Resolves a path at commit `at` without following symlinks; undefined when a component is
- * missing, NOT_DIRECTORY when a non-final component is not a directory.
+ * missing, NOT_DIRECTORY when a non-final component is not a directory. `directories` (live
+ * reads of an engram): cached directories stand in for the walk.
  *
  * @example
  * ```ts
  * resolvePath(reader, LIVE, '/docs/a.txt')?.ino;
  * ```
  */
-export function resolvePath(reader: StoreReader, at: number, path: string): Resolved | undefined {
+export function resolvePath(reader: StoreReader, at: number, path: string, directories?: LiveDirectories): Resolved | undefined {
   const components = parsePath(path);
+  if (directories !== undefined && at === LIVE) return resolveLive(reader, directories, components, path);
   return walk(readerLookups(reader, at), components, components.length, path);
 }
 
@@ -300,16 +385,16 @@ export function mustResolveFileIn(context: CommitContext, path: string): Resolve
   return found;
 }
 
-/** Resolves or throws NOT_FOUND. */
-export function mustResolve(reader: StoreReader, at: number, path: string): Resolved {
-  const found = resolvePath(reader, at, path);
+/** Resolves or throws NOT_FOUND (through `directories` when given: see {@link resolvePath}). */
+export function mustResolve(reader: StoreReader, at: number, path: string, directories?: LiveDirectories): Resolved {
+  const found = resolvePath(reader, at, path, directories);
   if (found === undefined) throw new EmbrError('NOT_FOUND', `${path}: no such file or directory`, { path });
   return found;
 }
 
 /** Resolves a regular file or throws NOT_FOUND / IS_DIRECTORY / NOT_SUPPORTED (symlink). */
-export function mustResolveFile(reader: StoreReader, at: number, path: string): Resolved {
-  const found = mustResolve(reader, at, path);
+export function mustResolveFile(reader: StoreReader, at: number, path: string, directories?: LiveDirectories): Resolved {
+  const found = mustResolve(reader, at, path, directories);
   assertFile(found.row, path);
   return found;
 }
@@ -581,7 +666,7 @@ export function unlinkInode(context: CommitContext, ino: number, row: InodeRow):
   const nlink = row.nlink - 1;
   if (nlink > 0 || context.isOpen(ino)) {
     putRow(context, ino, { ...dataOf(row), nlink: Math.max(0, nlink), ctimeNs: context.timeNs, change: 'unlink' });
-    if (nlink <= 0) context.writer.setOrphanOwner(ino, context.ownerTag);
+    if (nlink <= 0) context.keepOrphan(ino);
   } else {
     destroyInode(context, ino);
   }

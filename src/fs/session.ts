@@ -25,12 +25,12 @@ import type {
   WriteOptions,
   XattrOptions,
 } from './api.js';
-import type { InodeRow, StoreReader } from '../store/api.js';
+import type { InodeData, InodeRow, StoreReader } from '../store/api.js';
 import { LIVE, ROOT_INO } from '../store/api.js';
 import type { EncodedContent, Pipeline } from './encode.js';
 import { encodeContentAsync } from './encode.js';
 import type { DecodeRequest, EncodePool } from './encode-pool.js';
-import type { CommitContext } from './operations.js';
+import type { CommitContext, LiveDirectories } from './operations.js';
 import {
   adjustDirectoryLinks,
   assertFile,
@@ -119,7 +119,8 @@ function assertId(value: unknown, what: string): asserts value is number {
   }
 }
 
-function validateXattrName(path: string, name: string): void {
+/** Refuses an xattr name that is empty, over the length limit or holds a NUL (INVALID_ARGUMENT). */
+export function validateXattrName(path: string, name: string): void {
   if (typeof name !== 'string') throw new TypeError('xattr name must be a string');
   const bytes = encoder.encode(name).length;
   if (bytes === 0 || bytes > XATTR_NAME_MAX_BYTES || name.includes('\0')) {
@@ -151,6 +152,14 @@ export abstract class Session implements ReadApi, WriteApi {
   /** Applies (or queues) a mutation and resolves to its result. */
   protected abstract submit<T>(kind: string, touched: string[], build: OpBuilder<T>): Promise<T>;
 
+  /**
+   * The directory cache reads at `at` may resolve paths through, inside a {@link view} body
+   * (undefined: walk from the root; a transaction's reads see its own queued changes).
+   */
+  protected directoriesAt(_at: number): LiveDirectories | undefined {
+    return undefined;
+  }
+
   /** Encodes bytes as chunks; `inline` skips the worker pool (streams: the pool costs ~120 MB of RSS). */
   protected encode(bytes: Uint8Array, firstIndex: number, forceEncode: boolean, inline = false, whole = false): Promise<EncodedContent> {
     const lookup = (shas: Uint8Array[]): boolean[] => (forceEncode ? shas.map(() => false) : this.host.lookupStored(shas));
@@ -169,7 +178,7 @@ export abstract class Session implements ReadApi, WriteApi {
   async readFile(path: string, options?: ReadOptions): Promise<ReadResult> {
     const pool = this.host.pool;
     const result = this.view<ReadResult | { plan: ReadPlan; version: number; row: InodeRow }>(options, [path], (reader, at) => {
-      const { ino, row } = mustResolveFile(reader, at, path);
+      const { ino, row } = mustResolveFile(reader, at, path, this.directoriesAt(at));
       // The pool pays only where chunks are checked one by one (its messages cost more than the
       // one hash pass of a positional file with a content hash).
       const checkedWhole = row.contentSha256 !== null && this.host.pipeline.codec.profile === 'positional';
@@ -189,14 +198,14 @@ export abstract class Session implements ReadApi, WriteApi {
     assertNonNegativeInteger(offset, 'offset');
     assertNonNegativeInteger(length, 'length');
     return this.view(options, [path], (reader, at) => {
-      const { ino, row } = mustResolveFile(reader, at, path);
+      const { ino, row } = mustResolveFile(reader, at, path, this.directoriesAt(at));
       return { data: readRange(reader, this.host.pipeline, at, ino, row.size, offset, length), version: row.fromCommit };
     });
   }
 
   async stat(path: string, options?: ReadOptions): Promise<Stat> {
     return this.view(options, [path], (reader, at) => {
-      const { ino, row } = mustResolve(reader, at, path);
+      const { ino, row } = mustResolve(reader, at, path, this.directoriesAt(at));
       return statOf(ino, row);
     });
   }
@@ -205,7 +214,7 @@ export abstract class Session implements ReadApi, WriteApi {
     parsePath(path);
     return this.view(options, [path], (reader, at) => {
       try {
-        return resolvePath(reader, at, path) !== undefined;
+        return resolvePath(reader, at, path, this.directoriesAt(at)) !== undefined;
       } catch (error) {
         if (error instanceof EmbrError && error.code === 'NOT_DIRECTORY') return false;
         throw error;
@@ -215,7 +224,7 @@ export abstract class Session implements ReadApi, WriteApi {
 
   async readdir(path: string, options?: ReadOptions): Promise<DirectoryEntry[]> {
     return this.view(options, [path], (reader, at) => {
-      const { ino, row } = mustResolve(reader, at, path);
+      const { ino, row } = mustResolve(reader, at, path, this.directoriesAt(at));
       if (row.type !== 'directory') throw new EmbrError('NOT_DIRECTORY', `${path} is not a directory`, { path });
       return listEntries(reader, at, ino);
     });
@@ -223,7 +232,7 @@ export abstract class Session implements ReadApi, WriteApi {
 
   async readlink(path: string, options?: ReadOptions): Promise<string> {
     return this.view(options, [path], (reader, at) => {
-      const { row } = mustResolve(reader, at, path);
+      const { row } = mustResolve(reader, at, path, this.directoriesAt(at));
       if (row.type !== 'symlink' || row.symlinkTarget === null) {
         throw new EmbrError('INVALID_ARGUMENT', `${path} is not a symlink`, { path, reason: 'not a symlink' });
       }
@@ -234,7 +243,7 @@ export abstract class Session implements ReadApi, WriteApi {
   async getxattr(path: string, name: string, options?: ReadOptions): Promise<Uint8Array> {
     validateXattrName(path, name);
     return this.view(options, [path], (reader, at) => {
-      const { ino } = mustResolve(reader, at, path);
+      const { ino } = mustResolve(reader, at, path, this.directoriesAt(at));
       const value = reader.xattr(ino, name, at);
       if (value === undefined) throw new EmbrError('NO_ATTRIBUTE', `${path} has no attribute ${name}`, { path, name });
       return value;
@@ -243,7 +252,7 @@ export abstract class Session implements ReadApi, WriteApi {
 
   async listxattr(path: string, options?: ReadOptions): Promise<string[]> {
     return this.view(options, [path], (reader, at) => {
-      const { ino } = mustResolve(reader, at, path);
+      const { ino } = mustResolve(reader, at, path, this.directoriesAt(at));
       return reader.xattrNames(ino, at);
     });
   }
@@ -513,54 +522,27 @@ export abstract class Session implements ReadApi, WriteApi {
   }
 
   async chmod(path: string, mode: number): Promise<number> {
-    assertMode(mode);
-    return this.changeMetadata('chmod', path, (row) => ({ mode }));
+    return this.changeMetadata('chmod', path, metadataChanges.chmod(mode));
   }
 
   async chown(path: string, uid: number, gid: number): Promise<number> {
-    assertId(uid, 'uid');
-    assertId(gid, 'gid');
-    return this.changeMetadata('chown', path, () => ({ uid, gid }));
+    return this.changeMetadata('chown', path, metadataChanges.chown(uid, gid));
   }
 
   async utimes(path: string, atimeNs: bigint | null, mtimeNs: bigint | null): Promise<number> {
-    for (const [value, what] of [[atimeNs, 'atimeNs'], [mtimeNs, 'mtimeNs']] as const) {
-      if (value !== null && typeof value !== 'bigint') throw new TypeError(`${what} must be a bigint or null`);
-    }
-    return this.changeMetadata('utimes', path, (row) => ({ atimeNs: atimeNs ?? row.atimeNs, mtimeNs: mtimeNs ?? row.mtimeNs }));
+    return this.changeMetadata('utimes', path, metadataChanges.utimes(atimeNs, mtimeNs));
   }
 
   async setxattr(path: string, name: string, value: Uint8Array, options: XattrOptions = {}): Promise<number> {
-    validateXattrName(path, name);
-    assertBytes(value, 'value');
-    if (value.length > XATTR_VALUE_MAX_BYTES) {
-      throw new EmbrError('INVALID_ARGUMENT', `extended attribute value over ${XATTR_VALUE_MAX_BYTES} bytes`, { reason: 'xattr value', path, name });
-    }
-    const copy = new Uint8Array(value);
-    return this.changeMetadata('setxattr', path, (row, ino, context) => {
-      const present = context.writer.xattr(ino, name, LIVE) !== undefined;
-      if (options.flag === 'create' && present) throw new EmbrError('EXISTS', `${path} already has attribute ${name}`, { path, name });
-      if (options.flag === 'replace' && !present) throw new EmbrError('NO_ATTRIBUTE', `${path} has no attribute ${name}`, { path, name });
-      context.writer.setXattr(ino, name, copy);
-      return {};
-    });
+    return this.changeMetadata('setxattr', path, metadataChanges.setxattr(path, name, value, options));
   }
 
   async removexattr(path: string, name: string): Promise<number> {
-    validateXattrName(path, name);
-    return this.changeMetadata('removexattr', path, (row, ino, context) => {
-      if (context.writer.xattr(ino, name, LIVE) === undefined) throw new EmbrError('NO_ATTRIBUTE', `${path} has no attribute ${name}`, { path, name });
-      context.writer.removeXattr(ino, name);
-      return {};
-    });
+    return this.changeMetadata('removexattr', path, metadataChanges.removexattr(path, name));
   }
 
-  /** A metadata-only change: `change` returns the fields to set; ctime and the version move. */
-  private changeMetadata(
-    kind: string,
-    path: string,
-    change: (row: import('../store/api.js').InodeRow, ino: number, context: CommitContext) => Partial<import('../store/api.js').InodeData>,
-  ): Promise<number> {
+  /** A metadata-only change of the inode `path` names: see {@link applyMetadataChange}. */
+  private changeMetadata(kind: string, path: string, change: MetadataChange): Promise<number> {
     parsePath(path);
     this.host.assertWritable();
     return this.submit(kind, [path], () => ({
@@ -568,12 +550,67 @@ export abstract class Session implements ReadApi, WriteApi {
       touched: [path],
       apply: (context) => {
         const { ino, row } = mustResolveIn(context, path);
-        const fields = change(row, ino, context);
-        putRow(context, ino, { ...dataOf(row), ...fields, ctimeNs: context.timeNs, change: 'metadata' });
-        return context.writer.commit;
+        return applyMetadataChange(context, ino, row, change);
       },
     }));
   }
+}
+
+/** A metadata-only change of one inode: the row fields to set, given its live row (may throw). */
+export type MetadataChange = (row: InodeRow, ino: number, context: CommitContext) => Partial<InodeData>;
+
+/**
+ * The metadata changes of chmod, chown, utimes, setxattr and removexattr, checked when built
+ * (bad arguments throw before anything is submitted). Shared by the path calls of a session and
+ * the calls of an open {@link FileHandle} (fchmod & co., which also reach an unlinked inode).
+ * `label` names the file in errors.
+ */
+export const metadataChanges = {
+  chmod(mode: number): MetadataChange {
+    assertMode(mode);
+    return () => ({ mode });
+  },
+  chown(uid: number, gid: number): MetadataChange {
+    assertId(uid, 'uid');
+    assertId(gid, 'gid');
+    return () => ({ uid, gid });
+  },
+  utimes(atimeNs: bigint | null, mtimeNs: bigint | null): MetadataChange {
+    for (const [value, what] of [[atimeNs, 'atimeNs'], [mtimeNs, 'mtimeNs']] as const) {
+      if (value !== null && typeof value !== 'bigint') throw new TypeError(`${what} must be a bigint or null`);
+    }
+    return (row) => ({ atimeNs: atimeNs ?? row.atimeNs, mtimeNs: mtimeNs ?? row.mtimeNs });
+  },
+  setxattr(label: string, name: string, value: Uint8Array, options: XattrOptions = {}): MetadataChange {
+    validateXattrName(label, name);
+    assertBytes(value, 'value');
+    if (value.length > XATTR_VALUE_MAX_BYTES) {
+      throw new EmbrError('INVALID_ARGUMENT', `extended attribute value over ${XATTR_VALUE_MAX_BYTES} bytes`, { reason: 'xattr value', path: label, name });
+    }
+    const copy = new Uint8Array(value);
+    return (_row, ino, context) => {
+      const present = context.writer.xattr(ino, name, LIVE) !== undefined;
+      if (options.flag === 'create' && present) throw new EmbrError('EXISTS', `${label} already has attribute ${name}`, { path: label, name });
+      if (options.flag === 'replace' && !present) throw new EmbrError('NO_ATTRIBUTE', `${label} has no attribute ${name}`, { path: label, name });
+      context.writer.setXattr(ino, name, copy);
+      return {};
+    };
+  },
+  removexattr(label: string, name: string): MetadataChange {
+    validateXattrName(label, name);
+    return (_row, ino, context) => {
+      if (context.writer.xattr(ino, name, LIVE) === undefined) throw new EmbrError('NO_ATTRIBUTE', `${label} has no attribute ${name}`, { path: label, name });
+      context.writer.removeXattr(ino, name);
+      return {};
+    };
+  },
+};
+
+/** Applies a metadata change to inode `ino` (live row `row`): its fields, and ctime and the version move. Returns the commit. */
+export function applyMetadataChange(context: CommitContext, ino: number, row: InodeRow, change: MetadataChange): number {
+  const fields = change(row, ino, context);
+  putRow(context, ino, { ...dataOf(row), ...fields, ctimeNs: context.timeNs, change: 'metadata' });
+  return context.writer.commit;
 }
 
 /**

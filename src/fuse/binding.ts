@@ -1,7 +1,14 @@
 /**
  * The FUSE binding: `fuse-native` 2.2.6 (libfuse 2.9 high-level, path-based API), wrapped so the
- * rest of `src/fuse` sees promise-returning operations with typed arguments, and patched from JS
- * where its defects can be reached. See docs/design/fuse.md for what cannot be reached and why.
+ * rest of `src/fuse` sees promise-returning operations with typed arguments, and patched where its
+ * defects can be reached. See docs/design/fuse.md for what cannot be reached and why.
+ *
+ * Its C side, patched (native/fuse/patch.mjs, built by `npm ci` into
+ * native/fuse/build/Release/embrfs_fuse.node), replaces the stock prebuild's functions when it
+ * loads ({@link fusePatchLevel} 1): times in nanoseconds both ways, utimens with its real mtime and
+ * with UTIME_NOW and UTIME_OMIT told apart (also when only one time is set: `touch -m`, tar -x),
+ * and the caller's uid/gid on create, mknod, mkdir and symlink. Without it (no compiler at
+ * install, or `EMBRFS_STOCK_FUSE=1`) the stock prebuild runs with the workarounds below.
  *
  * Workarounds applied here (each is a subclass override of a `fuse-native` internal; the version
  * is pinned in package.json, and `binding.test.ts` fails loudly if an internal moves):
@@ -20,9 +27,13 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Errno, errnoOf, isExpectedError } from './errno.js';
 
-/** What the kernel is told about an inode. Times are milliseconds (the binding's resolution). */
+/**
+ * What the kernel is told about an inode. Times are nanoseconds since the epoch; the stock binding
+ * carries milliseconds, so it truncates them.
+ */
 export interface FuseStat {
   ino: number;
   /** Type bits and permission bits, as in `st_mode`. */
@@ -34,9 +45,9 @@ export interface FuseStat {
   blksize: number;
   /** 512-byte blocks. */
   blocks: number;
-  atime: number;
-  mtime: number;
-  ctime: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
 }
 
 export interface FuseStatfs {
@@ -53,8 +64,14 @@ export interface FuseStatfs {
   namemax: number;
 }
 
-/** A time argument of `utimens`: set it, set it to now, or leave it. */
-export type TimeUpdate = { kind: 'set'; timeMs: number } | { kind: 'now' } | { kind: 'omit' };
+/** A time argument of `utimens`: set it (nanoseconds since the epoch), set it to now, or leave it. */
+export type TimeUpdate = { kind: 'set'; timeNs: bigint } | { kind: 'now' } | { kind: 'omit' };
+
+/** Who asked for a create: the calling process's ids (patched binding only). */
+export interface Caller {
+  uid: number;
+  gid: number;
+}
 
 /**
  * The operations a filesystem implements for {@link FuseMount}. Each returns a promise; a
@@ -68,7 +85,8 @@ export interface AsyncFuseOperations {
   readdir(path: string): Promise<{ names: string[]; stats: FuseStat[] }>;
   /** Returns the file handle number (never 0: the binding treats 0 as "none"). */
   open(path: string, flags: number): Promise<number>;
-  create(path: string, mode: number): Promise<number>;
+  /** `caller` is undefined with the stock binding (the entry is then owned by the mount's user). */
+  create(path: string, mode: number, caller?: Caller): Promise<number>;
   read(path: string, fileHandle: number, buffer: Buffer, length: number, offset: number): Promise<number>;
   write(path: string, fileHandle: number, buffer: Buffer, length: number, offset: number): Promise<number>;
   flush(path: string, fileHandle: number): Promise<void>;
@@ -80,10 +98,10 @@ export interface AsyncFuseOperations {
   unlink(path: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   link(existingPath: string, newPath: string): Promise<void>;
-  symlink(target: string, path: string): Promise<void>;
+  symlink(target: string, path: string, caller?: Caller): Promise<void>;
   readlink(path: string): Promise<string>;
-  mkdir(path: string, mode: number): Promise<void>;
-  mknod(path: string, mode: number, device: number): Promise<void>;
+  mkdir(path: string, mode: number, caller?: Caller): Promise<void>;
+  mknod(path: string, mode: number, device: number, caller?: Caller): Promise<void>;
   rmdir(path: string): Promise<void>;
   chmod(path: string, mode: number): Promise<void>;
   /** `uid`/`gid` of 0xffffffff mean "leave unchanged" (chown(2)'s -1). */
@@ -127,9 +145,42 @@ interface FuseNativeClass {
 const require = createRequire(import.meta.url);
 const FuseNative = require('fuse-native') as FuseNativeClass;
 /** The native module fuse-native loaded (node-gyp-build returns the same, already loaded one). */
-const nativeBinding = (createRequire(require.resolve('fuse-native'))('node-gyp-build') as (directory: string) => { fuse_native_unmount(mountpoint: string, thread: Buffer): void })(
+const nativeBinding = (createRequire(require.resolve('fuse-native'))('node-gyp-build') as (directory: string) => Record<string, unknown> & { fuse_native_unmount(mountpoint: string, thread: Buffer): void })(
   dirname(require.resolve('fuse-native/package.json')),
 );
+
+/** The patch level native/fuse/patch.mjs builds, and the one this file speaks. */
+const PATCH_LEVEL = 1;
+
+/**
+ * Puts the patched build's functions in place of the stock prebuild's, in the object fuse-native's
+ * JavaScript calls them through (it looks every function up at call time; both builds come from
+ * the same source, so they export the same names). Returns the patch level in use: 0 = stock.
+ */
+function installPatchedBinding(): number {
+  if (process.env.EMBRFS_STOCK_FUSE === '1') return 0;
+  let patched: Record<string, unknown>;
+  try {
+    patched = require(fileURLToPath(new URL('../../../native/fuse/build/Release/embrfs_fuse.node', import.meta.url))) as Record<string, unknown>;
+  } catch {
+    return 0;
+  }
+  if (patched.embrfs_patch_level !== PATCH_LEVEL) return 0;
+  const missing = Object.keys(nativeBinding).filter((name) => !(name in patched));
+  if (missing.length > 0) return 0;
+  Object.assign(nativeBinding, patched);
+  return PATCH_LEVEL;
+}
+
+/**
+ * 1 when the patched C side is in use (nanosecond times, single-time utimens, the caller's ids on
+ * create), 0 with the stock prebuild. `EMBRFS_EXPECT_NATIVE=1` tests require 1.
+ */
+export const fusePatchLevel = installPatchedBinding();
+
+/** tv_nsec of UTIME_NOW and UTIME_OMIT (Linux `<sys/stat.h>`). */
+const UTIME_NOW = (1 << 30) - 1;
+const UTIME_OMIT = (1 << 30) - 2;
 
 /** The opcode of utimens in fuse-native.c (`op_utimens`). */
 const utimensOpCode = 12;
@@ -148,7 +199,7 @@ export const utimeSentinelMs = 1073;
 /** Extra libfuse options fuse-native has no switch for (see the module comment). */
 const extraOptions = ['big_writes', 'max_write=131072', 'max_read=131072', 'use_ino', 'auto_cache', 'fsname=embrfs', 'subtype=embrfs'];
 
-/** Decodes the two utimens times the binding gives us into set/now/omit. */
+/** Decodes the two utimens times the stock binding gives us (milliseconds) into set/now/omit. */
 export function decodeUtimens(atimeMs: number, mtimeMs: number): { atime: TimeUpdate; mtime: TimeUpdate } {
   const atimeIsSentinel = atimeMs === utimeSentinelMs;
   const mtimeIsSentinel = mtimeMs === utimeSentinelMs;
@@ -157,9 +208,16 @@ export function decodeUtimens(atimeMs: number, mtimeMs: number): { atime: TimeUp
   // common case is `touch -m -d` / futimens with one UTIME_OMIT, so leave that one alone.
   if (atimeIsSentinel && mtimeIsSentinel) return { atime: { kind: 'now' }, mtime: { kind: 'now' } };
   return {
-    atime: atimeIsSentinel ? { kind: 'omit' } : { kind: 'set', timeMs: atimeMs },
-    mtime: mtimeIsSentinel ? { kind: 'omit' } : { kind: 'set', timeMs: mtimeMs },
+    atime: atimeIsSentinel ? { kind: 'omit' } : { kind: 'set', timeNs: BigInt(Math.round(atimeMs)) * 1_000_000n },
+    mtime: mtimeIsSentinel ? { kind: 'omit' } : { kind: 'set', timeNs: BigInt(Math.round(mtimeMs)) * 1_000_000n },
   };
+}
+
+/** Decodes one utimens time of the patched binding (a timespec as seconds and nanoseconds). */
+export function decodeTimespec(seconds: number, nanoseconds: number): TimeUpdate {
+  if (nanoseconds === UTIME_NOW) return { kind: 'now' };
+  if (nanoseconds === UTIME_OMIT) return { kind: 'omit' };
+  return { kind: 'set', timeNs: BigInt(seconds) * 1_000_000_000n + BigInt(nanoseconds) };
 }
 
 /**
@@ -231,13 +289,9 @@ function createPatchedFuse(
 
   const ops: Record<string, Callback> = {
     init: (cb) => (cb as Callback)(0),
-    getattr: (path, cb) => call('getattr', () => operations.getattr(path as string), (stat) => [stat], cb as Callback),
     access: (path, mode, cb) => call('access', () => operations.access(path as string, mode as number), none, cb as Callback),
     statfs: (path, cb) => call('statfs', () => operations.statfs(path as string), (statfs) => [statfs], cb as Callback),
-    readdir: (path, cb) =>
-      call('readdir', () => operations.readdir(path as string), (listing) => [listing.names, listing.stats], cb as Callback),
     open: (path, flags, cb) => call('open', () => operations.open(path as string, flags as number), (handle) => [handle], cb as Callback),
-    create: (path, mode, cb) => call('create', () => operations.create(path as string, mode as number), (handle) => [handle], cb as Callback),
     read: (path, handle, buffer, length, offset, cb) =>
       call(
         'read',
@@ -267,11 +321,7 @@ function createPatchedFuse(
     unlink: (path, cb) => call('unlink', () => operations.unlink(path as string), none, cb as Callback),
     rename: (from, to, cb) => call('rename', () => operations.rename(from as string, to as string), none, cb as Callback),
     link: (from, to, cb) => call('link', () => operations.link(from as string, to as string), none, cb as Callback),
-    symlink: (target, path, cb) => call('symlink', () => operations.symlink(target as string, path as string), none, cb as Callback),
     readlink: (path, cb) => call('readlink', () => operations.readlink(path as string), (target) => [target], cb as Callback),
-    mkdir: (path, mode, cb) => call('mkdir', () => operations.mkdir(path as string, mode as number), none, cb as Callback),
-    mknod: (path, mode, device, cb) =>
-      call('mknod', () => operations.mknod(path as string, mode as number, device as number), none, cb as Callback),
     rmdir: (path, cb) => call('rmdir', () => operations.rmdir(path as string), none, cb as Callback),
     chmod: (path, mode, cb) => call('chmod', () => operations.chmod(path as string, mode as number), none, cb as Callback),
     chown: (path, uid, gid, cb) =>
@@ -286,7 +336,14 @@ function createPatchedFuse(
       ),
     removexattr: (path, name, cb) =>
       call('removexattr', () => operations.removexattr(path as string, name as string), none, cb as Callback),
-    // Present so fuse-native registers them with libfuse; the real work is in the overrides below.
+    // Present so fuse-native registers them with libfuse; the real work is in the overrides below
+    // (stats in our encoding, the caller's ids, the patched utimens).
+    getattr: (_path, cb) => (cb as Callback)(-Errno.ENOSYS),
+    readdir: (_path, cb) => (cb as Callback)(-Errno.ENOSYS),
+    create: (_path, _mode, cb) => (cb as Callback)(-Errno.ENOSYS),
+    mkdir: (_path, _mode, cb) => (cb as Callback)(-Errno.ENOSYS),
+    mknod: (_path, _mode, _device, cb) => (cb as Callback)(-Errno.ENOSYS),
+    symlink: (_target, _path, cb) => (cb as Callback)(-Errno.ENOSYS),
     fgetattr: (_path, _handle, cb) => (cb as Callback)(-Errno.ENOSYS),
     utimens: (_path, _atime, _mtime, cb) => (cb as Callback)(-Errno.ENOSYS),
     getxattr: (_path, _name, _position, cb) => (cb as Callback)(-Errno.ENOSYS),
@@ -345,7 +402,45 @@ function createPatchedFuse(
       });
     }
 
-    _op_utimens(signal: Signal, path: string, atimeLow: number, atimeHigh: number): void {
+    _op_getattr(signal: Signal, path: string): void {
+      // Our stat encoding (the stock one carries milliseconds, the patched C side reads seconds and nanoseconds).
+      call('getattr', () => operations.getattr(path), (stat) => [toStatArray(stat)], (result, ...rest) => {
+        if (result !== 0) signal(result as number, toStatArray(null));
+        else signal(0, ...rest);
+      });
+    }
+
+    _op_readdir(signal: Signal, path: string): void {
+      call('readdir', () => operations.readdir(path), (listing) => [listing.names, listing.stats.map(toStatArray)], (result, ...rest) => {
+        if (result !== 0) signal(result as number);
+        else signal(0, ...rest);
+      });
+    }
+
+    _op_create(signal: Signal, path: string, mode: number, uid?: number, gid?: number): void {
+      call('create', () => operations.create(path, mode, callerOf(uid, gid)), (handle) => [handle], (result, ...rest) => signal(result as number, ...rest));
+    }
+
+    _op_mknod(signal: Signal, path: string, mode: number, device: number, uid?: number, gid?: number): void {
+      call('mknod', () => operations.mknod(path, mode, device, callerOf(uid, gid)), none, (result) => signal(result as number));
+    }
+
+    _op_mkdir(signal: Signal, path: string, mode: number, uid?: number, gid?: number): void {
+      call('mkdir', () => operations.mkdir(path, mode, callerOf(uid, gid)), none, (result) => signal(result as number));
+    }
+
+    _op_symlink(signal: Signal, target: string, path: string, uid?: number, gid?: number): void {
+      call('symlink', () => operations.symlink(target, path, callerOf(uid, gid)), none, (result) => signal(result as number));
+    }
+
+    _op_utimens(signal: Signal, path: string, atimeLow: number, atimeHigh: number, mtimeLow: number, mtimeHigh: number): void {
+      if (fusePatchLevel >= 1) {
+        // Patched: (seconds, nanoseconds) of atime, then of mtime.
+        const atime = decodeTimespec(atimeLow, atimeHigh);
+        const mtime = decodeTimespec(mtimeLow, mtimeHigh);
+        call('utimens', () => operations.utimens(path, atime, mtime), none, (result) => signal(result as number));
+        return;
+      }
       const atimeMs = atimeLow + atimeHigh * 4294967296;
       const locals = this.utimensLocals;
       const mtimeMs = locals !== null && locals.length >= nativeMtimeOffsetBytes + 8 ? Number(locals.readBigUInt64LE(nativeMtimeOffsetBytes)) : atimeMs;
@@ -389,8 +484,17 @@ function createPatchedFuse(
   return new PatchedFuse();
 }
 
-/** The binding's wire form of a stat (fuse-native.c `populate_stat`): 18 uint32 words. */
-export function toStatArray(stat: FuseStat | null): Uint32Array {
+/** The caller of a patched create-like request; undefined from the stock binding (which passes no ids). */
+function callerOf(uid: number | undefined, gid: number | undefined): Caller | undefined {
+  return typeof uid === 'number' && typeof gid === 'number' ? { uid, gid } : undefined;
+}
+
+/**
+ * The binding's wire form of a stat (fuse-native.c `populate_stat`): 18 uint32 words; each time is
+ * two words, seconds and nanoseconds with the patched C side, a 64-bit millisecond count with the
+ * stock one. Times before the epoch are sent as the epoch.
+ */
+export function toStatArray(stat: FuseStat | null, patchLevel: number = fusePatchLevel): Uint32Array {
   const words = new Uint32Array(18);
   if (stat === null) return words;
   const setDouble = (index: number, value: number): void => {
@@ -407,9 +511,16 @@ export function toStatArray(stat: FuseStat | null): Uint32Array {
   words[8] = 0;
   words[9] = stat.blksize;
   setDouble(10, stat.blocks);
-  setDouble(12, stat.atime);
-  setDouble(14, stat.mtime);
-  setDouble(16, stat.ctime);
+  const setTime = (index: number, timeNs: bigint): void => {
+    const clamped = timeNs < 0n ? 0n : timeNs;
+    if (patchLevel >= 1) {
+      words[index] = Number(clamped / 1_000_000_000n);
+      words[index + 1] = Number(clamped % 1_000_000_000n);
+    } else setDouble(index, Number(clamped / 1_000_000n));
+  };
+  setTime(12, stat.atimeNs);
+  setTime(14, stat.mtimeNs);
+  setTime(16, stat.ctimeNs);
   return words;
 }
 

@@ -178,11 +178,11 @@ test('utimens writes pending bytes first so the times set last win', async () =>
   const { engram, operations } = setup();
   const fileHandle = await operations.create('/f', 0o100644);
   await operations.write('/f', fileHandle, Buffer.from('data'), 4, 0);
-  await operations.utimens('/f', { kind: 'set', timeMs: 1_000_000 }, { kind: 'set', timeMs: 2_000_000 });
+  await operations.utimens('/f', { kind: 'set', timeNs: 1_000_000n * 1_000_000n + 7n }, { kind: 'set', timeNs: 2_000_000n * 1_000_000n + 9n });
   await operations.release('/f', fileHandle);
   const stat = await engram.stat('/f');
-  assert.equal(stat.mtimeNs, 2_000_000n * 1_000_000n);
-  assert.equal(stat.atimeNs, 1_000_000n * 1_000_000n);
+  assert.equal(stat.mtimeNs, 2_000_000n * 1_000_000n + 9n);
+  assert.equal(stat.atimeNs, 1_000_000n * 1_000_000n + 7n);
   assert.equal(stat.size, 4);
 });
 

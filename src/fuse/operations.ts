@@ -28,7 +28,7 @@ import { statfs as statFilesystem } from 'node:fs/promises';
 import { dirname, posix } from 'node:path';
 import { EmbrError, invariant } from '../errors.js';
 import type { Engram, EntryType, FileHandle, ReadOptions, Stat } from '../fs/api.js';
-import type { AsyncFuseOperations, FuseStat, FuseStatfs, TimeUpdate } from './binding.js';
+import type { AsyncFuseOperations, Caller, FuseStat, FuseStatfs, TimeUpdate } from './binding.js';
 import { Errno, FuseErrnoError } from './errno.js';
 import { modeFromAccessAcl } from './acl.js';
 import { SyncGroup } from './sync-group.js';
@@ -41,6 +41,7 @@ const typeBits: Readonly<Record<EntryType, number>> = {
 };
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
+const S_ISGID = 0o2000;
 const O_ACCMODE = 0o3;
 const O_RDONLY = 0o0;
 const O_TRUNC = 0o1000;
@@ -54,6 +55,8 @@ const hiddenNamePattern = /^\.fuse_hidden[0-9a-f]{16}$/;
 const capabilityName = 'security.capability';
 /** Bound on the negative `security.capability` cache (cleared whole when full). */
 const maxCapabilityCacheEntries = 4096;
+/** The answer of a cached negative `security.capability` lookup (ENODATA; nobody reads its message or stack). */
+const noCapabilityAnswer = new FuseErrnoError(Errno.ENODATA, `no ${capabilityName} (remembered)`);
 
 export interface EngramOperationsOptions {
   engram: Engram;
@@ -270,13 +273,12 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     // Permissions live in the mode only, so there is never an ACL beyond it (as tmpfs answers for
     // a file whose ACL equals its mode).
     if (aclNames.has(name)) throw new EmbrError('NO_ATTRIBUTE', `${path} has no ACL beyond its mode`, { path, name });
-    if (name !== capabilityName) return this.engram.getxattr(this.livePath(path), name, this.readOptions);
+    if (name !== capabilityName) return (await this.metadataOf(path)).getxattr(name);
     const learntAtMs = this.noCapability.get(path);
-    if (learntAtMs !== undefined && Date.now() - learntAtMs <= this.capabilityCacheMs) {
-      throw new FuseErrnoError(Errno.ENODATA, `${path} has no ${capabilityName}`);
-    }
+    // One shared answer: a fresh error per write(2) cost ~25 us (its stack trace).
+    if (learntAtMs !== undefined && Date.now() - learntAtMs <= this.capabilityCacheMs) throw noCapabilityAnswer;
     try {
-      return await this.engram.getxattr(this.livePath(path), name, this.readOptions);
+      return await (await this.metadataOf(path)).getxattr(name);
     } catch (error) {
       if (error instanceof EmbrError && error.code === 'NO_ATTRIBUTE') this.rememberNoCapability(path);
       throw error;
@@ -284,7 +286,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   }
 
   async listxattr(path: string): Promise<string[]> {
-    const names = await this.engram.listxattr(this.livePath(path), this.readOptions);
+    const names = await (await this.metadataOf(path)).listxattr();
     return names.filter((name) => !aclNames.has(name));
   }
 
@@ -313,21 +315,21 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     return fileHandle;
   }
 
-  async create(path: string, mode: number): Promise<number> {
-    const handle = await this.engram.open(path, { create: true, mode: mode & 0o7777 });
+  async create(path: string, mode: number, caller?: Caller): Promise<number> {
+    const handle = await this.engram.open(path, { create: true, mode: mode & 0o7777, ...(await this.ownerOfNew(path, caller)) });
     // A new file has no xattrs: its first write(2) need not look up security.capability.
     this.rememberNoCapability(path);
     return this.register({ fileHandle: 0, ino: handle.ino, path, handle, lastReadEnd: -1, readAheads: [], wrote: false });
   }
 
-  async mknod(path: string, mode: number, _device: number): Promise<void> {
+  async mknod(path: string, mode: number, _device: number, caller?: Caller): Promise<void> {
     if ((mode & S_IFMT) !== S_IFREG) {
       throw new EmbrError('NOT_SUPPORTED', `${path}: only regular files can be created (no devices, FIFOs or sockets)`, {
         path,
         reason: 'special file',
       });
     }
-    await this.engram.writeFile(path, new Uint8Array(0), { exclusive: true, mode: mode & 0o7777 });
+    await this.engram.writeFile(path, new Uint8Array(0), { exclusive: true, mode: mode & 0o7777, ...(await this.ownerOfNew(path, caller)) });
   }
 
   async read(_path: string, fileHandle: number, buffer: Buffer, length: number, offset: number): Promise<number> {
@@ -510,12 +512,26 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     await this.engram.link(existingPath, newPath);
   }
 
-  async symlink(target: string, path: string): Promise<void> {
-    await this.engram.symlink(target, path);
+  async symlink(target: string, path: string, caller?: Caller): Promise<void> {
+    await this.engram.symlink(target, path, await this.ownerOfNew(path, caller));
   }
 
-  async mkdir(path: string, mode: number): Promise<void> {
-    await this.engram.mkdir(path, { mode: mode & 0o7777 });
+  async mkdir(path: string, mode: number, caller?: Caller): Promise<void> {
+    const owner = await this.ownerOfNew(path, caller);
+    // A directory made in a set-group-ID directory is set-group-ID too (POSIX; tmpfs and ext4 do so).
+    await this.engram.mkdir(path, { mode: (mode & 0o7777) | (owner.inheritsGroup === true ? S_ISGID : 0), uid: owner.uid, gid: owner.gid });
+  }
+
+  /**
+   * Owner of an entry `caller` creates at `path`: the caller's uid, and its gid unless the parent
+   * directory is set-group-ID, whose group the entry then takes (as tmpfs and ext4 do). Empty with
+   * the stock binding, which passes no caller (the entry is then owned by the mount's user).
+   */
+  private async ownerOfNew(path: string, caller: Caller | undefined): Promise<{ uid?: number; gid?: number; inheritsGroup?: boolean }> {
+    if (caller === undefined) return {};
+    const parent = await this.engram.stat(posix.dirname(path));
+    if ((parent.mode & S_ISGID) !== 0) return { uid: caller.uid, gid: parent.gid, inheritsGroup: true };
+    return { uid: caller.uid, gid: caller.gid };
   }
 
   async rmdir(path: string): Promise<void> {
@@ -523,40 +539,35 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   }
 
   async chmod(path: string, mode: number): Promise<void> {
-    await this.flushPath(this.livePath(path));
-    await this.engram.chmod(path, mode & 0o7777);
+    await (await this.metadataOf(path, true)).chmod(mode & 0o7777);
   }
 
   async chown(path: string, uid: number, gid: number): Promise<void> {
-    const live = this.livePath(path);
-    await this.flushPath(live);
+    const target = await this.metadataOf(path, true);
     if (uid === UNCHANGED_ID || gid === UNCHANGED_ID) {
-      const stat = await this.engram.stat(live);
-      await this.engram.chown(live, uid === UNCHANGED_ID ? stat.uid : uid, gid === UNCHANGED_ID ? stat.gid : gid);
+      const stat = await target.stat();
+      await target.chown(uid === UNCHANGED_ID ? stat.uid : uid, gid === UNCHANGED_ID ? stat.gid : gid);
       return;
     }
-    await this.engram.chown(live, uid, gid);
+    await target.chown(uid, gid);
   }
 
   async utimens(path: string, atime: TimeUpdate, mtime: TimeUpdate): Promise<void> {
     const toNs = (time: TimeUpdate): bigint | null => {
       if (time.kind === 'omit') return null;
       if (time.kind === 'now') return this.nowNs();
-      return BigInt(Math.round(time.timeMs)) * 1_000_000n;
+      return time.timeNs;
     };
-    const live = this.livePath(path);
-    // futimens() after write() must win over the write's own mtime: write pending bytes first
-    // (cp -a, tar and rsync set times on a file they have just written, before close()). The
-    // other metadata changes flush too, so the attributes they reply with stay true after close.
-    await this.flushPath(live);
-    await this.engram.utimes(live, toNs(atime), toNs(mtime));
+    // futimens() after write() must win over the write's own mtime: pending bytes are written
+    // first (cp -a, tar and rsync set times on a file they have just written, before close()).
+    // The other metadata changes flush too, so the attributes they reply with stay true after close.
+    await (await this.metadataOf(path, true)).utimes(toNs(atime), toNs(mtime));
   }
 
   async setxattr(path: string, name: string, value: Uint8Array, flags: number): Promise<void> {
     // A hard link elsewhere may name the same inode: forget every cached negative answer.
     if (name === capabilityName) this.noCapability.clear();
-    const live = this.livePath(path);
-    await this.flushPath(live);
+    const target = await this.metadataOf(path, true);
     if ((flags & XATTR_CREATE) !== 0 && (flags & XATTR_REPLACE) !== 0) {
       throw new EmbrError('INVALID_ARGUMENT', 'XATTR_CREATE and XATTR_REPLACE together', { reason: 'flags' });
     }
@@ -566,17 +577,16 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       // back to chmod instead of storing an ACL that would never be enforced.
       const permissionBits = name === 'system.posix_acl_access' ? modeFromAccessAcl(value) : null;
       if (permissionBits === null) throw new FuseErrnoError(Errno.EOPNOTSUPP, `${path}: ACLs beyond the mode are not supported`);
-      const stat = await this.engram.stat(live);
-      await this.engram.chmod(live, (stat.mode & 0o7000) | permissionBits);
+      const stat = await target.stat();
+      await target.chmod((stat.mode & 0o7000) | permissionBits);
       return;
     }
     const flag = (flags & XATTR_CREATE) !== 0 ? 'create' : (flags & XATTR_REPLACE) !== 0 ? 'replace' : undefined;
-    await this.engram.setxattr(live, name, value, flag === undefined ? {} : { flag });
+    await target.setxattr(name, value, flag === undefined ? {} : { flag });
   }
 
   async removexattr(path: string, name: string): Promise<void> {
-    await this.flushPath(this.livePath(path));
-    await this.engram.removexattr(path, name);
+    await (await this.metadataOf(path, true)).removexattr(name);
   }
 
   // ---- lifecycle ----
@@ -835,16 +845,47 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   }
 
   /**
-   * Path operations other than stat/truncate/unlink on a hidden (unlinked, still open) file: the
-   * fs API addresses metadata by path only, so there is nothing to apply them to.
+   * Path operations other than metadata, stat, truncate and unlink on a hidden (unlinked, still
+   * open) file: rename, link and readlink need a name, and it has none.
    */
   private livePath(path: string): string {
     if (this.hidden.has(path)) {
-      throw new EmbrError('NOT_FOUND', `${path} was unlinked while open; its metadata cannot be changed`, { path });
+      throw new EmbrError('NOT_FOUND', `${path} was unlinked while open`, { path });
     }
     return path;
   }
+
+  /**
+   * Where a metadata call on `path` applies: the inode the path names, or, for a hidden name
+   * (unlinked while open: fchmod, fchown, futimens, fsetxattr after unlink), the open handle's
+   * inode. With `flush`, the inode's pending writes are written first (see utimens).
+   */
+  private async metadataOf(path: string, flush = false): Promise<MetadataTarget> {
+    const hiddenIno = this.hidden.get(path);
+    if (hiddenIno !== undefined) {
+      const state = this.inodes.get(hiddenIno);
+      if (state === undefined) throw new EmbrError('NOT_FOUND', `${path} is no longer open`, { path });
+      if (flush) await this.onInode(hiddenIno, (current) => this.flushRuns(current));
+      return this.anyHandle(state);
+    }
+    if (flush) await this.flushPath(path);
+    const engram = this.engram;
+    const readOptions = this.readOptions;
+    return {
+      stat: () => engram.stat(path, readOptions),
+      chmod: (mode) => engram.chmod(path, mode),
+      chown: (uid, gid) => engram.chown(path, uid, gid),
+      utimes: (atimeNs, mtimeNs) => engram.utimes(path, atimeNs, mtimeNs),
+      setxattr: (name, value, options) => engram.setxattr(path, name, value, options),
+      getxattr: (name) => engram.getxattr(path, name, readOptions),
+      listxattr: () => engram.listxattr(path, readOptions),
+      removexattr: (name) => engram.removexattr(path, name),
+    };
+  }
 }
+
+/** The metadata calls of an inode, by path or through an open handle ({@link EngramFuseOperations.metadataOf}). */
+type MetadataTarget = Pick<FileHandle, 'stat' | 'chmod' | 'chown' | 'utimes' | 'setxattr' | 'getxattr' | 'listxattr' | 'removexattr'>;
 
 const emptyStat: FuseStat = {
   ino: 0,
@@ -855,12 +896,12 @@ const emptyStat: FuseStat = {
   nlink: 1,
   blksize: 4096,
   blocks: 0,
-  atime: 0,
-  mtime: 0,
-  ctime: 0,
+  atimeNs: 0n,
+  mtimeNs: 0n,
+  ctimeNs: 0n,
 };
 
-/** The kernel's view of a {@link Stat}: type bits in the mode, times truncated to milliseconds. */
+/** The kernel's view of a {@link Stat}: type bits in the mode (times as stored, in nanoseconds). */
 export function toFuseStat(stat: Stat): FuseStat {
   return {
     ino: stat.ino,
@@ -871,9 +912,9 @@ export function toFuseStat(stat: Stat): FuseStat {
     nlink: stat.nlink,
     blksize: 4096,
     blocks: stat.type === 'file' ? allocatedBlocks(stat.size) : 0,
-    atime: nsToMs(stat.atimeNs),
-    mtime: nsToMs(stat.mtimeNs),
-    ctime: nsToMs(stat.ctimeNs),
+    atimeNs: stat.atimeNs,
+    mtimeNs: stat.mtimeNs,
+    ctimeNs: stat.ctimeNs,
   };
 }
 
@@ -886,6 +927,3 @@ function joinRun(run: WriteRun): Buffer {
   return run.parts.length === 1 ? run.parts[0] : Buffer.concat(run.parts, run.length);
 }
 
-function nsToMs(timeNs: bigint): number {
-  return Number(timeNs / 1_000_000n);
-}

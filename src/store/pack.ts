@@ -18,7 +18,7 @@
  * ```
  */
 import { createRequire } from 'node:module';
-import { compress, decompress } from 'zstd-napi';
+import { Compressor, decompress } from 'zstd-napi';
 import { EmbrError } from '../errors.js';
 import type { NewChunk, PreparedPack } from './api.js';
 
@@ -95,9 +95,50 @@ function packGroup(group: NewChunk[], rawBytes: number, compressed: boolean): Pr
   return { data: compressed ? (zstdPackBytes(raw) ?? stored) : stored, rawBytes, chunks };
 }
 
+/**
+ * Bytes per probe of {@link looksIncompressible}, and how small a probe's frame must get for the
+ * pack to be worth compressing whole.
+ */
+const PROBE_BYTES = 2048;
+const PROBE_COUNT = 8;
+const PROBE_WORTH_RATIO = 0.97;
+
+/**
+ * One compression context per thread, reused: zstd-napi's one-shot `compress` builds (and the
+ * allocator zeroes) a fresh context of several hundred KiB for every pack.
+ */
+let compressor: Compressor | undefined;
+
+function zstdCompress(bytes: Uint8Array): Uint8Array {
+  if (compressor === undefined) {
+    compressor = new Compressor();
+    compressor.setParameters({ compressionLevel: ZSTD_LEVEL });
+  }
+  return compressor.compress(bytes);
+}
+
+/**
+ * True when {@link PROBE_COUNT} probes spread evenly over the pack (the first at its start, the
+ * last at its end) each stay above {@link PROBE_WORTH_RATIO} of their size under zstd: random, encrypted or already compressed
+ * payloads, which zstd would not shrink anyway (the pack is then stored raw, as it would be after
+ * a failed attempt). Costs about an eighth of compressing the whole pack; a pack that only
+ * compresses between its probes (or through repeats more than {@link PROBE_BYTES} apart) is stored
+ * raw and loses that (content-addressed chunks make exact repeats rare inside one pack).
+ */
+export function looksIncompressible(raw: Uint8Array): boolean {
+  if (raw.length < 2 * PROBE_COUNT * PROBE_BYTES) return false;
+  const step = Math.floor((raw.length - PROBE_BYTES) / (PROBE_COUNT - 1));
+  for (let probe = 0; probe < PROBE_COUNT; probe += 1) {
+    const start = probe * step;
+    if (zstdCompress(raw.subarray(start, start + PROBE_BYTES)).length < PROBE_WORTH_RATIO * PROBE_BYTES) return false;
+  }
+  return true;
+}
+
 /** The zstd format of `raw` (format byte + frame), or undefined when zstd does not shrink it. */
 function zstdPackBytes(raw: Uint8Array): Uint8Array | undefined {
-  const compressed = compress(raw, { compressionLevel: ZSTD_LEVEL });
+  if (looksIncompressible(raw)) return undefined;
+  const compressed = zstdCompress(raw);
   if (compressed.length >= raw.length) return undefined;
   const data = new Uint8Array(compressed.length + 1);
   data[0] = FORMAT_ZSTD;

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { buildCases, type ConformanceCase } from './conformance-cases.js';
 import { runStep, type Outcome } from './posix-steps.js';
 import { fuseUnavailableReason, startMount, teardown, type TestMount } from './harness.js';
+import { fusePatchLevel } from '../../src/fuse/binding.js';
 
 const runnerScript = fileURLToPath(new URL('./posix-runner.js', import.meta.url));
 const NOBODY = 65534;
@@ -52,7 +53,7 @@ function prepareRoot(base: string): string {
 }
 
 test('the mount answers every conformance case like tmpfs does', { skip: fuseUnavailableReason() }, async (t) => {
-  const cases = buildCases();
+  const cases = buildCases(fusePatchLevel);
   assert.ok(cases.length >= 300, `at least 300 cases (have ${cases.length})`);
   const previousUmask = process.umask(0o022);
   const tmpfsBase = mkdtempSync('/dev/shm/embrfs-conformance-');

@@ -146,6 +146,33 @@ export function createMemoryEngram(): Engram & { counters: MemoryEngramCounters 
   const notImplemented = (): never => {
     throw new EmbrError('NOT_SUPPORTED', 'not in the memory test double', { reason: 'test double' });
   };
+  // Metadata changes of one inode, shared by the path calls and the handle calls.
+  const metadata = {
+    chmod(inode: Inode, mode: number): number {
+      inode.mode = mode & 0o7777;
+      return touch(inode, false);
+    },
+    chown(inode: Inode, uid: number, gid: number): number {
+      inode.uid = uid;
+      inode.gid = gid;
+      return touch(inode, false);
+    },
+    utimes(inode: Inode, atimeNs: bigint | null, mtimeNs: bigint | null): number {
+      if (atimeNs !== null) inode.atimeNs = atimeNs;
+      if (mtimeNs !== null) inode.mtimeNs = mtimeNs;
+      return touch(inode, false);
+    },
+    setxattr(inode: Inode, path: string, name: string, value: Uint8Array, options: { flag?: 'create' | 'replace' }): number {
+      if (options.flag === 'create' && inode.xattrs.has(name)) throw new EmbrError('EXISTS', name, { path });
+      if (options.flag === 'replace' && !inode.xattrs.has(name)) throw new EmbrError('NO_ATTRIBUTE', name, { path, name });
+      inode.xattrs.set(name, Uint8Array.from(value));
+      return touch(inode, false);
+    },
+    removexattr(inode: Inode, path: string, name: string): number {
+      if (!inode.xattrs.delete(name)) throw new EmbrError('NO_ATTRIBUTE', name, { path, name });
+      return touch(inode, false);
+    },
+  };
 
   const engram = {
     file: ':memory:',
@@ -274,33 +301,19 @@ export function createMemoryEngram(): Engram & { counters: MemoryEngramCounters 
       return touch(inode, false);
     },
     async chmod(path: string, mode: number): Promise<number> {
-      const inode = lookup(path);
-      inode.mode = mode & 0o7777;
-      return touch(inode, false);
+      return metadata.chmod(lookup(path), mode);
     },
     async chown(path: string, uid: number, gid: number): Promise<number> {
-      const inode = lookup(path);
-      inode.uid = uid;
-      inode.gid = gid;
-      return touch(inode, false);
+      return metadata.chown(lookup(path), uid, gid);
     },
     async utimes(path: string, atimeNs: bigint | null, mtimeNs: bigint | null): Promise<number> {
-      const inode = lookup(path);
-      if (atimeNs !== null) inode.atimeNs = atimeNs;
-      if (mtimeNs !== null) inode.mtimeNs = mtimeNs;
-      return touch(inode, false);
+      return metadata.utimes(lookup(path), atimeNs, mtimeNs);
     },
     async setxattr(path: string, name: string, value: Uint8Array, options: { flag?: 'create' | 'replace' } = {}): Promise<number> {
-      const inode = lookup(path);
-      if (options.flag === 'create' && inode.xattrs.has(name)) throw new EmbrError('EXISTS', name, { path });
-      if (options.flag === 'replace' && !inode.xattrs.has(name)) throw new EmbrError('NO_ATTRIBUTE', name, { path, name });
-      inode.xattrs.set(name, Uint8Array.from(value));
-      return touch(inode, false);
+      return metadata.setxattr(lookup(path), path, name, value, options);
     },
     async removexattr(path: string, name: string): Promise<number> {
-      const inode = lookup(path);
-      if (!inode.xattrs.delete(name)) throw new EmbrError('NO_ATTRIBUTE', name, { path, name });
-      return touch(inode, false);
+      return metadata.removexattr(lookup(path), path, name);
     },
     async open(
       path: string,
@@ -332,6 +345,30 @@ export function createMemoryEngram(): Engram & { counters: MemoryEngramCounters 
         },
         async stat() {
           return toStat(live);
+        },
+        // By inode: these reach an unlinked inode too (fchmod & co.).
+        async chmod(mode: number) {
+          return metadata.chmod(live, mode);
+        },
+        async chown(uid: number, gid: number) {
+          return metadata.chown(live, uid, gid);
+        },
+        async utimes(atimeNs: bigint | null, mtimeNs: bigint | null) {
+          return metadata.utimes(live, atimeNs, mtimeNs);
+        },
+        async setxattr(name: string, value: Uint8Array, options: { flag?: 'create' | 'replace' } = {}) {
+          return metadata.setxattr(live, path, name, value, options);
+        },
+        async getxattr(name: string) {
+          const value = live.xattrs.get(name);
+          if (value === undefined) throw new EmbrError('NO_ATTRIBUTE', name, { path, name });
+          return Uint8Array.from(value);
+        },
+        async listxattr() {
+          return [...live.xattrs.keys()];
+        },
+        async removexattr(name: string) {
+          return metadata.removexattr(live, path, name);
         },
         async close() {
           if (closed) return;

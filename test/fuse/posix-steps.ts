@@ -20,7 +20,8 @@ export type Step =
   | { op: 'open'; path: string; flags: string; mode?: number }
   | { op: 'stat'; path: string }
   | { op: 'lstat'; path: string }
-  | { op: 'times'; path: string }
+  /** atime and mtime in nanoseconds, or in milliseconds when `milliseconds` (the stock binding's resolution). */
+  | { op: 'times'; path: string; milliseconds?: boolean }
   | { op: 'truncate'; path: string; size: number }
   | { op: 'ftruncate'; path: string; size: number }
   | { op: 'unlink'; path: string }
@@ -144,9 +145,9 @@ export function runStep(root: string, step: Step): Outcome {
       case 'lstat':
         return describeStat(fs.lstatSync(at(step.path)));
       case 'times': {
-        // The mount keeps millisecond times (binding limit): compare at that resolution.
         const stat = fs.statSync(at(step.path), { bigint: true });
-        return [String(stat.atimeNs / 1_000_000n), String(stat.mtimeNs / 1_000_000n)];
+        const unit = step.milliseconds === true ? 1_000_000n : 1n;
+        return [String(stat.atimeNs / unit), String(stat.mtimeNs / unit)];
       }
       case 'truncate':
         fs.truncateSync(at(step.path), step.size);
