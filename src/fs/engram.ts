@@ -43,6 +43,7 @@ import type { EncodePool } from './encode-pool.js';
 import { encodePool } from './encode-pool.js';
 import type { ReadPool } from './read-pool.js';
 import { POOL_HANDLE_READ_MIN_BYTES, readPool } from './read-pool.js';
+import { HandleReadCache, readCached } from './read-cache.js';
 import type { CommitContext } from './operations.js';
 import {
   ChunkVanishedError,
@@ -1426,6 +1427,7 @@ class TransactionImpl extends Session implements Transaction {
 /** An open file by inode: keeps an unlinked inode alive until closed. */
 class FileHandleImpl implements FileHandle {
   private released = false;
+  private readonly readCache = new HandleReadCache();
 
   constructor(
     private readonly engram: EngramImpl,
@@ -1456,10 +1458,8 @@ class FileHandleImpl implements FileHandle {
       }
       this.assertActive();
     }
-    return this.engram.readStore((reader) => {
-      const row = this.liveRow(reader);
-      return { data: readRange(reader, this.engram.pipeline, LIVE, this.ino, row.size, offset, length), version: row.fromCommit };
-    });
+    // Small reads (a random reader through the mount) look the file up through the handle's cache.
+    return this.engram.readStore((reader) => readCached(reader, this.engram.pipeline, this.readCache, this.ino, this.path, offset, length));
   }
 
   async write(offset: number, data: Uint8Array): Promise<number> {

@@ -10,7 +10,7 @@
  */
 import { EmbrError } from '../errors.js';
 import type { DirectoryEntry, Stat } from './api.js';
-import type { InodeData, InodeRow, StoreReader, StoreWriter } from '../store/api.js';
+import type { ChunkRef, InodeData, InodeRow, StoreReader, StoreWriter } from '../store/api.js';
 import { LIVE, ROOT_INO } from '../store/api.js';
 import type { EncodedContent, Pipeline } from './encode.js';
 import { encodeContent, shaKey } from './encode.js';
@@ -470,22 +470,37 @@ export function chunkLength(size: number, chunkBytes: number, index: number): nu
  * Reads `length` bytes at `offset` of inode `ino` (of `size` bytes) as of `at`: holes read as zeros,
  * every chunk decoded and checked against its SHA-256 by the codec.
  */
-export function readRange(reader: StoreReader, pipeline: Pipeline, at: number, ino: number, size: number, offset: number, length: number): Uint8Array {
+export function readRange(
+  reader: StoreReader,
+  pipeline: Pipeline,
+  at: number,
+  ino: number,
+  size: number,
+  offset: number,
+  length: number,
+  /** Where the references come from (default: the store); a handle's read cache passes its own. */
+  refsOf: (firstIndex: number, endIndex: number) => ChunkRef[] = (firstIndex, endIndex) => reader.chunkRefs(ino, at, firstIndex, endIndex),
+): Uint8Array {
   const end = Math.min(size, offset + length);
   if (end <= offset) return new Uint8Array(0);
   const chunkBytes = pipeline.chunkBytes;
   const out = new Uint8Array(end - offset);
   const firstIndex = Math.floor(offset / chunkBytes);
   const endIndex = Math.ceil(end / chunkBytes);
-  for (const ref of reader.chunkRefs(ino, at, firstIndex, endIndex)) {
+  const refs = refsOf(firstIndex, endIndex);
+  // A read of one or two chunks (a random 4 KiB read) asks for just their payloads: from an
+  // uncompressed pack that is a slice, not the whole pack.
+  const alone = refs.length <= 2;
+  for (const ref of refs) {
     const chunkStart = ref.chunkIndex * chunkBytes;
     const expectedLength = chunkLength(size, chunkBytes, ref.chunkIndex);
     if (chunkStart >= offset && chunkStart + expectedLength <= end && ref.chunk !== undefined && ref.chunk.byteLength === expectedLength) {
       // A chunk the range covers whole is decoded straight into the output (checked before it lands).
-      pipeline.codec.decodeInto(reader.chunkPayloadView(ref.chunk), ref.chunk.sha256, out.subarray(chunkStart - offset, chunkStart - offset + expectedLength));
+      const payload = alone && reader.chunkPayloadAlone !== undefined ? reader.chunkPayloadAlone(ref.chunk) : reader.chunkPayloadView(ref.chunk);
+      pipeline.codec.decodeInto(payload, ref.chunk.sha256, out.subarray(chunkStart - offset, chunkStart - offset + expectedLength));
       continue;
     }
-    const bytes = decodeRef(reader, pipeline, ref.chunk, ref.chunkId, expectedLength);
+    const bytes = decodeRef(reader, pipeline, ref.chunk, ref.chunkId, expectedLength, alone);
     const from = Math.max(offset, chunkStart);
     const to = Math.min(end, chunkStart + bytes.length);
     out.set(bytes.subarray(from - chunkStart, to - chunkStart), from - offset);
@@ -547,9 +562,12 @@ export function decodeRef(
   chunk: import('../store/api.js').ChunkInfo | undefined,
   chunkId: number,
   expectedLength: number,
+  /** The chunk is read alone (see {@link StoreReader.chunkPayloadAlone}). */
+  alone = false,
 ): Uint8Array {
   if (chunk === undefined) throw new EmbrError('CORRUPT', `chunk ${chunkId} is referenced but missing`, { what: 'chunk', chunkId });
-  const bytes = pipeline.codec.decode(reader.chunkPayloadView(chunk), chunk.sha256);
+  const payload = alone && reader.chunkPayloadAlone !== undefined ? reader.chunkPayloadAlone(chunk) : reader.chunkPayloadView(chunk);
+  const bytes = pipeline.codec.decode(payload, chunk.sha256);
   if (bytes.length !== expectedLength || chunk.byteLength !== expectedLength) {
     throw new EmbrError('CORRUPT', `chunk ${chunkId} holds ${bytes.length} bytes where the file needs ${expectedLength}`, {
       what: 'chunk',

@@ -754,7 +754,19 @@ export class SimilarityIndex {
     if (this.deferredRemovals.length > 0) {
       const removals = this.deferredRemovals;
       this.deferredRemovals = [];
-      for (const removal of removals) this.removeSlotRange(removal.firstSlot, removal.fingerprints);
+      // Grouped by posting block, so each (dimension, block) list is filtered once for all the
+      // removals in it: cutting it once per removed segment moved its tail once per segment, and
+      // a batch of scattered writes removes every segment of a large file (256 per 256 MiB).
+      const byBlock = new Map<number, Array<{ firstSlot: number; fingerprints: readonly SparseVector[] }>>();
+      for (const removal of removals) {
+        const endSlot = removal.firstSlot + removal.fingerprints.length;
+        for (let block = Math.floor(removal.firstSlot / SLOTS_PER_POSTING_BLOCK); block * SLOTS_PER_POSTING_BLOCK < endSlot; block += 1) {
+          const inBlock = byBlock.get(block);
+          if (inBlock === undefined) byBlock.set(block, [removal]);
+          else inBlock.push(removal);
+        }
+      }
+      for (const [block, inBlock] of byBlock) this.removeSlotsInBlock(block, inBlock);
     }
     if (this.deferredAdds.size > 0) {
       for (const { firstSlot, fingerprints } of this.deferredAdds.values()) {
@@ -785,50 +797,60 @@ export class SimilarityIndex {
   }
 
   /**
-   * Removes the postings of the contiguous slots `firstSlot ..` holding `fingerprints`. Their
-   * entries are one contiguous run in each (dimension, block) list, so each list is cut once:
-   * removing entry by entry (a binary search and a splice each) cost a rewrite ~2x its adds.
+   * Removes, from posting block `block`, the postings of every slot of `removals` that lies in
+   * it (each removal: the contiguous slots `firstSlot ..` holding `fingerprints`). Each touched
+   * (dimension, block) list is filtered once, from its first removed entry on, and must lose
+   * exactly the entries the removed fingerprints put there (an index that disagrees with its
+   * file rows is a broken invariant, not a condition to work around).
    */
-  private removeSlotRange(firstSlot: number, fingerprints: readonly SparseVector[]): void {
-    const endSlot = firstSlot + fingerprints.length;
-    for (let block = Math.floor(firstSlot / SLOTS_PER_POSTING_BLOCK); block * SLOTS_PER_POSTING_BLOCK < endSlot; block += 1) {
-      const blockBase = block * SLOTS_PER_POSTING_BLOCK;
+  private removeSlotsInBlock(block: number, removals: ReadonlyArray<{ firstSlot: number; fingerprints: readonly SparseVector[] }>): void {
+    const blockBase = block * SLOTS_PER_POSTING_BLOCK;
+    const removed = new Uint8Array(SLOTS_PER_POSTING_BLOCK);
+    // Expected entries per dimension; only the dimensions the fingerprints use are visited.
+    const expected = new Uint32Array(FINGERPRINT_DIMENSION);
+    const touched: number[] = [];
+    const tally = (dimensions: Uint32Array): void => {
+      for (let index = 0; index < dimensions.length; index += 1) {
+        if (expected[dimensions[index]]++ === 0) touched.push(dimensions[index]);
+      }
+    };
+    let lowSlot = SLOTS_PER_POSTING_BLOCK;
+    for (const { firstSlot, fingerprints } of removals) {
       const startInBlock = Math.max(firstSlot, blockBase);
-      const endInBlock = Math.min(endSlot, blockBase + SLOTS_PER_POSTING_BLOCK);
-      // Expected entries per dimension: the cut must remove exactly these.
-      // Only the dimensions the fingerprints use are visited (a small file touches ~64 of 10,000).
-      const expected = new Uint32Array(FINGERPRINT_DIMENSION);
-      const touched: number[] = [];
-      const tally = (dimensions: Uint32Array): void => {
-        for (let index = 0; index < dimensions.length; index += 1) {
-          if (expected[dimensions[index]]++ === 0) touched.push(dimensions[index]);
-        }
-      };
+      const endInBlock = Math.min(firstSlot + fingerprints.length, blockBase + SLOTS_PER_POSTING_BLOCK);
+      if (startInBlock - blockBase < lowSlot) lowSlot = startInBlock - blockBase;
       for (let slot = startInBlock; slot < endInBlock; slot += 1) {
+        invariant(removed[slot - blockBase] === 0, `slot ${slot} is removed once`);
+        removed[slot - blockBase] = 1;
         const { positive, negative } = fingerprints[slot - firstSlot];
         tally(positive);
         tally(negative);
       }
-      const lowEntry = (startInBlock - blockBase) * 2;
-      const highEntry = (endInBlock - blockBase) * 2;
-      const marks = this.postingMarks(block);
-      for (const dimension of touched) {
-        const count = expected[dimension];
-        const cacheKey = block * FINGERPRINT_DIMENSION + dimension;
-        const entries = this.postingCache.get(cacheKey) ?? this.postingBlock(dimension, block);
-        const low = lowerBound(entries, lowEntry);
-        const high = low + count;
-        if (high > entries.length || (high < entries.length && entries[high] < highEntry) || entries[high - 1] >= highEntry) {
-          invariant(false, `slots ${startInBlock}..${endInBlock - 1} are posted ${count} times under dimension ${dimension}, found ${lowerBound(entries, highEntry) - low}`);
+    }
+    const lowEntry = lowSlot * 2;
+    const marks = this.postingMarks(block);
+    for (const dimension of touched) {
+      const count = expected[dimension];
+      const cacheKey = block * FINGERPRINT_DIMENSION + dimension;
+      const entries = this.postingCache.get(cacheKey) ?? this.postingBlock(dimension, block);
+      // In place: entries of removed slots are dropped, the others move down.
+      const length = entries.length;
+      let to = lowerBound(entries, lowEntry);
+      let found = 0;
+      for (let from = to; from < length; from += 1) {
+        const entry = entries[from];
+        // entry >> 1 is the slot within the block (the low bit is the sign).
+        if (removed[entry >> 1] === 1) found += 1;
+        else {
+          entries[to] = entry;
+          to += 1;
         }
-        // In place (splice allocates an array of the removed entries on every call).
-        const length = entries.length;
-        for (let from = high, to = low; from < length; from += 1, to += 1) entries[to] = entries[from];
-        entries.length = length - count;
-        if (marks[dimension] === 0) {
-          marks[dimension] = 1;
-          this.dirtyPostings.add(cacheKey);
-        }
+      }
+      invariant(found === count, `removed slots of block ${block} are posted ${count} times under dimension ${dimension}, found ${found}`);
+      entries.length = to;
+      if (marks[dimension] === 0) {
+        marks[dimension] = 1;
+        this.dirtyPostings.add(cacheKey);
       }
     }
   }

@@ -217,6 +217,15 @@ export interface StoreReader {
    * once). Same checks, same CORRUPT errors.
    */
   chunkPayloadView(chunk: PayloadLocation): Uint8Array;
+  /**
+   * Optional. The payload of a chunk a caller reads alone (a small random read), for a store that
+   * can read it without loading its whole pack: a pack stored uncompressed gives just the chunk's
+   * bytes; any other pack is unpacked as {@link chunkPayloadView} would. Same validity (until the
+   * next payload call on this reader). The caller checks the bytes against the chunk's SHA-256,
+   * which is what vouches for them (a slice skips the pack's format byte). CORRUPT if the pack is
+   * missing or the chunk lies outside it.
+   */
+  chunkPayloadAlone?(chunk: PayloadLocation): Uint8Array;
   chunkFingerprint(chunkId: number): Uint8Array | undefined;
   xattr(ino: number, name: string, at: number): Uint8Array | undefined;
   xattrNames(ino: number, at: number): string[];

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -234,6 +235,50 @@ describe('sqlite store payload views', () => {
       assert.deepEqual(Buffer.from(reader.chunkPayloadView(other)), Buffer.from(chunks[ids.indexOf(other.chunkId)].payload));
     });
     damaged.close();
+  });
+});
+
+describe('sqlite store payloads read alone', () => {
+  /** An incompressible payload (its pack stays uncompressed) that differs per index. */
+  function randomChunk(index: number): NewChunk {
+    const payload = new Uint8Array(4096);
+    for (let block = 0; block < payload.length / 32; block += 1) payload.set(createHash('sha256').update(`${index}:${block}`).digest(), block * 32);
+    return { sha256: new Uint8Array(32).fill(index & 0xff), byteLength: payload.length, payload, vectorCorrectBytes: 0, correctionBytes: 0, fingerprint: Uint8Array.of(1) };
+  }
+  function textChunk(index: number): NewChunk {
+    const payload = new TextEncoder().encode(`text ${index} `.repeat(300));
+    return { sha256: new Uint8Array(32).fill(index & 0xff), byteLength: payload.length, payload, vectorCorrectBytes: 0, correctionBytes: 0, fingerprint: Uint8Array.of(1) };
+  }
+
+  it('give the same bytes as chunkPayload from uncompressed and zstd packs, in any order, and CORRUPT for a missing pack', () => {
+    const file = freshFile();
+    const store = openSqliteStore(file, { create });
+    const chunks = [...Array.from({ length: 70 }, (_, index) => randomChunk(index)), ...Array.from({ length: 70 }, (_, index) => textChunk(index + 70))];
+    const ids = store.write({ kind: 'test', timeNs: 9n }, (writer) => [...preparePacks(chunks.slice(0, 70)), ...preparePacks(chunks.slice(70))].flatMap((pack) => writer.putPack(pack)));
+    store.close();
+    const db = new Database(file);
+    const formats = new Set((db.prepare('SELECT data FROM packs').pluck().all() as Buffer[]).map((data) => data[0]));
+    assert.deepEqual([...formats].sort(), [0, 1], 'both uncompressed and zstd packs');
+    db.close();
+    const reopened = openSqliteStore(file);
+    const infos = reopened.read((reader) => ids.map((id) => reader.chunkInfo(id)!));
+    reopened.read((reader) => {
+      assert.ok(reader.chunkPayloadAlone !== undefined);
+      const orders = [infos, [...infos].reverse(), infos.map((_, index) => infos[(index * 37) % infos.length])];
+      for (const order of orders) {
+        for (const info of order) {
+          const expected = chunks[ids.indexOf(info.chunkId)].payload;
+          assert.deepEqual(Buffer.from(reader.chunkPayloadAlone!(info)), Buffer.from(expected), `chunk ${info.chunkId}`);
+          // Interleaved with views of another pack: neither disturbs the other.
+          const other = infos[(infos.indexOf(info) + 50) % infos.length];
+          assert.deepEqual(Buffer.from(reader.chunkPayloadView(other)), Buffer.from(chunks[ids.indexOf(other.chunkId)].payload));
+        }
+      }
+      const rawInfo = infos[0];
+      expectCode('CORRUPT', () => reader.chunkPayloadAlone!({ ...rawInfo, packId: 999_999 }));
+      expectCode('CORRUPT', () => reader.chunkPayloadAlone!({ ...rawInfo, packOffset: 200_000 }));
+    });
+    reopened.close();
   });
 });
 

@@ -437,6 +437,13 @@ class SqliteStore implements Store, StoreWriter {
       chunkIdBySha: prepare('SELECT chunk_id FROM chunks WHERE sha256 = ?').pluck(),
       fingerprint: prepare('SELECT fingerprint FROM chunks WHERE chunk_id = ?').pluck(),
       pack: prepare('SELECT raw_bytes, data FROM packs WHERE pack_id = ?'),
+      // A pack stored uncompressed is its format byte and then exactly raw_bytes bytes (a zstd
+      // pack is always shorter: packGroup keeps zstd only when it shrinks), so length() (which
+      // SQLite answers without reading the overflow pages) tells which; substr() then copies out
+      // only the chunk instead of a 128 KiB blob per random read.
+      packSlice: prepare(
+        'SELECT raw_bytes, length(data) = raw_bytes + 1 AS uncompressed, CASE WHEN length(data) = raw_bytes + 1 THEN substr(data, @start, @length) ELSE data END AS body FROM packs WHERE pack_id = @id',
+      ),
       insertPack: prepare('INSERT INTO packs(raw_bytes, data) VALUES (?, ?)'),
       insertChunk: prepare(
         `INSERT OR IGNORE INTO chunks(sha256, byte_length, pack_id, pack_offset, payload_bytes, vector_correct_bytes, correction_bytes, fingerprint, added_commit)
@@ -694,6 +701,27 @@ class SqliteStore implements Store, StoreWriter {
       raw = this.scratchRaw;
     }
     return this.payloadIn(raw, chunk);
+  }
+
+  chunkPayloadAlone(chunk: PayloadLocation): Uint8Array {
+    // A pack already unpacked here is cheaper to slice than to query again.
+    if (this.scratchPackId === chunk.packId || this.packCache.get(chunk.packId) !== undefined) return this.chunkPayloadView(chunk);
+    // substr() counts from 1, and byte 1 is the format byte.
+    const row = this.statements.packSlice.get({ id: chunk.packId, start: chunk.packOffset + 2, length: chunk.payloadBytes }) as Row | undefined;
+    if (row === undefined) {
+      throw new EmbrError('CORRUPT', `${this.file}: pack ${chunk.packId} of chunk ${chunk.chunkId} is missing`, { what: 'pack', chunkId: chunk.chunkId });
+    }
+    if (Number(row.uncompressed) !== 1) {
+      this.scratchPackId = -1;
+      this.scratchRaw = this.scratch.unpack(row.body as Buffer, Number(row.raw_bytes));
+      this.scratchPackId = chunk.packId;
+      return this.payloadIn(this.scratchRaw, chunk);
+    }
+    const body = row.body as Buffer;
+    if (chunk.packOffset + chunk.payloadBytes > Number(row.raw_bytes) || body.length !== chunk.payloadBytes) {
+      throw new EmbrError('CORRUPT', `${this.file}: chunk ${chunk.chunkId} lies outside its pack`, { what: 'chunk', chunkId: chunk.chunkId });
+    }
+    return body;
   }
 
   private packRow(chunk: PayloadLocation): Row {
