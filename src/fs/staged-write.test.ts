@@ -9,7 +9,7 @@
  * crossed the fold mark.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -208,26 +208,3 @@ for (const [storeName, make] of makers) {
       ));
   });
 }
-
-describe('the checkpoint after a staged write', () => {
-  it('copies the WAL into the database file a moment after the write, not at once, and a second write postpones it', async () => {
-    const file = join(root, `deferred-${(counter += 1)}.engram`);
-    const store = openSqliteStore(file, { create: { profile: 'positional', chunkBytes: CHUNK, timeNs: nowNs() } });
-    const engram = openEngramOnStore(file, store);
-    try {
-      const databaseBytes = (): number => statSync(file).size;
-      const before = databaseBytes();
-      await engram.writeFile('/a.bin', pattern(5 * MiB, 21));
-      // Nothing can have copied it yet: the deferred checkpoint is a timer, and no turn of the event loop ran.
-      assert.ok(databaseBytes() < before + MiB, `database file ${databaseBytes()} bytes right after the write`);
-      await engram.writeFile('/b.bin', pattern(5 * MiB, 22));
-      assert.ok(databaseBytes() < before + MiB, 'the second write postponed the copy');
-      const deadline = Date.now() + 20_000;
-      while (databaseBytes() < before + 10 * MiB && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.ok(databaseBytes() >= before + 10 * MiB, `the WAL was copied within 20 s (database file ${databaseBytes()} bytes)`);
-      assert.deepEqual((await engram.readFile('/b.bin')).data, pattern(5 * MiB, 22));
-    } finally {
-      await engram.close();
-    }
-  });
-});

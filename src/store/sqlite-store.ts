@@ -61,17 +61,8 @@ export const BUSY_TIMEOUT_MS = 15_000;
 const PACK_CACHE_BYTES = 8 << 20;
 /** Free pages worth giving back at close. */
 const RELEASE_FREE_BYTES_AT_CLOSE = 256 * 1024;
-/** SQLite's default `wal_autocheckpoint`, restored when the deferred checkpoint after the last hold runs. */
+/** SQLite's default `wal_autocheckpoint`, restored when the last checkpoint hold is released. */
 const AUTO_CHECKPOINT_PAGES = 1000;
-/**
- * After the last checkpoint hold (a large write) ends, its WAL is copied into the database file
- * this long later, not at once: a read right after a large write shared the two cores with that
- * copy (10 MB `readFile` right after a 10 MB write: median 58-70 ms, against 32-40 ms 300 ms
- * later). A new hold in between postpones it again.
- */
-const DEFERRED_CHECKPOINT_MS = 250;
-/** ...unless the WAL already holds this much: then the copy starts when the hold ends. */
-const DEFERRED_CHECKPOINT_MAX_WAL_BYTES = 64 << 20;
 /** Chunk refs inserted per multi-row INSERT (4 parameters each, far below SQLite's 32,766). */
 const REF_ROWS_PER_INSERT = 64;
 /** Longest wait at close for the background connection to close. */
@@ -379,8 +370,6 @@ class SqliteStore implements Store, StoreWriter {
   private closed = false;
   /** Open {@link holdCheckpoints} holds; automatic checkpoints are off while there are any. */
   private checkpointHolds = 0;
-  /** The checkpoint that follows the last hold ({@link DEFERRED_CHECKPOINT_MS}); automatic checkpoints stay off until it runs. */
-  private deferredCheckpoint: NodeJS.Timeout | undefined;
   /** The background connection (a worker thread), once started. */
   private background: BackgroundConnection | undefined;
   /** The WAL descriptor {@link syncAhead} syncs (closed with the store, after any sync in flight). */
@@ -1084,11 +1073,7 @@ class SqliteStore implements Store, StoreWriter {
 
   holdCheckpoints(): { release(): void } {
     if (this.closed || this.readOnly) return { release: () => undefined };
-    if (this.checkpointHolds === 0 && this.autoCheckpoint && this.deferredCheckpoint === undefined) this.db.pragma('wal_autocheckpoint = 0');
-    if (this.deferredCheckpoint !== undefined) {
-      clearTimeout(this.deferredCheckpoint);
-      this.deferredCheckpoint = undefined;
-    }
+    if (this.checkpointHolds === 0 && this.autoCheckpoint) this.db.pragma('wal_autocheckpoint = 0');
     this.checkpointHolds += 1;
     let released = false;
     return {
@@ -1097,32 +1082,10 @@ class SqliteStore implements Store, StoreWriter {
         released = true;
         this.checkpointHolds -= 1;
         if (this.checkpointHolds > 0 || this.closed || !this.autoCheckpoint) return;
-        if (this.walBytes() >= DEFERRED_CHECKPOINT_MAX_WAL_BYTES) {
-          this.runDeferredCheckpoint();
-          return;
-        }
-        this.deferredCheckpoint = setTimeout(() => this.runDeferredCheckpoint(), DEFERRED_CHECKPOINT_MS);
-        this.deferredCheckpoint.unref();
+        this.db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+        this.checkpointInBackground();
       },
     };
-  }
-
-  /** Restores automatic checkpoints and copies the WAL in the background (see {@link DEFERRED_CHECKPOINT_MS}). */
-  private runDeferredCheckpoint(): void {
-    if (this.deferredCheckpoint !== undefined) clearTimeout(this.deferredCheckpoint);
-    this.deferredCheckpoint = undefined;
-    if (this.closed || this.checkpointHolds > 0) return;
-    this.db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
-    this.checkpointInBackground();
-  }
-
-  /** Bytes of the WAL file now (0 when it cannot be read). */
-  private walBytes(): number {
-    try {
-      return statSync(this.file + '-wal').size;
-    } catch {
-      return 0;
-    }
   }
 
   /**
@@ -1173,8 +1136,6 @@ class SqliteStore implements Store, StoreWriter {
   }
 
   async idle(): Promise<void> {
-    // A deferred checkpoint is part of what is pending.
-    if (this.deferredCheckpoint !== undefined) this.runDeferredCheckpoint();
     // Requests are answered in order: a ping answered means everything before it was. A finished
     // checkpoint may send the one asked for while it ran, hence the loop.
     for (let round = 0; round < 8; round += 1) {
@@ -1328,9 +1289,6 @@ class SqliteStore implements Store, StoreWriter {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    // A deferred checkpoint is not needed: SQLite checkpoints the WAL when its last connection closes.
-    if (this.deferredCheckpoint !== undefined) clearTimeout(this.deferredCheckpoint);
-    this.deferredCheckpoint = undefined;
     // The background checkpoint's connection closes first (waiting for a checkpoint in progress):
     // nothing of this store may touch the file after close returns.
     const background = this.background;
