@@ -93,10 +93,12 @@ const STAGED_WRITE_BATCH_BYTES = 1 << 20;
 /** Batches of a staged write whose chunks may be in the pool's hash queue at once. */
 const STAGED_WRITE_HASH_AHEAD = 2;
 
-/** One staged batch: its chunk ids (null for holes) and the fingerprints of the chunks it stored, by chunk id. */
+/**
+ * One staged batch: its chunk ids (null for holes) and the fingerprint vectors of the chunks it
+ * stored, by chunk id (each vector carries its serialization).
+ */
 interface StagedBatch {
   ids: Array<number | null>;
-  fingerprints: Map<number, Uint8Array>;
   vectors: Map<number, SparseVector>;
 }
 /** Unreferenced chunks staged by a streaming write are spared by GC for this long. */
@@ -552,7 +554,6 @@ class EngramImpl extends Session implements Engram, SessionHost {
     const ids: Array<number | null> = [];
     const staged = new Set<number>();
     const dedupHits = new Set<number>();
-    const known = new Map<number, Uint8Array>();
     const knownVectors = new Map<number, SparseVector>();
     const sent = new Set<string>();
     const stages: Array<Promise<StagedBatch>> = [];
@@ -625,11 +626,10 @@ class EngramImpl extends Session implements Engram, SessionHost {
       }
       for (const outcome of stages) {
         const batch = await outcome;
-        for (const [id, fingerprint] of batch.fingerprints) {
+        for (const [id, vector] of batch.vectors) {
           staged.add(id);
-          known.set(id, fingerprint);
+          knownVectors.set(id, vector);
         }
-        for (const [id, vector] of batch.vectors) knownVectors.set(id, vector);
         for (const id of batch.ids) if (id !== null && !staged.has(id)) dedupHits.add(id);
         for (const id of batch.ids) ids.push(id);
       }
@@ -642,7 +642,6 @@ class EngramImpl extends Session implements Engram, SessionHost {
         apply: (context) => {
           for (const id of dedupHits) if (context.writer.chunkInfo(id) === undefined) throw new ChunkVanishedError();
           context.writer.claimChunks([...staged]);
-          for (const [id, fingerprint] of known) context.changes.knownFingerprints.set(id, fingerprint);
           for (const [id, vector] of knownVectors) context.changes.knownVectors.set(id, vector);
           return replaceFile(context, path, { firstIndex: 0, shas: [], packs: [], byteLength: size }, size, contentSha256, options, { ids });
         },
@@ -656,18 +655,18 @@ class EngramImpl extends Session implements Engram, SessionHost {
   /**
    * Stores one batch of a staged write in a `stage` commit (on the store's background connection
    * when it has one, else here) and resolves to its chunk ids (null for holes) and the
-   * fingerprints of the chunks it stored, by chunk id.
+   * fingerprint vectors of the chunks it stored, by chunk id.
    */
   private async stageBatch(content: EncodedContent): Promise<StagedBatch> {
     // Parsed now, while the pool encodes the next batches, and handed to the final commit's index
     // update (which would parse them again otherwise); each vector keeps its serialization, so
     // the index log copies those bytes instead of encoding the vector again.
-    const fingerprintOf = new Map<string, { serialized: Uint8Array; vector: SparseVector }>();
+    const fingerprintOf = new Map<string, SparseVector>();
     for (const pack of content.packs) {
       for (const chunk of pack.chunks) {
         const vector = fingerprintVector(chunk.fingerprint);
         rememberSerialization(vector, chunk.fingerprint);
-        fingerprintOf.set(shaKey(chunk.sha256), { serialized: chunk.fingerprint, vector });
+        fingerprintOf.set(shaKey(chunk.sha256), vector);
       }
     }
     const background = this.store.stageInBackground?.(nowNs(), content.packs, content.shas);
@@ -683,19 +682,16 @@ class EngramImpl extends Session implements Engram, SessionHost {
       });
       this.store.syncAhead();
     }
-    const fingerprints = new Map<number, Uint8Array>();
     const vectors = new Map<number, SparseVector>();
     content.shas.forEach((sha, position) => {
       const id = ids[position];
       if (sha === null) return;
       // A chunk found stored at hashing time was compacted away before its batch was staged.
       if (id === undefined || id === null) throw new ChunkVanishedError();
-      const fingerprint = fingerprintOf.get(shaKey(sha));
-      if (fingerprint === undefined) return;
-      fingerprints.set(id, fingerprint.serialized);
-      vectors.set(id, fingerprint.vector);
+      const vector = fingerprintOf.get(shaKey(sha));
+      if (vector !== undefined) vectors.set(id, vector);
     });
-    return { ids: ids as Array<number | null>, fingerprints, vectors };
+    return { ids: ids as Array<number | null>, vectors };
   }
 
   async writeFileFrom(path: string, source: AsyncIterable<Uint8Array>, options: WriteOptions = {}): Promise<number> {
