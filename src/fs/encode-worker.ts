@@ -41,10 +41,19 @@ function hashChunks(task: HashTask): HashResult {
   const count = Math.ceil(task.bytes.length / task.chunkBytes);
   const sha256s = new Uint8Array(32 * count);
   const holes = new Uint8Array(count);
-  for (let chunk = 0; chunk < count; chunk += 1) {
-    const bytes = task.bytes.subarray(chunk * task.chunkBytes, Math.min(task.bytes.length, (chunk + 1) * task.chunkBytes));
-    if (isAllZero(bytes)) holes[chunk] = 1;
-    else sha256s.set(pipeline.sha256(bytes), 32 * chunk);
+  // Holes (all-zero chunks) get no hash; each run of other chunks is hashed in one call.
+  let runStart = 0;
+  for (let chunk = 0; chunk <= count; chunk += 1) {
+    if (chunk < count && !isAllZero(task.bytes.subarray(chunk * task.chunkBytes, Math.min(task.bytes.length, (chunk + 1) * task.chunkBytes)))) continue;
+    if (chunk > runStart && task.chunkBytes !== pipeline.chunkBytes) {
+      for (let each = runStart; each < chunk; each += 1) {
+        sha256s.set(pipeline.sha256(task.bytes.subarray(each * task.chunkBytes, Math.min(task.bytes.length, (each + 1) * task.chunkBytes))), 32 * each);
+      }
+    } else if (chunk > runStart) {
+      pipeline.sha256Chunks(task.bytes.subarray(runStart * task.chunkBytes, Math.min(task.bytes.length, chunk * task.chunkBytes)), sha256s.subarray(32 * runStart, 32 * chunk));
+    }
+    if (chunk < count) holes[chunk] = 1;
+    runStart = chunk + 1;
   }
   held.set(task.id, { bytes: task.bytes, chunkBytes: task.chunkBytes, sha256s });
   return { sha256s: sha256s.slice(), holes };
@@ -64,8 +73,29 @@ function encodeHeld(task: EncodeHeldTask): PreparedPack[] {
   return preparePacks(fresh);
 }
 
+/**
+ * Puts every chunk's serialized fingerprint of `packs` into one buffer (each chunk keeps a view of
+ * it), so a posted result clones one ArrayBuffer instead of one per chunk: the receiving thread
+ * then allocates one backing store per message, not ~250 per MiB written.
+ */
+function shareFingerprints(packs: PreparedPack[]): void {
+  let total = 0;
+  for (const pack of packs) for (const chunk of pack.chunks) total += chunk.fingerprint.byteLength;
+  const shared = new Uint8Array(total);
+  let offset = 0;
+  for (const pack of packs) {
+    for (const chunk of pack.chunks) {
+      const length = chunk.fingerprint.byteLength;
+      shared.set(chunk.fingerprint, offset);
+      chunk.fingerprint = shared.subarray(offset, offset + length);
+      offset += length;
+    }
+  }
+}
+
 /** Posts packs, moving the bodies a pack owns whole (a shared buffer would move its other users' bytes too). */
 function postPacks(id: number, packs: PreparedPack[]): void {
+  shareFingerprints(packs);
   const result: EncodeTaskResult = { id, packs };
   const transfer = packs
     .map((pack) => pack.data)
@@ -96,19 +126,11 @@ parentPort?.on('message', (task: EncodeTask | DecodeTask | HashTask | EncodeHeld
     for (let position = 0; position < task.lengths.length; position += 1) {
       const start = task.offsets[position];
       const chunk = task.bytes.subarray(start, start + task.lengths[position]);
-      // The main thread hashed every chunk for its dedup lookup: the codec reuses that hash.
       // keepVector false: the commit runs in another thread, which parses the fingerprint it needs.
       fresh.push(encodeChunk(pipeline, chunk, task.sha256s.subarray(32 * position, 32 * position + 32), false));
     }
-    const packs = preparePacks(fresh);
-    const result: EncodeTaskResult = { id: task.id, packs };
-    // Move the pack bodies (≈ the written bytes) instead of copying them into the main thread;
-    // only buffers a pack owns whole (a shared one would move its other users' bytes too).
-    const transfer = packs
-      .map((pack) => pack.data)
-      .filter((data) => data.byteOffset === 0 && data.byteLength === data.buffer.byteLength)
-      .map((data) => data.buffer as ArrayBuffer);
-    parentPort?.postMessage(result, transfer);
+    // The main thread hashed every chunk for its dedup lookup: the codec reused that hash.
+    postPacks(task.id, preparePacks(fresh));
   } catch (error) {
     const reply: EncodeTaskResult =
       error instanceof EmbrError

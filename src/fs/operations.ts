@@ -491,13 +491,22 @@ export function readRange(
   // A read of one or two chunks (a random 4 KiB read) asks for just their payloads: from an
   // uncompressed pack that is a slice, not the whole pack.
   const alone = refs.length <= 2;
+  // Positional chunks the range covers whole are copied in unchecked and then hashed in one call
+  // over their span of `out` (pipeline.sha256Chunks); each is compared with its recorded SHA-256
+  // before anything is returned, and a mismatch re-runs that chunk's checked decode for its error.
+  const batched = !alone && pipeline.codec.profile === 'positional';
+  const unchecked: ChunkRef[] = [];
   for (const ref of refs) {
     const chunkStart = ref.chunkIndex * chunkBytes;
     const expectedLength = chunkLength(size, chunkBytes, ref.chunkIndex);
     if (chunkStart >= offset && chunkStart + expectedLength <= end && ref.chunk !== undefined && ref.chunk.byteLength === expectedLength) {
       // A chunk the range covers whole is decoded straight into the output (checked before it lands).
       const payload = alone && reader.chunkPayloadAlone !== undefined ? reader.chunkPayloadAlone(ref.chunk) : reader.chunkPayloadView(ref.chunk);
-      pipeline.codec.decodeInto(payload, ref.chunk.sha256, out.subarray(chunkStart - offset, chunkStart - offset + expectedLength));
+      const target = out.subarray(chunkStart - offset, chunkStart - offset + expectedLength);
+      if (batched) {
+        pipeline.codec.decodeIntoUnverified(payload, target);
+        unchecked.push(ref);
+      } else pipeline.codec.decodeInto(payload, ref.chunk.sha256, target);
       continue;
     }
     const bytes = decodeRef(reader, pipeline, ref.chunk, ref.chunkId, expectedLength, alone);
@@ -505,7 +514,30 @@ export function readRange(
     const to = Math.min(end, chunkStart + bytes.length);
     out.set(bytes.subarray(from - chunkStart, to - chunkStart), from - offset);
   }
+  if (unchecked.length > 0) checkCopied(reader, pipeline, out, offset, size, unchecked);
   return out;
+}
+
+/**
+ * Checks the chunks {@link readRange} copied unchecked into `out` (the bytes from `offset`): one
+ * batched SHA-256 over the span from the first to the last of them, each compared
+ * with its recorded hash. A mismatch decodes that chunk again through the checked path, which
+ * throws its CORRUPT error (and, should the bytes now match, puts checked bytes in place).
+ */
+function checkCopied(reader: StoreReader, pipeline: Pipeline, out: Uint8Array, offset: number, size: number, chunks: ChunkRef[]): void {
+  const chunkBytes = pipeline.chunkBytes;
+  const firstIndex = chunks[0].chunkIndex;
+  const spanStart = firstIndex * chunkBytes - offset;
+  const spanEnd = Math.min(out.length, chunks[chunks.length - 1].chunkIndex * chunkBytes + chunkLength(size, chunkBytes, chunks[chunks.length - 1].chunkIndex) - offset);
+  const digests = new Uint8Array(32 * Math.ceil((spanEnd - spanStart) / chunkBytes));
+  pipeline.sha256Chunks(out.subarray(spanStart, spanEnd), digests);
+  for (const ref of chunks) {
+    const position = 32 * (ref.chunkIndex - firstIndex);
+    const chunk = ref.chunk as import('../store/api.js').ChunkInfo;
+    if (Buffer.compare(digests.subarray(position, position + 32), chunk.sha256) === 0) continue;
+    const start = ref.chunkIndex * chunkBytes - offset;
+    pipeline.codec.decodeInto(reader.chunkPayloadView(chunk), chunk.sha256, out.subarray(start, start + chunk.byteLength));
+  }
 }
 
 /**

@@ -29,6 +29,11 @@ export interface NativeKernels {
   fingerprintSerialized(bytes: Uint8Array, maxNonZero: number, out: Uint32Array, serialized: Uint8Array): number;
   /** Every chunk of `bytes` in one call: dims packed chunk after chunk, counts[2i] = p, counts[2i+1] = n; returns dims written. */
   fingerprintChunks(bytes: Uint8Array, chunkBytes: number, maxNonZero: number, dims: Uint32Array, counts: Uint32Array): number;
+  /**
+   * SHA-256 of every `chunkBytes` piece of `bytes` into out[32i, 32i + 32); returns the piece count.
+   * Absent when the running Node does not export OpenSSL's SHA256 (src/fs/encode.ts checks it).
+   */
+  sha256Chunks?: (bytes: Uint8Array, chunkBytes: number, out: Uint8Array) => number;
 }
 
 /** Result of {@link loadNativeKernels}: the kernels, or why there are none. */
