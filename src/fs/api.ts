@@ -220,6 +220,13 @@ export interface QueryResult {
 export interface FileHandle {
   readonly ino: number;
   read(offset: number, length: number): Promise<ReadResult>;
+  /**
+   * Gives back the bytes of an earlier {@link read} of this handle that the caller (and every
+   * view of them) is done with: a later large read may decode into the same memory instead of
+   * fresh pages (the FUSE mount's read-ahead does this). Using `data` afterwards reads garbage or
+   * nothing; passing anything else is ignored.
+   */
+  releaseReadBuffer(data: Uint8Array): void;
   /** Writes at an offset (extending with zeros if past the end); returns the new version. */
   write(offset: number, data: Uint8Array): Promise<number>;
   truncate(size: number): Promise<number>;

@@ -1458,6 +1458,10 @@ class FileHandleImpl implements FileHandle {
     return this.engram.readStore((reader) => readCached(reader, this.engram.pipeline, this.readCache, this.ino, this.path, offset, length));
   }
 
+  releaseReadBuffer(data: Uint8Array): void {
+    this.engram.readPool?.release(data);
+  }
+
   async write(offset: number, data: Uint8Array): Promise<number> {
     this.assertActive();
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be a non-negative integer');

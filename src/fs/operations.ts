@@ -480,11 +480,14 @@ export function readRange(
   length: number,
   /** Where the references come from (default: the store); a handle's read cache passes its own. */
   refsOf: (firstIndex: number, endIndex: number) => ChunkRef[] = (firstIndex, endIndex) => reader.chunkRefs(ino, at, firstIndex, endIndex),
+  /** Memory to read into when it is large enough (the answer is then a view of it from 0). */
+  into?: Uint8Array,
 ): Uint8Array {
   const end = Math.min(size, offset + length);
   if (end <= offset) return new Uint8Array(0);
   const chunkBytes = pipeline.chunkBytes;
-  const out = new Uint8Array(end - offset);
+  // Holes are not written below: reused memory starts zeroed like a new array.
+  const out = into !== undefined && into.length >= end - offset ? into.subarray(0, end - offset).fill(0) : new Uint8Array(end - offset);
   const firstIndex = Math.floor(offset / chunkBytes);
   const endIndex = Math.ceil(end / chunkBytes);
   const refs = refsOf(firstIndex, endIndex);

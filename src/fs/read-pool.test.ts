@@ -74,6 +74,51 @@ describe('read worker (readWorker: true)', { skip: process.env.EMBRFS_READ_THREA
     assert.equal(existsSync(`${file}-wal`), false);
   });
 
+  it('decodes into buffers given back, with holes zeroed and other handles and foreign buffers left alone', async () => {
+    const file = freshFile();
+    const writer = await openEngram(file, { create: true, chunkBytes: 4096 });
+    const full = pattern(2 << 20, 21);
+    await writer.writeFile('/full', full);
+    // A sparse file: data, then a hole of 200 chunks, then data.
+    const sparse = await writer.open('/sparse', { create: true });
+    const head = pattern(50_000, 22);
+    const tail = pattern(70_000, 23);
+    await sparse.write(0, head);
+    await sparse.write(900_000, tail);
+    await sparse.close();
+    await writer.close();
+    const expectedSparse = new Uint8Array(970_000);
+    expectedSparse.set(head, 0);
+    expectedSparse.set(tail, 900_000);
+
+    const engram = await openEngram(file, { readWorker: true });
+    const pool = poolOf(engram);
+    const fullHandle = await engram.open('/full');
+    const sparseHandle = await engram.open('/sparse');
+    const first = await fullHandle.read(0, 1 << 20);
+    assert.deepEqual(Buffer.from(first.data), Buffer.from(full.subarray(0, 1 << 20)));
+    // Given back: the next large read (of another file, with holes) decodes into that memory.
+    fullHandle.releaseReadBuffer(first.data);
+    assert.equal(first.data.length, 1 << 20, 'released memory moves with the next read, not before');
+    const reusedBefore = pool.reused;
+    const holes = await sparseHandle.read(0, 1 << 20);
+    assert.equal(pool.reused, reusedBefore + 1);
+    assert.equal(first.data.length, 0, 'the given-back buffer moved to the worker');
+    assert.deepEqual(Buffer.from(holes.data), Buffer.from(expectedSparse), 'holes read as zeros in reused memory');
+    // Buffers not answered by the pool, and answers given back twice, are ignored.
+    sparseHandle.releaseReadBuffer(new Uint8Array(1 << 20));
+    sparseHandle.releaseReadBuffer(holes.data);
+    sparseHandle.releaseReadBuffer(holes.data);
+    const second = await fullHandle.read(1 << 20, 1 << 20);
+    const third = await fullHandle.read(0, 1 << 20);
+    assert.equal(pool.reused, reusedBefore + 2, 'one given-back answer, used once');
+    assert.deepEqual(Buffer.from(second.data), Buffer.from(full.subarray(1 << 20)));
+    assert.deepEqual(Buffer.from(third.data), Buffer.from(full.subarray(0, 1 << 20)));
+    await fullHandle.close();
+    await sparseHandle.close();
+    await engram.close();
+  });
+
   it('answers a damaged pack with CORRUPT, as the main thread does', async () => {
     const file = freshFile();
     const writer = await openEngram(file, { create: true, chunkBytes: 4096 });

@@ -59,7 +59,8 @@ function read(task: ReadTask): { id: number; data: Uint8Array; version: number }
     // One read transaction: a snapshot at least as new as every commit made before the request.
     const row = reader.inode(task.ino, LIVE);
     if (row === undefined) throw new EmbrError('NOT_FOUND', `${task.path}: the file was removed by another process`, { path: task.path });
-    return { id: task.id, data: readRange(reader, pipeline, LIVE, task.ino, row.size, task.offset, task.length), version: row.fromCommit };
+    const into = task.spare === undefined ? undefined : new Uint8Array(task.spare);
+    return { id: task.id, data: readRange(reader, pipeline, LIVE, task.ino, row.size, task.offset, task.length, undefined, into), version: row.fromCommit };
   });
 }
 

@@ -120,6 +120,10 @@ interface ReadAhead {
   requestedBytes: number;
   bytes: Promise<Uint8Array>;
   fetchedAtMs: number;
+  /** Bytes copied out to requests so far (all of them: the buffer can be given back). */
+  servedBytes: number;
+  /** Requests waiting for `bytes`. */
+  waiting: number;
 }
 
 interface WriteRun {
@@ -335,27 +339,22 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   async read(_path: string, fileHandle: number, buffer: Buffer, length: number, offset: number): Promise<number> {
     const file = this.fileOf(fileHandle);
     const state = this.inodes.get(file.ino);
-    let data: Uint8Array;
     if (state === undefined || (state.runs.length === 0 && state.queuedCount === 0 && state.writeBehinds.length === 0)) {
-      data = await this.readStored(file, offset, length);
-    } else {
-      data = await this.onInode(file.ino, async (current) => {
-        await this.settleWriteBehind(current, false);
-        // A read that overlaps a pending run must see it. A read elsewhere sees stored bytes,
-        // unless it hits the stored end of file: a run may extend the file (with a hole before
-        // it), so a short read writes the runs and reads again.
-        if (current.runs.some((run) => offset < run.offset + run.length && run.offset < offset + length)) await this.flushRuns(current);
-        let bytes = await this.readStored(file, offset, length);
-        if (bytes.length < length && current.runs.length > 0) {
-          await this.flushRuns(current);
-          bytes = await this.readStored(file, offset, length);
-        }
-        return bytes;
-      });
+      return this.readStored(file, offset, length, buffer);
     }
-    invariant(data.length <= length, 'a read returns at most the bytes asked for');
-    buffer.set(data);
-    return data.length;
+    return this.onInode(file.ino, async (current) => {
+      await this.settleWriteBehind(current, false);
+      // A read that overlaps a pending run must see it. A read elsewhere sees stored bytes,
+      // unless it hits the stored end of file: a run may extend the file (with a hole before
+      // it), so a short read writes the runs and reads again.
+      if (current.runs.some((run) => offset < run.offset + run.length && run.offset < offset + length)) await this.flushRuns(current);
+      const count = await this.readStored(file, offset, length, buffer);
+      if (count < length && current.runs.length > 0) {
+        await this.flushRuns(current);
+        return this.readStored(file, offset, length, buffer);
+      }
+      return count;
+    });
   }
 
   async write(_path: string, fileHandle: number, buffer: Buffer, length: number, offset: number): Promise<number> {
@@ -759,14 +758,17 @@ export class EngramFuseOperations implements AsyncFuseOperations {
     return null;
   }
 
-  /** Stored bytes (no pending runs), through the file's read-ahead buffers when reading sequentially. */
-  private async readStored(file: OpenFile, offset: number, length: number): Promise<Uint8Array> {
+  /**
+   * Copies stored bytes (no pending runs) into `target`, through the file's read-ahead buffers
+   * when reading sequentially; returns how many (fewer than `length` only at the end of file).
+   */
+  private async readStored(file: OpenFile, offset: number, length: number, target: Buffer): Promise<number> {
     const sequential = offset === file.lastReadEnd;
     file.lastReadEnd = offset + length;
     const nowMs = Date.now();
     for (const entry of file.readAheads) {
       if (nowMs - entry.fetchedAtMs > this.readAheadTtlMs || offset < entry.offset || offset >= entry.offset + entry.requestedBytes) continue;
-      const bytes = await entry.bytes;
+      const bytes = await this.awaitReadAhead(entry);
       // Dropped while we waited (a write or truncate): read fresh bytes below.
       if (!file.readAheads.includes(entry)) break;
       const start = offset - entry.offset;
@@ -776,11 +778,45 @@ export class EngramFuseOperations implements AsyncFuseOperations {
       // The next buffer is fetched as soon as this one is being read: with the engram's read
       // worker it is decoded on another core meanwhile.
       if (!atEndOfFile) this.prefetch(file, entry.offset + entry.requestedBytes);
-      return bytes.subarray(start, Math.min(bytes.length, start + length));
+      return this.serve(file, entry, bytes, start, length, target);
     }
-    if (!sequential || this.readAheadBytes <= length) return this.fetchStored(file, offset, length);
-    const bytes = await this.prefetch(file, offset).bytes;
-    return bytes.subarray(0, Math.min(bytes.length, length));
+    if (!sequential || this.readAheadBytes <= length) {
+      const bytes = await this.fetchStored(file, offset, length);
+      target.set(bytes);
+      return bytes.length;
+    }
+    const entry = this.prefetch(file, offset);
+    return this.serve(file, entry, await this.awaitReadAhead(entry), 0, length, target);
+  }
+
+  /** The bytes of a read-ahead buffer; while a request waits for them the buffer is not given back. */
+  private async awaitReadAhead(entry: ReadAhead): Promise<Uint8Array> {
+    entry.waiting += 1;
+    try {
+      return await entry.bytes;
+    } finally {
+      entry.waiting -= 1;
+    }
+  }
+
+  /**
+   * Copies a request's part of a read-ahead buffer into `target` (synchronously, so nothing can
+   * give the buffer back in between). A buffer every byte of which was served, with no request
+   * waiting for it, leaves the file's list and goes back to the handle, whose next read-ahead
+   * decodes into the same memory (FileHandle.releaseReadBuffer).
+   */
+  private serve(file: OpenFile, entry: ReadAhead, bytes: Uint8Array, start: number, length: number, target: Buffer): number {
+    const piece = bytes.subarray(start, Math.min(bytes.length, start + length));
+    target.set(piece);
+    entry.servedBytes += piece.length;
+    if (entry.servedBytes >= bytes.length && entry.waiting === 0 && file.handle !== null) {
+      const index = file.readAheads.indexOf(entry);
+      if (index >= 0) {
+        file.readAheads.splice(index, 1);
+        file.handle.releaseReadBuffer(bytes);
+      }
+    }
+    return piece.length;
   }
 
   private fetchStored(file: OpenFile, offset: number, length: number): Promise<Uint8Array> {
@@ -792,7 +828,7 @@ export class EngramFuseOperations implements AsyncFuseOperations {
   private prefetch(file: OpenFile, offset: number): ReadAhead {
     const existing = file.readAheads.find((entry) => entry.offset === offset);
     if (existing !== undefined) return existing;
-    const entry: ReadAhead = { offset, requestedBytes: this.readAheadBytes, bytes: this.fetchStored(file, offset, this.readAheadBytes), fetchedAtMs: Date.now() };
+    const entry: ReadAhead = { offset, requestedBytes: this.readAheadBytes, bytes: this.fetchStored(file, offset, this.readAheadBytes), fetchedAtMs: Date.now(), servedBytes: 0, waiting: 0 };
     // A failed fetch is forgotten; whoever awaits it gets the error, a prefetch nobody awaits
     // must not become an unhandled rejection.
     entry.bytes.catch(() => {

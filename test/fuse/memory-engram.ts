@@ -337,6 +337,9 @@ export function createMemoryEngram(): Engram & { counters: MemoryEngramCounters 
         async read(offset: number, length: number) {
           return readAt(live, offset, length);
         },
+        releaseReadBuffer() {
+          // Nothing to reuse: every read here is a fresh copy.
+        },
         async write(offset: number, data: Uint8Array) {
           return writeAt(live, offset, data);
         },
