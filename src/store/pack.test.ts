@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { seededBytes } from '../../test/support/seeded-bytes.js';
 import type { NewChunk } from './api.js';
-import { isRawPack, looksIncompressible, preparePacks, unpack } from './pack.js';
+import { isRawPack, looksIncompressible, packCompression, preparePacks, unpack } from './pack.js';
 
 const CHUNK_BYTES = 4096;
 
@@ -59,6 +59,21 @@ describe('packs', () => {
     bytes.set(text(32 * 1024, 9), 96 * 1024);
     assert.equal(looksIncompressible(bytes), false);
     assert.equal(roundTrips(bytes), false);
+  });
+
+  it('compresses somewhat compressible packs at the fast level, clearly compressible ones at the best, and both unpack exactly', () => {
+    // Random bytes with every 4th byte zero: every probe shrinks, none below 0.6.
+    const somewhat = seededBytes(128 * 1024, 7);
+    for (let index = 0; index < somewhat.length; index += 4) somewhat[index] = 0;
+    assert.equal(packCompression(somewhat), 'fast');
+    assert.equal(roundTrips(somewhat), false);
+    assert.equal(packCompression(text(128 * 1024, 5)), 'best');
+    assert.equal(packCompression(seededBytes(128 * 1024, 11)), 'raw');
+    // One clearly compressible probe is enough for the best level.
+    const mixed = new Uint8Array(somewhat);
+    mixed.set(text(16 * 1024, 3), 60 * 1024);
+    assert.equal(packCompression(mixed), 'best');
+    assert.equal(roundTrips(mixed), false);
   });
 
   it('does not probe packs too small to probe: they are compressed when zstd shrinks them', () => {
