@@ -108,9 +108,10 @@ export interface SimilarityIndexOptions {
 }
 
 /**
- * 48 MiB of decoded rows: a query's working set (the posting blocks of its ~100-400 dimensions,
- * about 8 bytes per entry, plus the candidate files) of an engram of a few hundred thousand
- * chunks, while a long-running mount no longer keeps every row it ever read (docs/design/query.md).
+ * 48 MiB of decoded rows. Fully decoded, an index takes ~1.2 KiB per chunk (a file row ~680 B
+ * of fingerprints, postings ~500 B), so this keeps the whole index of ~40,000 chunks (~160 MB of
+ * 4 KiB chunks) in memory; a larger engram's searches re-read rows from storage instead of
+ * growing the heap of a long-running mount with the engram (measured in docs/design/query.md §7).
  */
 export const DEFAULT_CACHE_BYTES = 48 * 1024 * 1024;
 
