@@ -25,7 +25,11 @@
  *   fingerprint under that directory: `/` is the engram root; directories down to `rootDepth`
  *   components get their own root. Removal subtracts exactly what adding added.
  *
- * Caching. Decoded rows are cached; {@link SimilarityIndex.flush} writes one log row (and at
+ * Caching. Decoded rows are cached, within a budget of estimated bytes
+ * ({@link SimilarityIndexOptions.cacheBytes}): past it, clean rows (unchanged since the last
+ * checkpoint, so equal to their stored row) are evicted least recently used and re-read on their
+ * next use. Rows changed since the last checkpoint are pinned: the log replays them only on open,
+ * so storage does not hold them. {@link SimilarityIndex.flush} writes one log row (and at
  * times a checkpoint). The caller runs `flush()` inside the same storage transaction as the
  * commit and calls {@link SimilarityIndex.discardCache} if that transaction rolls back or another
  * process committed to the engram.
@@ -95,7 +99,48 @@ export interface SimilarityIndexOptions {
   checkpointEveryCommits?: number;
   /** Checkpoint after this many chunks were added or removed (default {@link DEFAULT_CHECKPOINT_EVERY_CHUNKS}). */
   checkpointEveryChunks?: number;
+  /**
+   * Budget, in estimated heap bytes, of the decoded rows kept cached (default
+   * {@link DEFAULT_CACHE_BYTES}; `Infinity` keeps every row, as before eviction existed). Rows
+   * changed since the last checkpoint count against it but are never evicted.
+   */
+  cacheBytes?: number;
 }
+
+/**
+ * 48 MiB of decoded rows. Fully decoded, an index takes ~1.2 KiB per chunk (a file row ~680 B
+ * of fingerprints, postings ~500 B), so this keeps the whole index of ~40,000 chunks (~160 MB of
+ * 4 KiB chunks) in memory; a larger engram's searches re-read rows from storage instead of
+ * growing the heap of a long-running mount with the engram (measured in docs/design/query.md §7).
+ */
+export const DEFAULT_CACHE_BYTES = 48 * 1024 * 1024;
+
+/** Read-only figures of the row cache ({@link SimilarityIndex.cacheStats}). */
+export interface SimilarityIndexCacheStats {
+  /** Estimated heap bytes of every cached row (clean and pinned). */
+  readonly bytes: number;
+  /** Of those, the rows changed since the last checkpoint (not evictable). */
+  readonly pinnedBytes: number;
+  /** The budget ({@link SimilarityIndexOptions.cacheBytes}). */
+  readonly budget: number;
+  /** Cached rows per kind. */
+  readonly entries: { readonly postings: number; readonly directory: number; readonly files: number; readonly paths: number; readonly roots: number };
+  /** Rows evicted since the index was constructed. */
+  readonly evictions: number;
+}
+
+// Estimated heap bytes of cached rows (64-bit V8): a Map entry with its key and an object
+// header, plus the payload. Approximate by design; the budget is a bound on the order of size.
+const ENTRY_OVERHEAD_BYTES = 80;
+/** A row's recency node and its entry in the recency Map (measured ~85 bytes). */
+const RECENCY_NODE_BYTES = 88;
+/** A posting list is a plain array of small integers: 8 bytes per entry (plus growth slack). */
+const POSTING_ENTRY_BYTES = 8;
+const DIRECTORY_BLOCK_BYTES = ENTRY_OVERHEAD_BYTES + 4 * SLOTS_PER_DIRECTORY_BLOCK;
+/** A SparseVector: the object and its two Uint32Arrays, each with its buffer (measured ~400 bytes). */
+const VECTOR_OVERHEAD_BYTES = 400;
+/** After a sweep the cache is at most this fraction of the budget, so sweeps are rare. */
+const SWEEP_TARGET = 7 / 8;
 
 /** A checkpoint every 128 commits bounds the log that opening the index replays. */
 export const DEFAULT_CHECKPOINT_EVERY_COMMITS = 128;
@@ -163,6 +208,68 @@ export class SimilarityIndex {
   private readonly rootCache = new Map<string, BundleAccumulator>();
   private readonly dirtyRoots = new Set<string>();
 
+  // The row caches' byte accounts (see cacheStats) and one recency order over the rows of every
+  // kind: a doubly linked list of nodes, found by each row's recency key (RowCache.recencyKey).
+  // A miss links the row as the newest, a hit relinks it there (a Map.get and a few pointer
+  // writes: a Map delete + set per hit rehashed the Map every few thousand hits and made
+  // queries 5x slower), and a sweep evicts from the oldest end, skipping pinned (dirty) rows.
+  // With an infinite budget none of this runs.
+  private readonly cacheBudget: number;
+  private readonly bounded: boolean;
+  /** Per-row overhead: ENTRY_OVERHEAD_BYTES, plus RECENCY_NODE_BYTES when the budget is finite. */
+  private readonly rowBytes: number;
+  private readonly recency = new Map<number | string, RecencyNode>();
+  private oldest: RecencyNode | null = null;
+  private newest: RecencyNode | null = null;
+  /** The recency key last inserted or touched: still the newest, unless evicted (then a miss re-inserts it). */
+  private lastTouched: number | string | symbol = NO_KEY;
+  /**
+   * Bytes of rows inserted since the last sweep, and how many a sweep waits for: 0, or an eighth
+   * of the budget after a sweep that pinned rows kept above its target (so that a cache full of
+   * pinned rows is not scanned once per inserted row).
+   */
+  private insertedSinceSweep = 0;
+  private sweepEvery = 0;
+  private cachedBytes = 0;
+  private evictionCount = 0;
+  private readonly postingAccount: RowCache<number, PostingEntries> = {
+    map: this.postingCache,
+    isPinned: (key) => this.dirtyPostings.has(key),
+    recencyKey: (key) => key * 4 + RECENCY_POSTING,
+    sizeOf: (_key, entries) => this.rowBytes + POSTING_ENTRY_BYTES * entries.length,
+    bytes: 0,
+  };
+  private readonly directoryAccount: RowCache<number, Uint32Array> = {
+    map: this.directoryCache,
+    isPinned: (key) => this.dirtyDirectory.has(key),
+    recencyKey: (key) => key * 4 + RECENCY_DIRECTORY,
+    sizeOf: () => this.rowBytes - ENTRY_OVERHEAD_BYTES + DIRECTORY_BLOCK_BYTES,
+    bytes: 0,
+  };
+  private readonly fileAccount: RowCache<number, IndexedFile | null> = {
+    map: this.fileCache,
+    isPinned: (key) => this.dirtyFiles.has(key),
+    recencyKey: (key) => key * 4 + RECENCY_FILE,
+    sizeOf: (_key, file) => this.rowBytes - ENTRY_OVERHEAD_BYTES + fileBytes(file),
+    bytes: 0,
+  };
+  private readonly pathAccount: RowCache<string, number[] | null> = {
+    map: this.pathCache,
+    isPinned: (key) => this.dirtyPaths.has(key),
+    recencyKey: (key) => key,
+    sizeOf: (path, segmentIds) => this.rowBytes + 96 + path.length + (segmentIds === null ? 0 : 32 + 8 * segmentIds.length),
+    bytes: 0,
+  };
+  private readonly rootAccount: RowCache<string, BundleAccumulator> = {
+    map: this.rootCache,
+    isPinned: (key) => this.dirtyRoots.has(key),
+    // Paths and directories both start with '/': a NUL (never in a path) keeps them apart.
+    recencyKey: (key) => `\0${key}`,
+    sizeOf: (directory, root) => this.rowBytes + 2 * directory.length + 100 + 4 * root.counts.length,
+    bytes: 0,
+  };
+  private readonly accounts: ReadonlyArray<{ bytes: number }> = [this.postingAccount, this.directoryAccount, this.fileAccount, this.pathAccount, this.rootAccount];
+
   /**
    * Opens the index kept in `storage`, or starts an empty one (written at the first flush).
    *
@@ -179,6 +286,10 @@ export class SimilarityIndex {
     this.checkpointEveryCommits = options.checkpointEveryCommits ?? DEFAULT_CHECKPOINT_EVERY_COMMITS;
     this.checkpointEveryChunks = options.checkpointEveryChunks ?? DEFAULT_CHECKPOINT_EVERY_CHUNKS;
     if (!(this.checkpointEveryCommits >= 1) || !(this.checkpointEveryChunks >= 1)) throw new RangeError('checkpoint thresholds must be >= 1');
+    this.cacheBudget = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
+    if (!(this.cacheBudget >= 0)) throw new RangeError(`cacheBytes must be >= 0, got ${this.cacheBudget}`);
+    this.bounded = this.cacheBudget !== Infinity;
+    this.rowBytes = ENTRY_OVERHEAD_BYTES + (this.bounded ? RECENCY_NODE_BYTES : 0);
     this.load();
   }
 
@@ -291,11 +402,11 @@ export class SimilarityIndex {
       for (const root of roots) root.add(fingerprint);
     }
     if (chunks.length > 0) this.deferredAdds.set(fileId, { firstSlot, fingerprints: file.fingerprints });
-    this.fileCache.set(fileId, file);
+    this.putRow(this.fileAccount, fileId, file);
     this.dirtyFiles.add(fileId);
     while (idsAfterRemoval.length <= segment) idsAfterRemoval.push(0);
     idsAfterRemoval[segment] = fileId;
-    this.pathCache.set(path, idsAfterRemoval);
+    this.putRow(this.pathAccount, path, idsAfterRemoval);
     this.dirtyPaths.add(path);
     this.liveSlots += chunks.length;
     this.chunksSinceCheckpoint += chunks.length;
@@ -356,11 +467,11 @@ export class SimilarityIndex {
     }
     // Added since the postings were last applied: forgetting the add is the whole removal.
     if (!this.deferredAdds.delete(fileId) && file.fingerprints.length > 0) this.deferredRemovals.push({ firstSlot: file.firstSlot, fingerprints: file.fingerprints });
-    this.fileCache.set(fileId, null);
+    this.putRow(this.fileAccount, fileId, null);
     this.dirtyFiles.add(fileId);
     segmentIds[segment] = 0;
     while (segmentIds.length > 0 && segmentIds[segmentIds.length - 1] === 0) segmentIds.pop();
-    this.pathCache.set(path, segmentIds.length === 0 ? null : segmentIds);
+    this.putRow(this.pathAccount, path, segmentIds.length === 0 ? null : segmentIds);
     this.dirtyPaths.add(path);
     if (segmentIds.length === 0) this.liveFiles -= 1;
     this.liveSlots -= file.fingerprints.length;
@@ -380,7 +491,7 @@ export class SimilarityIndex {
    * ```
    */
   noteNeverIndexed(path: string): void {
-    if (!this.pathCache.has(path)) this.pathCache.set(path, null);
+    if (!this.pathCache.has(path)) this.insertRow(this.pathAccount, path, null);
   }
 
   /** All segments of `path` merged into one record, or undefined when it is not indexed. */
@@ -421,8 +532,8 @@ export class SimilarityIndex {
     if (file === undefined) {
       const row = this.storage.get(`file:${fileId}`);
       file = row === undefined ? null : decodeFile(fileId, row);
-      this.fileCache.set(fileId, file);
-    }
+      this.insertRow(this.fileAccount, fileId, file);
+    } else if (this.bounded) this.touch(fileId * 4 + RECENCY_FILE);
     return file ?? undefined;
   }
 
@@ -507,8 +618,13 @@ export class SimilarityIndex {
         this.storage.delete(key);
         // Fold the tombstone: a rewrite leaves every (dimension, block) of the old slots empty,
         // and keeping them cached grew the maps (and GC work) with every version of a file.
-        this.postingCache.delete(cacheKey);
-      } else this.storage.put(key, encodePostings(entries));
+        this.dropRow(this.postingAccount, cacheKey, entries);
+      } else {
+        this.storage.put(key, encodePostings(entries));
+        // Appends do not touch (they are the indexing hot path): a list changed since the last
+        // checkpoint counts as used now, not when it was first read.
+        if (this.bounded) this.touch(cacheKey * 4 + RECENCY_POSTING);
+      }
     }
     this.dirtyPostings.clear();
     this.dirtyPostingMarks.clear();
@@ -518,7 +634,7 @@ export class SimilarityIndex {
       const key = `slots:${block}`;
       if (owners.every((owner) => owner === 0)) {
         this.storage.delete(key);
-        this.directoryCache.delete(block);
+        this.dropRow(this.directoryAccount, block, owners);
       } else this.storage.put(key, encodeDirectory(owners));
     }
     this.dirtyDirectory.clear();
@@ -527,7 +643,7 @@ export class SimilarityIndex {
       const key = `file:${fileId}`;
       if (file === null || file === undefined) {
         this.storage.delete(key);
-        this.fileCache.delete(fileId);
+        if (file === null) this.dropRow(this.fileAccount, fileId, file);
       } else this.storage.put(key, encodeFile(file));
     }
     this.dirtyFiles.clear();
@@ -554,6 +670,9 @@ export class SimilarityIndex {
     this.base = { nextSlot: this.nextSlotValue, nextFileId: this.nextFileId, liveSlots: this.liveSlots, liveFiles: this.liveFiles };
     this.chunksSinceCheckpoint = 0;
     this.writeMeta();
+    // Every row is clean now: the budget holds again.
+    this.sweepEvery = 0;
+    if (this.cachedBytes > this.cacheBudget) this.sweep(undefined);
   }
 
   /**
@@ -574,6 +693,13 @@ export class SimilarityIndex {
     this.dirtyPaths.clear();
     this.rootCache.clear();
     this.dirtyRoots.clear();
+    for (const account of this.accounts) account.bytes = 0;
+    this.cachedBytes = 0;
+    this.sweepEvery = 0;
+    this.recency.clear();
+    this.oldest = null;
+    this.newest = null;
+    this.lastTouched = NO_KEY;
     this.pendingOperations = [];
     this.load();
   }
@@ -695,16 +821,17 @@ export class SimilarityIndex {
         const reader = new VarintReader(row, `similarity index path row ${path}`);
         const segmentCount = reader.readVarint();
         if (segmentCount === 0 || segmentCount > row.length) reader.corrupt(`segment count ${segmentCount}`);
-        segmentIds = [];
+        // Sized up front: a pushed-to array reserves 17 slots, tripling a one-segment path's row.
+        segmentIds = new Array<number>(segmentCount);
         for (let segment = 0; segment < segmentCount; segment += 1) {
           const fileId = reader.readVarint();
           if (fileId === 0) reader.corrupt(`segment ${segment} missing`);
-          segmentIds.push(fileId);
+          segmentIds[segment] = fileId;
         }
         reader.expectEnd();
       }
-      this.pathCache.set(path, segmentIds);
-    }
+      this.insertRow(this.pathAccount, path, segmentIds);
+    } else if (this.bounded) this.touch(path);
     return segmentIds ?? undefined;
   }
 
@@ -713,8 +840,8 @@ export class SimilarityIndex {
     if (owners === undefined) {
       const row = block * SLOTS_PER_DIRECTORY_BLOCK >= this.base.nextSlot ? undefined : this.storage.get(`slots:${block}`);
       owners = row === undefined ? new Uint32Array(SLOTS_PER_DIRECTORY_BLOCK) : decodeDirectory(row, block);
-      this.directoryCache.set(block, owners);
-    }
+      this.insertRow(this.directoryAccount, block, owners);
+    } else if (this.bounded) this.touch(block * 4 + RECENCY_DIRECTORY);
     return owners;
   }
 
@@ -732,8 +859,8 @@ export class SimilarityIndex {
       // Base rows hold only slots below the checkpoint's nextSlot: a block past it has no row.
       const row = block * SLOTS_PER_POSTING_BLOCK >= this.base.nextSlot ? undefined : this.storage.get(key);
       entries = row === undefined ? [] : decodePostings(row, key);
-      this.postingCache.set(cacheKey, entries);
-    }
+      this.insertRow(this.postingAccount, cacheKey, entries);
+    } else if (this.bounded) this.touch(cacheKey * 4 + RECENCY_POSTING);
     return entries;
   }
 
@@ -777,10 +904,14 @@ export class SimilarityIndex {
       }
       this.deferredAdds.clear();
     }
+    // The lists grew (all of them dirty now): make room among the clean rows.
+    if (this.cachedBytes > this.cacheBudget && this.insertedSinceSweep >= this.sweepEvery) this.sweep(undefined);
   }
 
   private appendPostings(dimensions: Uint32Array, slot: number, negativeBit: 0 | 1): void {
     const block = Math.floor(slot / SLOTS_PER_POSTING_BLOCK);
+    this.postingAccount.bytes += POSTING_ENTRY_BYTES * dimensions.length;
+    this.cachedBytes += POSTING_ENTRY_BYTES * dimensions.length;
     const entry = (slot - block * SLOTS_PER_POSTING_BLOCK) * 2 + negativeBit;
     const marks = this.postingMarks(block);
     for (let index = 0; index < dimensions.length; index += 1) {
@@ -848,6 +979,8 @@ export class SimilarityIndex {
       }
       invariant(found === count, `removed slots of block ${block} are posted ${count} times under dimension ${dimension}, found ${found}`);
       entries.length = to;
+      this.postingAccount.bytes -= POSTING_ENTRY_BYTES * found;
+      this.cachedBytes -= POSTING_ENTRY_BYTES * found;
       if (marks[dimension] === 0) {
         marks[dimension] = 1;
         this.dirtyPostings.add(cacheKey);
@@ -861,9 +994,147 @@ export class SimilarityIndex {
       const row = this.storage.get(`root:${directory}`);
       root = row === undefined ? new BundleAccumulator(FINGERPRINT_DIMENSION) : BundleAccumulator.deserialize(row);
       if (root.dimension !== FINGERPRINT_DIMENSION) throw new EmbrError('CORRUPT', `similarity index root ${directory}: dimension ${root.dimension}`, { what: 'similarity index root', directory });
-      this.rootCache.set(directory, root);
-    }
+      this.insertRow(this.rootAccount, directory, root);
+    } else if (this.bounded) this.touch(`\0${directory}`);
     return root;
+  }
+
+  /** Moves a cached row to the newest end of the recency order. */
+  private touch(recencyKey: number | string): void {
+    if (recencyKey === this.lastTouched) return;
+    this.lastTouched = recencyKey;
+    const node = this.recency.get(recencyKey);
+    if (node === undefined || node === this.newest) return;
+    this.unlink(node);
+    this.linkNewest(node);
+  }
+
+  private linkNewest(node: RecencyNode): void {
+    node.older = this.newest;
+    node.newer = null;
+    if (this.newest === null) this.oldest = node;
+    else this.newest.newer = node;
+    this.newest = node;
+  }
+
+  private unlink(node: RecencyNode): void {
+    if (node.older === null) this.oldest = node.newer;
+    else node.older.newer = node.newer;
+    if (node.newer === null) this.newest = node.older;
+    else node.newer.older = node.older;
+  }
+
+  /** Takes a row out of the recency order (evicted or dropped). */
+  private forget(recencyKey: number | string): void {
+    const node = this.recency.get(recencyKey);
+    if (node === undefined) return;
+    this.recency.delete(recencyKey);
+    this.unlink(node);
+  }
+
+  /** Caches a row read from storage (clean) as the newest, then sweeps if over budget, sparing this row: its caller may be about to change it and mark it dirty. */
+  private insertRow<K, V>(account: RowCache<K, V>, key: K, value: V): void {
+    account.map.set(key, value);
+    const bytes = account.sizeOf(key, value);
+    account.bytes += bytes;
+    this.cachedBytes += bytes;
+    if (!this.bounded) return;
+    const recencyKey = account.recencyKey(key);
+    const node: RecencyNode = { key: recencyKey, older: null, newer: null };
+    this.recency.set(recencyKey, node);
+    this.linkNewest(node);
+    this.lastTouched = recencyKey;
+    this.insertedSinceSweep += bytes;
+    if (this.cachedBytes > this.cacheBudget && this.insertedSinceSweep >= this.sweepEvery) this.sweep(recencyKey);
+  }
+
+  /** Caches a changed row (the caller marks it dirty next), replacing the cached one; sweeps like {@link insertRow}. */
+  private putRow<K, V>(account: RowCache<K, V>, key: K, value: V): void {
+    const old = account.map.get(key);
+    if (old !== undefined) {
+      const bytes = account.sizeOf(key, old);
+      account.bytes -= bytes;
+      this.cachedBytes -= bytes;
+      if (this.bounded) this.forget(account.recencyKey(key));
+    }
+    this.insertRow(account, key, value);
+  }
+
+  private dropRow<K, V>(account: RowCache<K, V>, key: K, value: V): void {
+    account.map.delete(key);
+    const bytes = account.sizeOf(key, value);
+    account.bytes -= bytes;
+    this.cachedBytes -= bytes;
+    if (this.bounded) this.forget(account.recencyKey(key));
+  }
+
+  /**
+   * Evicts clean rows, least recently used first, until the cache is at {@link SWEEP_TARGET} of
+   * the budget. Pinned (dirty) rows and the row `spare` stay. When they alone keep the cache
+   * above the target, the next sweep waits for another eighth of the budget (not one per
+   * inserted row); a checkpoint, which unpins every row, resets that.
+   */
+  private sweep(spare: number | string | undefined): void {
+    const target = this.cacheBudget * SWEEP_TARGET;
+    for (let node = this.oldest; node !== null && this.cachedBytes > target; ) {
+      const recencyKey = node.key;
+      // Read before the row may be unlinked.
+      node = node.newer;
+      if (recencyKey === spare) continue;
+      if (typeof recencyKey === 'number') {
+        const kind = recencyKey % 4;
+        const key = (recencyKey - kind) / 4;
+        if (kind === RECENCY_POSTING) this.evict(this.postingAccount, key, recencyKey);
+        else if (kind === RECENCY_FILE) this.evict(this.fileAccount, key, recencyKey);
+        else this.evict(this.directoryAccount, key, recencyKey);
+      } else if (recencyKey.charCodeAt(0) === 0) this.evict(this.rootAccount, recencyKey.slice(1), recencyKey);
+      else this.evict(this.pathAccount, recencyKey, recencyKey);
+    }
+    this.insertedSinceSweep = 0;
+    this.sweepEvery = this.cachedBytes > target ? this.cacheBudget / 8 : 0;
+  }
+
+  private evict<K, V>(account: RowCache<K, V>, key: K, recencyKey: number | string): void {
+    if (account.isPinned(key)) return;
+    const value = account.map.get(key);
+    invariant(value !== undefined, 'a row in the recency order is cached');
+    account.map.delete(key);
+    this.forget(recencyKey);
+    const bytes = account.sizeOf(key, value);
+    account.bytes -= bytes;
+    this.cachedBytes -= bytes;
+    this.evictionCount += 1;
+  }
+
+  /**
+   * Figures of the row cache: estimated bytes (all rows, and the pinned ones), the budget, rows
+   * per kind and evictions so far. Walks the dirty rows: for tests and diagnostics, not hot paths.
+   *
+   * @example
+   * ```ts
+   * index.cacheStats().bytes <= index.cacheStats().budget; // true right after a checkpoint
+   * ```
+   */
+  cacheStats(): SimilarityIndexCacheStats {
+    let pinnedBytes = 0;
+    const pinned = <K, V>(account: RowCache<K, V>, keys: Iterable<K>): void => {
+      for (const key of keys) {
+        const value = account.map.get(key);
+        if (value !== undefined) pinnedBytes += account.sizeOf(key, value);
+      }
+    };
+    pinned(this.postingAccount, this.dirtyPostings);
+    pinned(this.directoryAccount, this.dirtyDirectory);
+    pinned(this.fileAccount, this.dirtyFiles);
+    pinned(this.pathAccount, this.dirtyPaths);
+    pinned(this.rootAccount, this.dirtyRoots);
+    return {
+      bytes: this.cachedBytes,
+      pinnedBytes,
+      budget: this.cacheBudget,
+      entries: { postings: this.postingCache.size, directory: this.directoryCache.size, files: this.fileCache.size, paths: this.pathCache.size, roots: this.rootCache.size },
+      evictions: this.evictionCount,
+    };
   }
 
   /** The root accumulators a file at `path` contributes to, marked dirty. */
@@ -878,6 +1149,46 @@ export class SimilarityIndex {
       return this.rootAccumulator(directory);
     });
   }
+}
+
+/** One row cache and its byte account. */
+interface RowCache<K, V> {
+  readonly map: Map<K, V>;
+  /** True for a row changed since the last checkpoint: storage does not hold it, so it stays. */
+  readonly isPinned: (key: K) => boolean;
+  /** Estimated heap bytes of a row. */
+  readonly sizeOf: (key: K, value: V) => number;
+  /** The row's key in the recency order: numbers for numeric kinds (key * 4 + kind), strings for paths and roots. */
+  readonly recencyKey: (key: K) => number | string;
+  bytes: number;
+}
+
+/** Matches no cache key. */
+const NO_KEY = Symbol('no key');
+
+/** A row's place in the recency order. */
+interface RecencyNode {
+  readonly key: number | string;
+  older: RecencyNode | null;
+  newer: RecencyNode | null;
+}
+
+/** Kinds of numeric recency keys (key * 4 + kind). */
+const RECENCY_POSTING = 0;
+const RECENCY_FILE = 1;
+const RECENCY_DIRECTORY = 2;
+
+/** Estimated heap bytes of a cached `file:` row (see ENTRY_OVERHEAD_BYTES). */
+function fileBytes(file: IndexedFile | null): number {
+  if (file === null) return ENTRY_OVERHEAD_BYTES;
+  const chunkCount = file.chunkLengths.length;
+  // The record, its path, and three arrays of one number or pointer per chunk.
+  let bytes = ENTRY_OVERHEAD_BYTES + 300 + file.path.length + 3 * (32 + 8 * chunkCount);
+  for (let index = 0; index < chunkCount; index += 1) {
+    const fingerprint = file.fingerprints[index];
+    bytes += VECTOR_OVERHEAD_BYTES + 4 * (fingerprint.positive.length + fingerprint.negative.length);
+  }
+  return bytes;
 }
 
 /** The `meta` row: root depth, log range and the counters as of the last checkpoint. */
