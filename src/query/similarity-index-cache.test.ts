@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chunkFingerprint } from './fingerprint.js';
 import { searchIndex, similarFiles } from './search.js';
-import { SimilarityIndex, type IndexedChunk, type SimilarityIndexOptions } from './similarity-index.js';
+import { DEFAULT_CACHE_BYTES, SimilarityIndex, type IndexedChunk, type SimilarityIndexOptions } from './similarity-index.js';
 import { MemoryIndexStorage } from './storage.js';
 import { seededBytes } from '../../test/support/seeded-bytes.js';
 
@@ -155,7 +155,8 @@ test('a zero budget (every clean row evicted at once) still answers exactly like
 
 test('cacheStats: the default budget, Infinity keeps every row, a bad budget is refused', () => {
   const index = new SimilarityIndex(new MemoryIndexStorage());
-  assert.equal(index.cacheStats().budget, 48 * 1024 * 1024);
+  assert.equal(index.cacheStats().budget, DEFAULT_CACHE_BYTES);
+  assert.equal(DEFAULT_CACHE_BYTES, 128 * 1024 * 1024);
   const unbounded = new SimilarityIndex(new MemoryIndexStorage(), { cacheBytes: Infinity });
   for (let file = 0; file < 50; file += 1) unbounded.addFileBytes(`/f${file}`, seededBytes(5000, file + 1), 512);
   unbounded.checkpoint();

@@ -108,12 +108,14 @@ export interface SimilarityIndexOptions {
 }
 
 /**
- * 48 MiB of decoded rows. Fully decoded, an index takes ~1.2 KiB per chunk (a file row ~680 B
- * of fingerprints, postings ~500 B), so this keeps the whole index of ~40,000 chunks (~160 MB of
- * 4 KiB chunks) in memory; a larger engram's searches re-read rows from storage instead of
- * growing the heap of a long-running mount with the engram (measured in docs/design/query.md §7).
+ * 128 MiB of decoded rows. Fully decoded, an index takes ~1.2 KiB per chunk (a file row ~680 B
+ * of fingerprints, postings ~500 B), so this keeps the whole index of ~110,000 chunks (~430 MB of
+ * 4 KiB chunks) in memory, where searches run at full speed; a larger engram's searches re-read
+ * rows from storage (several times slower, docs/design/query.md §7) instead of growing the heap
+ * of a long-running mount with the engram. (The helper that built the cache chose 48 MiB; the
+ * lead raised it so the corpora the benches and most users search stay whole in memory.)
  */
-export const DEFAULT_CACHE_BYTES = 48 * 1024 * 1024;
+export const DEFAULT_CACHE_BYTES = 128 * 1024 * 1024;
 
 /** Read-only figures of the row cache ({@link SimilarityIndex.cacheStats}). */
 export interface SimilarityIndexCacheStats {
