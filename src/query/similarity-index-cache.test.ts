@@ -156,7 +156,7 @@ test('a zero budget (every clean row evicted at once) still answers exactly like
 test('cacheStats: the default budget, Infinity keeps every row, a bad budget is refused', () => {
   const index = new SimilarityIndex(new MemoryIndexStorage());
   assert.equal(index.cacheStats().budget, DEFAULT_CACHE_BYTES);
-  assert.equal(DEFAULT_CACHE_BYTES, 128 * 1024 * 1024);
+  assert.equal(DEFAULT_CACHE_BYTES, 512 * 1024 * 1024);
   const unbounded = new SimilarityIndex(new MemoryIndexStorage(), { cacheBytes: Infinity });
   for (let file = 0; file < 50; file += 1) unbounded.addFileBytes(`/f${file}`, seededBytes(5000, file + 1), 512);
   unbounded.checkpoint();
