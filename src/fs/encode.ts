@@ -211,21 +211,8 @@ export async function encodeContentAsync(
   if (pool === undefined || bytes.length < POOL_MIN_BYTES) return encodeContent(pipeline, bytes, firstIndex, lookupStored, options);
   // The workers hash the chunks too (this thread only looks them up): a write through the FUSE
   // mount spent ~1.2 s of its main thread per GiB hashing here.
-  const seen = new Set<string>();
-  const select = (shas: Array<Uint8Array | null>): boolean[] => {
-    const stored = lookupStored(shas.filter((sha): sha is Uint8Array => sha !== null));
-    let position = 0;
-    return shas.map((sha) => {
-      if (sha === null) return false;
-      const key = shaKey(sha);
-      const fresh = !stored[position] && !seen.has(key);
-      position += 1;
-      if (fresh) seen.add(key);
-      return fresh;
-    });
-  };
   try {
-    const { shas, packs } = await pool.hashAndEncode(bytes, pipeline.chunkBytes, select);
+    const { shas, packs } = await pool.hashAndEncode(bytes, pipeline.chunkBytes, (shas) => pickFresh(shas, lookupStored, new Set<string>()));
     return { firstIndex, shas, packs, byteLength: bytes.length };
   } catch (error) {
     // A codec or store verdict stands; a worker that cannot start or crashed must not fail the
@@ -233,6 +220,29 @@ export async function encodeContentAsync(
     if (isEmbrError(error)) throw error;
     return encodeContent(pipeline, bytes, firstIndex, lookupStored, options);
   }
+}
+
+/**
+ * Which of `shas` (null: a hole) to encode: those the store does not hold (`lookupStored`, asked
+ * once with every non-hole hash) and not yet picked (`seen`, hex keys, updated: a chunk repeated
+ * within one write, or across the batches sharing `seen`, is encoded once).
+ *
+ * @example
+ * ```ts
+ * pickFresh([sha, null, sha], (shas) => shas.map(() => false), new Set()); // [true, false, false]
+ * ```
+ */
+export function pickFresh(shas: Array<Uint8Array | null>, lookupStored: (shas: Uint8Array[]) => boolean[], seen: Set<string>): boolean[] {
+  const stored = lookupStored(shas.filter((sha): sha is Uint8Array => sha !== null));
+  let position = 0;
+  return shas.map((sha) => {
+    if (sha === null) return false;
+    const key = shaKey(sha);
+    const fresh = !stored[position] && !seen.has(key);
+    position += 1;
+    if (fresh) seen.add(key);
+    return fresh;
+  });
 }
 
 /**

@@ -36,7 +36,7 @@ import type {
 import type { InodeRow, Store, StoreReader } from '../store/api.js';
 import { LIVE, ROOT_INO } from '../store/api.js';
 import type { Pipeline } from './encode.js';
-import { coalescePacks, encodeChunk, fingerprintVector, shaKey, splitContent } from './encode.js';
+import { coalescePacks, encodeChunk, fingerprintVector, pickFresh, shaKey, splitContent } from './encode.js';
 import type { EncodedContent } from './encode.js';
 import { preparePacks } from '../store/pack.js';
 import type { EncodePool } from './encode-pool.js';
@@ -577,17 +577,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
         // this write are encoded (a chunk repeated within the write is encoded once).
         const select = (shas: Array<Uint8Array | null>): boolean[] => {
           hashed();
-          const present = shas.filter((sha): sha is Uint8Array => sha !== null);
-          const stored = this.lookupStored(present);
-          let position = 0;
-          return shas.map((sha) => {
-            if (sha === null) return false;
-            const key = shaKey(sha);
-            const fresh = !stored[position] && !sent.has(key);
-            position += 1;
-            if (fresh) sent.add(key);
-            return fresh;
-          });
+          return pickFresh(shas, (present) => this.lookupStored(present), sent);
         };
         // Settled, never rejected: a batch that fails after an earlier one failed must not be an unhandled rejection.
         const encoded: Promise<{ content: EncodedContent } | { error: unknown }> = pool.hashAndEncode(bytes, chunkBytes, select).then(
