@@ -45,12 +45,8 @@ function hashChunks(task: HashTask): HashResult {
   let runStart = 0;
   for (let chunk = 0; chunk <= count; chunk += 1) {
     if (chunk < count && !isAllZero(task.bytes.subarray(chunk * task.chunkBytes, Math.min(task.bytes.length, (chunk + 1) * task.chunkBytes)))) continue;
-    if (chunk > runStart && task.chunkBytes !== pipeline.chunkBytes) {
-      for (let each = runStart; each < chunk; each += 1) {
-        sha256s.set(pipeline.sha256(task.bytes.subarray(each * task.chunkBytes, Math.min(task.bytes.length, (each + 1) * task.chunkBytes))), 32 * each);
-      }
-    } else if (chunk > runStart) {
-      pipeline.sha256Chunks(task.bytes.subarray(runStart * task.chunkBytes, Math.min(task.bytes.length, chunk * task.chunkBytes)), sha256s.subarray(32 * runStart, 32 * chunk));
+    if (chunk > runStart) {
+      pipeline.sha256Chunks(task.bytes.subarray(runStart * task.chunkBytes, Math.min(task.bytes.length, chunk * task.chunkBytes)), task.chunkBytes, sha256s.subarray(32 * runStart, 32 * chunk));
     }
     if (chunk < count) holes[chunk] = 1;
     runStart = chunk + 1;

@@ -35,7 +35,7 @@ export interface Pipeline {
    * `out[32i .. 32i + 32)`: one native call when the addon has OpenSSL's SHA256 (~30 % less CPU
    * than a one-shot hash per 4 KiB chunk), else one `sha256` per piece.
    */
-  sha256Chunks(bytes: Uint8Array, out: Uint8Array): void;
+  sha256Chunks(bytes: Uint8Array, chunkBytes: number, out: Uint8Array): void;
   /**
    * `codec.encode(chunk)`, reusing `sha` (the chunk's SHA-256, computed for the dedup lookup)
    * instead of hashing the chunk again.
@@ -74,16 +74,15 @@ export function createPipeline(options: { profile: CodecProfileName; chunkBytes:
   let knownSha: Uint8Array | undefined;
   const codecSha256 = (bytes: Uint8Array): Uint8Array => (bytes === knownChunk && knownSha !== undefined ? knownSha : sha256(bytes));
   const codec = createChunkCodec({ profile: options.profile, chunkBytes: options.chunkBytes, sha256: codecSha256 });
-  const chunkBytes = options.chunkBytes;
   const nativeChunks = nativeSha256Chunks();
   return {
     codec,
-    chunkBytes,
+    chunkBytes: options.chunkBytes,
     sha256,
     sha256Chunks:
       nativeChunks !== undefined
-        ? (bytes, out) => nativeChunks(bytes, chunkBytes, out)
-        : (bytes, out) => {
+        ? (bytes, chunkBytes, out) => nativeChunks(bytes, chunkBytes, out)
+        : (bytes, chunkBytes, out) => {
             for (let start = 0, position = 0; start < bytes.length; start += chunkBytes, position += 32) {
               out.set(sha256(bytes.subarray(start, Math.min(bytes.length, start + chunkBytes))), position);
             }

@@ -10,7 +10,7 @@
  */
 import { EmbrError } from '../errors.js';
 import type { DirectoryEntry, Stat } from './api.js';
-import type { ChunkRef, InodeData, InodeRow, StoreReader, StoreWriter } from '../store/api.js';
+import type { ChunkInfo, ChunkRef, InodeData, InodeRow, StoreReader, StoreWriter } from '../store/api.js';
 import { LIVE, ROOT_INO } from '../store/api.js';
 import type { EncodedContent, Pipeline } from './encode.js';
 import { encodeContent, shaKey } from './encode.js';
@@ -533,10 +533,10 @@ function checkCopied(reader: StoreReader, pipeline: Pipeline, out: Uint8Array, o
   const spanStart = firstIndex * chunkBytes - offset;
   const spanEnd = Math.min(out.length, chunks[chunks.length - 1].chunkIndex * chunkBytes + chunkLength(size, chunkBytes, chunks[chunks.length - 1].chunkIndex) - offset);
   const digests = new Uint8Array(32 * Math.ceil((spanEnd - spanStart) / chunkBytes));
-  pipeline.sha256Chunks(out.subarray(spanStart, spanEnd), digests);
+  pipeline.sha256Chunks(out.subarray(spanStart, spanEnd), chunkBytes, digests);
   for (const ref of chunks) {
     const position = 32 * (ref.chunkIndex - firstIndex);
-    const chunk = ref.chunk as import('../store/api.js').ChunkInfo;
+    const chunk = ref.chunk as ChunkInfo;
     if (Buffer.compare(digests.subarray(position, position + 32), chunk.sha256) === 0) continue;
     const start = ref.chunkIndex * chunkBytes - offset;
     pipeline.codec.decodeInto(reader.chunkPayloadView(chunk), chunk.sha256, out.subarray(start, start + chunk.byteLength));
@@ -594,7 +594,7 @@ export function checkContent(pipeline: Pipeline, row: InodeRow, data: Uint8Array
 export function decodeRef(
   reader: StoreReader,
   pipeline: Pipeline,
-  chunk: import('../store/api.js').ChunkInfo | undefined,
+  chunk: ChunkInfo | undefined,
   chunkId: number,
   expectedLength: number,
   /** The chunk is read alone (see {@link StoreReader.chunkPayloadAlone}). */

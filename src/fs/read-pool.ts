@@ -88,7 +88,7 @@ export class ReadPool {
   reused = 0;
   /** Set when a worker could not open the engram file or died: every read stays on the caller's thread. */
   private disabled = false;
-  /** Answer buffers given back, largest last; moved to the worker with the next reads. */
+  /** Answer buffers given back, oldest first; moved to the worker with the next reads. */
   private readonly spares: ArrayBuffer[] = [];
   /** The answers this pool handed out, so {@link release} takes back only those (weakly held). */
   private readonly answers = new WeakSet<ArrayBuffer>();

@@ -27,7 +27,7 @@ describe('batched chunk hashing', () => {
         const bytes = seededBytes(length, length + chunkBytes);
         const pieces = Math.ceil(length / chunkBytes);
         const out = new Uint8Array(32 * pieces);
-        pipeline.sha256Chunks(bytes, out);
+        pipeline.sha256Chunks(bytes, chunkBytes, out);
         for (let piece = 0; piece < pieces; piece += 1) {
           const expected = createHash('sha256').update(bytes.subarray(piece * chunkBytes, Math.min(length, (piece + 1) * chunkBytes))).digest();
           assert.deepEqual(Buffer.from(out.subarray(32 * piece, 32 * piece + 32)), expected, `chunkBytes ${chunkBytes}, length ${length}, piece ${piece}`);
