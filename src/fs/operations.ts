@@ -8,6 +8,7 @@
  * const found = store.read((reader) => resolvePath(reader, LIVE, '/a.txt'));
  * ```
  */
+import { allocateOutput } from './output-memory.js';
 import { EmbrError } from '../errors.js';
 import type { DirectoryEntry, Stat } from './api.js';
 import type { ChunkInfo, ChunkRef, InodeData, InodeRow, StoreReader, StoreWriter } from '../store/api.js';
@@ -487,7 +488,7 @@ export function readRange(
   if (end <= offset) return new Uint8Array(0);
   const chunkBytes = pipeline.chunkBytes;
   // Holes are not written below: reused memory starts zeroed like a new array.
-  const out = into !== undefined && into.length >= end - offset ? into.subarray(0, end - offset).fill(0) : new Uint8Array(end - offset);
+  const out = into !== undefined && into.length >= end - offset ? into.subarray(0, end - offset).fill(0) : allocateOutput(end - offset);
   const firstIndex = Math.floor(offset / chunkBytes);
   const endIndex = Math.ceil(end / chunkBytes);
   const refs = refsOf(firstIndex, endIndex);
@@ -558,7 +559,7 @@ export function readWholeFile(reader: StoreReader, pipeline: Pipeline, at: numbe
     return data;
   }
   const chunkBytes = pipeline.chunkBytes;
-  const out = new Uint8Array(row.size);
+  const out = allocateOutput(row.size);
   let sound = true;
   for (const ref of reader.chunkPlacements(ino, at, 0, Math.ceil(row.size / chunkBytes))) {
     const chunkStart = ref.chunkIndex * chunkBytes;

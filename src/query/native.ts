@@ -34,6 +34,11 @@ export interface NativeKernels {
    * Absent when the running Node does not export OpenSSL's SHA256 (src/fs/encode.ts checks it).
    */
   sha256Chunks?: (bytes: Uint8Array, chunkBytes: number, out: Uint8Array) => number;
+  /**
+   * A zero-filled ArrayBuffer in a 2 MiB-aligned mapping of its own advised for transparent huge
+   * pages, unmapped when collected; null when the mapping fails. Absent from builds before it.
+   */
+  allocLarge?: (byteLength: number) => ArrayBuffer | null;
 }
 
 /** Result of {@link loadNativeKernels}: the kernels, or why there are none. */
