@@ -22,7 +22,7 @@ import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { DirectoryEntry, Engram, OpenOptions, ProfileName } from '../fs/api.js';
 import { isEmbrError } from '../errors.js';
-import { defaultBatchLimits, retryWhileBusy, TransactionBatch } from './batch.js';
+import { retryWhileBusy, TransactionBatch } from './batch.js';
 import { CliFailure, ExitCode } from './failure.js';
 import { openForCli } from './session.js';
 import { createProgress, type Progress } from './progress.js';
