@@ -12,13 +12,61 @@
 import { availableParallelism } from 'node:os';
 import { Worker, isMainThread } from 'node:worker_threads';
 import type { CodecProfileName } from '../codec/api.js';
-import type { PreparedPack } from '../store/api.js';
+import type { PackBatch, PreparedPack } from '../store/api.js';
 import { EmbrError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { pickWorker, type PoolWorker } from './pool-worker.js';
 
 /** Writes at least this large are encoded in the pool (smaller ones inline: a round trip costs more). */
 export const POOL_MIN_BYTES = 256 * 1024;
+
+/** Bytes of one staging slot: a {@link EncodePool.hashAndEncode} part at most this large is copied into shared memory. */
+export const STAGING_SLOT_BYTES = 1 << 20;
+
+/** Staging slots per pool (8 MiB of shared memory, allocated at the first large write). */
+export const STAGING_SLOTS = 8;
+
+/**
+ * Shared memory the pool's workers read a large write's bytes from: fixed slots of one
+ * SharedArrayBuffer, each lent to one part of a {@link EncodePool.hashAndEncode} call until the
+ * worker has encoded it. Copying a part into a slot replaces copying it into a new ArrayBuffer and
+ * transferring that: the new buffer's pages were fresh each time (about 10 us per 4 KiB page to
+ * fault in on this project's VM, ~25 ms per 10 MB), and transferring detached and re-created its
+ * backing store per part. A slot's pages are touched once per process.
+ */
+class StagingSlots {
+  private readonly memory = new SharedArrayBuffer(STAGING_SLOT_BYTES * STAGING_SLOTS);
+  private readonly free: number[] = Array.from({ length: STAGING_SLOTS }, (_, slot) => slot);
+  private readonly waiting: Array<{ count: number; grant: (slots: number[]) => void }> = [];
+
+  /**
+   * `count` free slots at once (at most {@link STAGING_SLOTS}), waiting in line until that many
+   * are free. All at once, never one by one: concurrent calls each holding some of their slots
+   * while waiting for the rest would wait for each other forever.
+   */
+  acquire(count: number): Promise<number[]> | number[] {
+    if (this.waiting.length === 0 && this.free.length >= count) return this.free.splice(this.free.length - count, count);
+    return new Promise((grant) => this.waiting.push({ count, grant }));
+  }
+
+  view(slot: number, byteLength: number): Uint8Array {
+    return new Uint8Array(this.memory, slot * STAGING_SLOT_BYTES, byteLength);
+  }
+
+  release(slot: number): void {
+    this.free.push(slot);
+    // First come, first served: a large request is not passed over by smaller ones.
+    while (this.waiting.length > 0 && this.free.length >= this.waiting[0].count) {
+      const next = this.waiting.shift();
+      next?.grant(this.free.splice(this.free.length - (next?.count ?? 0), next?.count ?? 0));
+    }
+  }
+
+  /** Slots not lent (tests). */
+  get available(): number {
+    return this.free.length;
+  }
+}
 
 /** One batch of chunks for a worker to encode: their bytes back to back. */
 export interface EncodeTask {
@@ -70,6 +118,7 @@ export interface EncodeHeldTask {
 
 export type EncodeTaskResult =
   | { id: number; packs: PreparedPack[] }
+  | { id: number; batch: PackBatch }
   | { id: number; bytes: Uint8Array }
   | { id: number; hashes: { sha256s: Uint8Array; holes: Uint8Array } }
   | { id: number; error: string; code?: string; data?: Record<string, unknown> };
@@ -84,8 +133,9 @@ export interface DecodeRequest {
 /** The encode pool of one (profile, chunk size). */
 export class EncodePool {
   private readonly workers: PoolWorker[] = [];
-  private readonly waiting = new Map<number, { resolve: (result: PreparedPack[] | Uint8Array | HashResult) => void; reject: (error: Error) => void; owner: PoolWorker }>();
+  private readonly waiting = new Map<number, { resolve: (result: PreparedPack[] | PackBatch | Uint8Array | HashResult) => void; reject: (error: Error) => void; owner: PoolWorker }>();
   private nextId = 1;
+  private staging: StagingSlots | undefined;
 
   constructor(
     private readonly profile: CodecProfileName,
@@ -109,7 +159,7 @@ export class EncodePool {
       if ('error' in result) {
         // A codec verdict (CORRUPT) keeps its type; anything else is a pool failure the caller may retry inline.
         waiter.reject(result.code === undefined ? new Error(`encode worker failed: ${result.error}`) : new EmbrError(result.code as ErrorCode, result.error, result.data ?? {}));
-      } else waiter.resolve('packs' in result ? result.packs : 'hashes' in result ? result.hashes : result.bytes);
+      } else waiter.resolve('packs' in result ? result.packs : 'batch' in result ? result.batch : 'hashes' in result ? result.hashes : result.bytes);
     });
     worker.on('error', (error) => {
       // A crashed worker fails its own tasks and leaves the pool; the next task spawns a new one.
@@ -123,6 +173,11 @@ export class EncodePool {
     worker.unref();
     this.workers.push(entry);
     return entry;
+  }
+
+  /** Staging slots not lent to a worker right now ({@link STAGING_SLOTS} when idle; tests). */
+  get stagingSlotsFree(): number {
+    return this.staging?.available ?? STAGING_SLOTS;
   }
 
   private pick(): PoolWorker {
@@ -184,36 +239,66 @@ export class EncodePool {
    * Hashes the chunks of `bytes` (cut every `chunkBytes` bytes) in the workers, asks `select`
    * which of them to encode (given each chunk's SHA-256, or null for an all-zero chunk, in order),
    * and encodes those into packs there: a large write's hashing leaves the calling thread. The
-   * bytes are copied once into the workers (as for {@link encode}) and kept there between the
-   * two steps.
+   * bytes are copied once, into a {@link StagingSlots} slot the worker reads in place (or, for a
+   * part larger than a slot, into a buffer moved to the worker), and kept there between the two
+   * steps. Each part's packs come back as one {@link PackBatch} (chunks in columns, fingerprints
+   * with their indices).
    */
   async hashAndEncode(
     bytes: Uint8Array,
     chunkBytes: number,
     select: (shas: Array<Uint8Array | null>) => boolean[],
-  ): Promise<{ shas: Array<Uint8Array | null>; packs: PreparedPack[] }> {
+  ): Promise<{ shas: Array<Uint8Array | null>; batches: PackBatch[] }> {
     const chunkCount = Math.ceil(bytes.length / chunkBytes);
-    if (chunkCount === 0) return { shas: [], packs: [] };
+    if (chunkCount === 0) return { shas: [], batches: [] };
     const parts = Math.min(this.size, chunkCount);
     const perPart = Math.ceil(chunkCount / parts);
-    const held: Array<{ id: number; owner: PoolWorker; hashed: Promise<HashResult>; chunks: number }> = [];
+    const held: Array<{ id: number; owner: PoolWorker; hashed: Promise<HashResult>; chunks: number; slot?: number }> = [];
+    // Every part of the call fits a slot (the usual case: parts of a 1 MiB batch): the call takes
+    // its slots together; otherwise each part gets a buffer of its own, moved to the worker.
+    const partBytes = perPart * chunkBytes;
+    let slots: number[] | undefined;
+    if (partBytes <= STAGING_SLOT_BYTES && parts <= STAGING_SLOTS) {
+      this.staging ??= new StagingSlots();
+      slots = await this.staging.acquire(Math.ceil(chunkCount / perPart));
+    }
     for (let first = 0; first < chunkCount; first += perPart) {
-      // A copy of its own, always: it is transferred (detached here). `bytes.slice` would not do:
-      // on a Node Buffer it is a view, and transferring its buffer detached the caller's bytes.
-      const piece = new Uint8Array(bytes.subarray(first * chunkBytes, Math.min(bytes.length, (first + perPart) * chunkBytes)));
-      const chunks = Math.ceil(piece.length / chunkBytes);
+      const part = bytes.subarray(first * chunkBytes, Math.min(bytes.length, (first + perPart) * chunkBytes));
+      const chunks = Math.ceil(part.length / chunkBytes);
+      let piece: Uint8Array;
+      const slot = slots?.pop();
+      const transfer: ArrayBuffer[] = [];
+      if (slot !== undefined && this.staging !== undefined) {
+        // Copied into a staging slot of shared memory the worker reads in place (released below,
+        // once the worker is done with it).
+        piece = this.staging.view(slot, part.length);
+        piece.set(part);
+      } else {
+        // A copy of its own, transferred (detached here). `bytes.slice` would not do: on a Node
+        // Buffer it is a view, and transferring its buffer detached the caller's bytes.
+        piece = new Uint8Array(part);
+        transfer.push(piece.buffer as ArrayBuffer);
+      }
       const task: HashTask = { kind: 'hash', id: 0, bytes: piece, chunkBytes };
       const owner = this.pick();
-      // Moves the copy (piece is detached afterwards).
-      const hashed = this.post(task, [piece.buffer], owner) as Promise<HashResult>;
-      held.push({ id: task.id, owner, hashed, chunks });
+      const hashed = this.post(task, transfer, owner) as Promise<HashResult>;
+      held.push({ id: task.id, owner, hashed, chunks, slot });
     }
+    // Asks each part's worker to encode the chosen chunks (none: just drop the part) and gives
+    // the part's staging slot back once the worker is done with its bytes.
+    const encodeHeld = (part: (typeof held)[number], select: Uint8Array): Promise<PackBatch> => {
+      const done = this.post({ kind: 'encode-held', id: 0, heldId: part.id, select }, [select.buffer as ArrayBuffer], part.owner) as Promise<PackBatch>;
+      if (part.slot === undefined) return done;
+      const slot = part.slot;
+      return done.finally(() => this.staging?.release(slot));
+    };
     let results: HashResult[];
     try {
       results = await Promise.all(held.map((part) => part.hashed));
     } catch (error) {
-      // The parts that did hash still hold their bytes: let them go.
-      for (const part of held) this.post({ kind: 'encode-held', id: 0, heldId: part.id, select: new Uint8Array(0) }, [], part.owner).catch(() => undefined);
+      // The parts that did hash still hold their bytes: let them go. A part whose worker failed
+      // fails this too (its slot comes back either way).
+      for (const part of held) encodeHeld(part, new Uint8Array(0)).catch(() => undefined);
       throw error;
     }
     const shas: Array<Uint8Array | null> = [];
@@ -226,22 +311,24 @@ export class EncodePool {
     try {
       chosen = select(shas);
     } catch (error) {
-      for (const part of held) this.post({ kind: 'encode-held', id: 0, heldId: part.id, select: new Uint8Array(0) }, [], part.owner).catch(() => undefined);
+      for (const part of held) encodeHeld(part, new Uint8Array(0)).catch(() => undefined);
       throw error;
     }
     const encodes = held.map((part, index) => {
       const select = new Uint8Array(part.chunks);
       for (let chunk = 0; chunk < part.chunks; chunk += 1) select[chunk] = chosen[index * perPart + chunk] ? 1 : 0;
-      return this.post({ kind: 'encode-held', id: 0, heldId: part.id, select }, [select.buffer], part.owner) as Promise<PreparedPack[]>;
+      return encodeHeld(part, select);
     });
-    return { shas, packs: (await Promise.all(encodes)).flat() };
+    return { shas, batches: await Promise.all(encodes) };
   }
 
-  private post(task: EncodeTask | DecodeTask | HashTask | EncodeHeldTask, transfer: ArrayBuffer[], to?: PoolWorker): Promise<PreparedPack[] | Uint8Array | HashResult> {
+  private post(task: EncodeTask | DecodeTask | HashTask | EncodeHeldTask, transfer: ArrayBuffer[], to?: PoolWorker): Promise<PreparedPack[] | PackBatch | Uint8Array | HashResult> {
     const id = this.nextId;
     this.nextId += 1;
     task.id = id;
     const owner = to ?? this.pick();
+    // A task for a worker that crashed (its part's second step) would never be answered.
+    if (!this.workers.includes(owner)) return Promise.reject(new Error('encode worker failed: it exited'));
     owner.busy += 1;
     owner.worker.ref();
     return new Promise((resolve, reject) => {

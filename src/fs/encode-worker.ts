@@ -9,10 +9,10 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { NewChunk } from '../store/api.js';
-import { preparePacks } from '../store/pack.js';
+import { batchPacks, preparePacks } from '../store/pack.js';
 import { createPipeline, encodeChunk, isAllZero } from './encode.js';
 import type { DecodeTask, EncodeHeldTask, EncodeTask, EncodeTaskResult, HashResult, HashTask } from './encode-pool.js';
-import type { PreparedPack } from '../store/api.js';
+import type { PackBatch, PreparedPack } from '../store/api.js';
 import { EmbrError } from '../errors.js';
 
 const pipeline = createPipeline(workerData as { profile: 'positional' | 'holographic'; chunkBytes: number });
@@ -55,7 +55,7 @@ function hashChunks(task: HashTask): HashResult {
   return { sha256s: sha256s.slice(), holes };
 }
 
-function encodeHeld(task: EncodeHeldTask): PreparedPack[] {
+function encodeHeld(task: EncodeHeldTask): PackBatch {
   const part = held.get(task.heldId);
   held.delete(task.heldId);
   if (part === undefined) throw new Error(`no held chunks for task ${task.heldId}`);
@@ -63,10 +63,10 @@ function encodeHeld(task: EncodeHeldTask): PreparedPack[] {
   for (let chunk = 0; chunk < task.select.length; chunk += 1) {
     if (task.select[chunk] !== 1) continue;
     const bytes = part.bytes.subarray(chunk * part.chunkBytes, Math.min(part.bytes.length, (chunk + 1) * part.chunkBytes));
-    // keepVector false: the commit runs in another thread, which parses the fingerprints it needs.
-    fresh.push(encodeChunk(pipeline, bytes, part.sha256s.subarray(32 * chunk, 32 * chunk + 32), false));
+    // The vector is kept: the batch carries its indices, so the committing thread need not parse the fingerprint.
+    fresh.push(encodeChunk(pipeline, bytes, part.sha256s.subarray(32 * chunk, 32 * chunk + 32), true));
   }
-  return preparePacks(fresh);
+  return batchPacks(preparePacks(fresh), true);
 }
 
 /**
@@ -89,15 +89,19 @@ function shareFingerprints(packs: PreparedPack[]): void {
   }
 }
 
-/** Posts packs, moving the bodies a pack owns whole (a shared buffer would move its other users' bytes too). */
-function postPacks(id: number, packs: PreparedPack[]): void {
-  shareFingerprints(packs);
-  const result: EncodeTaskResult = { id, packs };
-  const transfer = packs
+/** The buffers of the pack bodies that own them whole (moving a shared buffer would move its other users' bytes too). */
+function ownedBodies(packs: ReadonlyArray<{ data: Uint8Array }>): ArrayBuffer[] {
+  return packs
     .map((pack) => pack.data)
     .filter((data) => data.byteOffset === 0 && data.byteLength === data.buffer.byteLength)
     .map((data) => data.buffer as ArrayBuffer);
-  parentPort?.postMessage(result, transfer);
+}
+
+/** Posts packs, moving the bodies they own whole. */
+function postPacks(id: number, packs: PreparedPack[]): void {
+  shareFingerprints(packs);
+  const result: EncodeTaskResult = { id, packs };
+  parentPort?.postMessage(result, ownedBodies(packs));
 }
 
 parentPort?.on('message', (task: EncodeTask | DecodeTask | HashTask | EncodeHeldTask) => {
@@ -109,7 +113,9 @@ parentPort?.on('message', (task: EncodeTask | DecodeTask | HashTask | EncodeHeld
       return;
     }
     if (task.kind === 'encode-held') {
-      postPacks(task.id, encodeHeld(task));
+      const batch = encodeHeld(task);
+      const result: EncodeTaskResult = { id: task.id, batch };
+      parentPort?.postMessage(result, [...ownedBodies(batch.packs), batch.sha256s.buffer, batch.fields.buffer, batch.fingerprints.buffer, batch.fingerprintEnds.buffer, ...(batch.dims === undefined || batch.dimCounts === undefined ? [] : [batch.dims.buffer, batch.dimCounts.buffer])] as ArrayBuffer[]);
       return;
     }
     if (task.kind === 'decode') {

@@ -18,10 +18,10 @@ import { isEmbrError } from '../errors.js';
 import type { ChunkCodec, CodecProfileName } from '../codec/index.js';
 import { serializedChunkFingerprint } from '../query/fingerprint.js';
 import { loadNativeKernels } from '../query/native.js';
-import type { NewChunk, PreparedPack } from '../store/api.js';
-import { isRawPack, preparePacks, unpack } from '../store/pack.js';
+import type { NewChunk, PackBatch, PreparedPack } from '../store/api.js';
+import { isRawPack, preparePacks, unbatchPacks, unpack } from '../store/pack.js';
 import { deserializeVector, rememberSerialization } from '../vsa/serialize.js';
-import type { SparseVector } from '../vsa/sparse.js';
+import { SparseVector } from '../vsa/sparse.js';
 import type { EncodePool } from './encode-pool.js';
 import { POOL_MIN_BYTES } from './encode-pool.js';
 
@@ -211,8 +211,8 @@ export async function encodeContentAsync(
   // The workers hash the chunks too (this thread only looks them up): a write through the FUSE
   // mount spent ~1.2 s of its main thread per GiB hashing here.
   try {
-    const { shas, packs } = await pool.hashAndEncode(bytes, pipeline.chunkBytes, (shas) => pickFresh(shas, lookupStored, new Set<string>()));
-    return { firstIndex, shas, packs, byteLength: bytes.length };
+    const { shas, batches } = await pool.hashAndEncode(bytes, pipeline.chunkBytes, (shas) => pickFresh(shas, lookupStored, new Set<string>()));
+    return { firstIndex, shas, packs: batches.flatMap((batch) => unbatchPacks(batch, batchVectors(batch))), byteLength: bytes.length };
   } catch (error) {
     // A codec or store verdict stands; a worker that cannot start or crashed must not fail the
     // write: encode here instead.
@@ -360,6 +360,43 @@ export function encodeChunk(pipeline: Pipeline, chunk: Uint8Array, sha?: Uint8Ar
     fingerprint,
     fingerprintVector: keepVector ? vector : undefined,
   };
+}
+
+/**
+ * The fingerprint vectors of a batch's chunks, in batch order, built from its indices
+ * (`batch.dims`) without parsing the serialized fingerprints; each remembers its serialization
+ * (a view of `batch.fingerprints`), so the index log copies those bytes. Parses the
+ * serializations when the batch has no indices.
+ *
+ * @example
+ * ```ts
+ * const vectors = batchVectors(batch); // vectors[i] belongs to the batch's chunk i
+ * ```
+ */
+export function batchVectors(batch: PackBatch): SparseVector[] {
+  const count = batch.fingerprintEnds.length;
+  const vectors: SparseVector[] = new Array<SparseVector>(count);
+  let dimAt = 0;
+  for (let index = 0; index < count; index += 1) {
+    const serialized = batch.fingerprints.subarray(index === 0 ? 0 : batch.fingerprintEnds[index - 1], batch.fingerprintEnds[index]);
+    let vector: SparseVector;
+    if (batch.dims !== undefined && batch.dimCounts !== undefined && batch.dimension !== undefined) {
+      const positive = batch.dimCounts[2 * index];
+      const negative = batch.dimCounts[2 * index + 1];
+      // The worker took these from vectors it built (valid by construction) and checked none on the way.
+      vector = SparseVector.fromCheckedIndices(
+        batch.dimension,
+        batch.dims.subarray(dimAt, dimAt + positive),
+        batch.dims.subarray(dimAt + positive, dimAt + positive + negative),
+      );
+      dimAt += positive + negative;
+    } else {
+      vector = deserializeVector(serialized);
+    }
+    rememberSerialization(vector, serialized);
+    vectors[index] = vector;
+  }
+  return vectors;
 }
 
 /**

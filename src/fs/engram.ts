@@ -33,12 +33,11 @@ import type {
   WriteOptions,
   XattrOptions,
 } from './api.js';
-import type { InodeRow, Store, StoreReader } from '../store/api.js';
+import type { InodeRow, PackBatch, StagedIds, Store, StoreReader } from '../store/api.js';
 import { LIVE, ROOT_INO } from '../store/api.js';
 import type { Pipeline } from './encode.js';
-import { coalescePacks, encodeChunk, fingerprintVector, pickFresh, shaKey, splitContent } from './encode.js';
-import type { EncodedContent } from './encode.js';
-import { preparePacks } from '../store/pack.js';
+import { batchVectors, coalescePacks, encodeChunk, pickFresh, shaKey, splitContent } from './encode.js';
+import { batchPacks, mergeBatches, preparePacks, unbatchPacks } from '../store/pack.js';
 import type { EncodePool } from './encode-pool.js';
 import { encodePool } from './encode-pool.js';
 import type { ReadPool } from './read-pool.js';
@@ -73,7 +72,7 @@ import type { Op, OpBuilder, SessionHost } from './session.js';
 import { Session, applyMetadataChange, metadataChanges, nowNs, replaceFile, validateXattrName } from './session.js';
 import type { MetadataChange } from './session.js';
 import { BundleAccumulator } from '../vsa/accumulator.js';
-import { deserializeVector, rememberSerialization, serializeVector } from '../vsa/serialize.js';
+import { deserializeVector, serializeVector } from '../vsa/serialize.js';
 import type { SparseVector } from '../vsa/sparse.js';
 import { FINGERPRINT_DIMENSION } from '../query/fingerprint.js';
 import { BULK_INDEX_CHECKPOINT_CHUNKS, BULK_INDEX_CHECKPOINT_COMMITS, EngramSimilarity, MAX_QUERY_K } from './similarity.js';
@@ -97,6 +96,12 @@ const STAGED_WRITE_HASH_AHEAD = 2;
  * One staged batch: its chunk ids (null for holes) and the fingerprint vectors of the chunks it
  * stored, by chunk id (each vector carries its serialization).
  */
+/** One batch of a staged write as the pool returns it: each chunk's SHA-256 (null: a hole) and the packs of the fresh ones. */
+interface StagedContent {
+  shas: Array<Uint8Array | null>;
+  batches: PackBatch[];
+}
+
 interface StagedBatch {
   ids: Array<number | null>;
   vectors: Map<number, SparseVector>;
@@ -580,8 +585,8 @@ class EngramImpl extends Session implements Engram, SessionHost {
           return pickFresh(shas, (present) => this.lookupStored(present), sent);
         };
         // Settled, never rejected: a batch that fails after an earlier one failed must not be an unhandled rejection.
-        const encoded: Promise<{ content: EncodedContent } | { error: unknown }> = pool.hashAndEncode(bytes, chunkBytes, select).then(
-          ({ shas, packs }) => ({ content: { firstIndex: offset / chunkBytes, shas, packs, byteLength: bytes.length } }),
+        const encoded: Promise<{ content: StagedContent } | { error: unknown }> = pool.hashAndEncode(bytes, chunkBytes, select).then(
+          ({ shas, batches }) => ({ content: { shas, batches } }),
           (error: unknown) => {
             hashed();
             if (isEmbrError(error)) return { error };
@@ -589,7 +594,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
             // (chunks this batch had picked are picked again).
             try {
               const { shas, fresh } = splitContent(pipeline, bytes, (batchShas) => this.lookupStored(batchShas));
-              return { content: { firstIndex: offset / chunkBytes, shas, packs: preparePacks(fresh.map((chunk) => encodeChunk(pipeline, chunk))), byteLength: bytes.length } };
+              return { content: { shas, batches: [batchPacks(preparePacks(fresh.map((chunk) => encodeChunk(pipeline, chunk))), true)] } };
             } catch (inlineError) {
               return { error: inlineError };
             }
@@ -647,41 +652,37 @@ class EngramImpl extends Session implements Engram, SessionHost {
    * when it has one, else here) and resolves to its chunk ids (null for holes) and the
    * fingerprint vectors of the chunks it stored, by chunk id.
    */
-  private async stageBatch(content: EncodedContent): Promise<StagedBatch> {
-    // Parsed now, while the pool encodes the next batches, and handed to the final commit's index
-    // update (which would parse them again otherwise); each vector keeps its serialization, so
-    // the index log copies those bytes instead of encoding the vector again.
-    const fingerprintOf = new Map<string, SparseVector>();
-    for (const pack of content.packs) {
-      for (const chunk of pack.chunks) {
-        const vector = fingerprintVector(chunk.fingerprint);
-        rememberSerialization(vector, chunk.fingerprint);
-        fingerprintOf.set(shaKey(chunk.sha256), vector);
-      }
-    }
-    const background = this.store.stageInBackground?.(nowNs(), content.packs, content.shas);
-    let ids: Array<number | null | undefined>;
+  private async stageBatch(content: StagedContent): Promise<StagedBatch> {
+    const batch = mergeBatches(content.batches);
+    // Built now, while the pool encodes the next batches, from the indices the workers sent (no
+    // parsing), and handed to the final commit's index update; each vector keeps its
+    // serialization, so the index log copies those bytes instead of encoding the vector again.
+    const batchVectorList = batchVectors(batch);
+    let staged: StagedIds;
+    const background = this.store.stageInBackground?.(nowNs(), batch, content.shas);
     if (background !== undefined) {
-      ids = await background;
-      this.store.syncAhead();
+      staged = await background;
     } else {
-      ids = this.store.write({ kind: 'stage', timeNs: nowNs(), durable: false }, (writer) => {
-        const batchIds = materialize(this.contextFor(writer), content);
+      staged = this.store.write({ kind: 'stage', timeNs: nowNs(), durable: false }, (writer) => {
+        const ids = materialize(this.contextFor(writer), { firstIndex: 0, shas: content.shas, packs: unbatchPacks(batch, batchVectorList), byteLength: 0 });
+        const chunkIds = batchVectorList.map((_, index) => writer.chunkIdBySha256(batch.sha256s.subarray(32 * index, 32 * index + 32)) ?? -1);
         this.similarity.advance(writer);
-        return batchIds;
+        return { ids, chunkIds };
       });
-      this.store.syncAhead();
     }
+    this.store.syncAhead();
     const vectors = new Map<number, SparseVector>();
-    content.shas.forEach((sha, position) => {
-      const id = ids[position];
-      if (sha === null) return;
-      // A chunk found stored at hashing time was compacted away before its batch was staged.
-      if (id === undefined || id === null) throw new ChunkVanishedError();
-      const vector = fingerprintOf.get(shaKey(sha));
-      if (vector !== undefined) vectors.set(id, vector);
+    batchVectorList.forEach((vector, index) => {
+      const id = staged.chunkIds[index];
+      invariant(id !== undefined && id >= 0, `staged chunk ${index} has no id`);
+      vectors.set(id, vector);
     });
-    return { ids: ids as Array<number | null>, vectors };
+    content.shas.forEach((sha, position) => {
+      const id = staged.ids[position];
+      // A chunk found stored at hashing time was compacted away before its batch was staged.
+      if (sha !== null && (id === undefined || id === null)) throw new ChunkVanishedError();
+    });
+    return { ids: staged.ids as Array<number | null>, vectors };
   }
 
   async writeFileFrom(path: string, source: AsyncIterable<Uint8Array>, options: WriteOptions = {}): Promise<number> {

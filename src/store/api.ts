@@ -137,6 +137,45 @@ export interface PreparedPack {
   chunks: Array<Omit<NewChunk, 'payload'> & { offset: number; payloadBytes: number }>;
 }
 
+/**
+ * The packs of one encode batch with their chunks in columns (every pack's chunks, in pack order,
+ * back to back): what an encode worker posts and a background connection stores. A few typed
+ * arrays instead of one object per chunk: structured-cloning ~2,500 chunk objects per 10 MB
+ * written (worker to main thread, main thread to the background connection) cost the main thread
+ * ~25 ms, a fifth of the write. Built by `batchPacks`, read back by `unbatchPacks` (src/store/pack.ts).
+ */
+export interface PackBatch {
+  /** Each pack's stored bytes and raw size, and how many of the batch's chunks (the next ones) it holds. */
+  packs: Array<{ data: Uint8Array; rawBytes: number; chunkCount: number }>;
+  /** 32 bytes per chunk. */
+  sha256s: Uint8Array;
+  /** {@link PACK_BATCH_FIELDS} per chunk: byteLength, offset in its decompressed pack, payloadBytes, vectorCorrectBytes, correctionBytes. */
+  fields: Uint32Array;
+  /** The serialized fingerprints back to back: chunk i's ends at fingerprintEnds[i] (and starts where chunk i-1's ends). */
+  fingerprints: Uint8Array;
+  fingerprintEnds: Uint32Array;
+  /**
+   * Optional: each chunk's fingerprint as indices, positive then negative, back to back, with
+   * dimCounts[2i] = positives and dimCounts[2i + 1] = negatives of chunk i: the receiving thread
+   * builds the vectors from them instead of parsing `fingerprints` (~12 ms per 10 MB).
+   */
+  dims?: Uint32Array;
+  dimCounts?: Uint32Array;
+  /** The vectors' dimension (with `dims`; every chunk's is the same). */
+  dimension?: number;
+}
+
+/** What {@link Store.stageInBackground} resolves to. */
+export interface StagedIds {
+  /** Per entry of the `shas` asked about: its chunk id, null for a hole, undefined if unknown. */
+  ids: Array<number | null | undefined>;
+  /** Per chunk of the batch, in batch order: its chunk id (the existing one for a chunk stored before). */
+  chunkIds: number[];
+}
+
+/** Numbers per chunk in {@link PackBatch.fields}. */
+export const PACK_BATCH_FIELDS = 5;
+
 export interface SnapshotRow {
   name: string;
   commit: number;
@@ -337,13 +376,14 @@ export interface Store {
    */
   syncAhead(): void;
   /**
-   * Optional (SQLite): stores `packs` in a `stage` commit (`durable: false`) made by a background
-   * connection, off the calling thread, and resolves to one chunk id per entry of `shas` (null for
-   * null, undefined for a SHA-256 neither in the packs nor stored). Requests are applied in the
-   * order they are made. The pack bodies are moved away (the caller's buffers are detached).
+   * Optional (SQLite): stores the packs of `batch` in a `stage` commit (`durable: false`) made by
+   * a background connection, off the calling thread, and resolves to one chunk id per entry of
+   * `shas` (null for null, undefined for a SHA-256 neither in the packs nor stored) and one per
+   * chunk of the batch. Requests are applied in the order they are made. The pack bodies that own
+   * their whole buffer are moved away (detached here); the other columns are copied.
    * Returns undefined when no background connection is available: stage in a commit of your own.
    */
-  stageInBackground?(timeNs: bigint, packs: PreparedPack[], shas: Array<Uint8Array | null>): Promise<Array<number | null | undefined>> | undefined;
+  stageInBackground?(timeNs: bigint, batch: PackBatch, shas: Array<Uint8Array | null>): Promise<StagedIds> | undefined;
   /**
    * Optional (SQLite): resolves once every request made to the background connection so far
    * (staged packs, checkpoints) is answered. Compaction and stats wait for it, so they neither

@@ -19,19 +19,23 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { EmbrError } from '../errors.js';
-import type { PreparedPack, Store } from './api.js';
+import type { PackBatch, Store } from './api.js';
+import { unbatchPacks } from './pack.js';
 import { openSqliteStore } from './sqlite-store.js';
 
 /** A request to the background connection. */
 export type BackgroundRequest =
   | { kind: 'checkpoint'; id: number }
-  | { kind: 'stage'; id: number; timeNs: bigint; packs: PreparedPack[]; shas: Array<Uint8Array | null> }
+  | { kind: 'stage'; id: number; timeNs: bigint; batch: PackBatch; shas: Uint8Array; holes: Uint8Array }
   | { kind: 'close'; id: number }
   | { kind: 'ping'; id: number };
 
-/** Its answer: chunk ids for a stage (undefined: a SHA-256 neither in the packs nor stored), nothing for a checkpoint. */
+/**
+ * Its answer: for a stage, the chunk id of each SHA-256 asked about (null for a hole, undefined:
+ * neither in the packs nor stored) and of each chunk of the batch; nothing for a checkpoint.
+ */
 export type BackgroundReply =
-  | { id: number; ids?: Array<number | null | undefined> }
+  | { id: number; ids?: Array<number | null | undefined>; chunkIds?: number[] }
   | { id: number; error: string; code?: string; data?: Record<string, unknown> };
 
 const { file, closed } = workerData as { file: string; closed: Int32Array };
@@ -43,14 +47,25 @@ function opened(): Store {
   return store;
 }
 
-function stage(request: Extract<BackgroundRequest, { kind: 'stage' }>): Array<number | null | undefined> {
+function stage(request: Extract<BackgroundRequest, { kind: 'stage' }>): { ids: Array<number | null | undefined>; chunkIds: number[] } {
   return opened().write({ kind: 'stage', timeNs: request.timeNs, durable: false }, (writer) => {
     const byKey = new Map<string, number>();
-    for (const pack of request.packs) {
+    const chunkIds: number[] = [];
+    for (const pack of unbatchPacks(request.batch)) {
       const ids = writer.putPack(pack);
       pack.chunks.forEach((chunk, position) => byKey.set(Buffer.from(chunk.sha256).toString('hex'), ids[position]));
+      chunkIds.push(...ids);
     }
-    return request.shas.map((sha) => (sha === null ? null : (byKey.get(Buffer.from(sha).toString('hex')) ?? writer.chunkIdBySha256(sha))));
+    const ids: Array<number | null | undefined> = [];
+    for (let position = 0; position < request.holes.length; position += 1) {
+      if (request.holes[position] === 1) {
+        ids.push(null);
+        continue;
+      }
+      const sha = request.shas.subarray(32 * position, 32 * position + 32);
+      ids.push(byKey.get(Buffer.from(sha).toString('hex')) ?? writer.chunkIdBySha256(sha));
+    }
+    return { ids, chunkIds };
   });
 }
 
@@ -81,7 +96,7 @@ parentPort?.on('message', (request: BackgroundRequest) => {
   }
   let reply: BackgroundReply;
   try {
-    reply = { id: request.id, ids: stage(request) };
+    reply = { id: request.id, ...stage(request) };
   } catch (error) {
     reply =
       error instanceof EmbrError

@@ -20,7 +20,9 @@
 import { createRequire } from 'node:module';
 import { Compressor, decompress } from 'zstd-napi';
 import { EmbrError } from '../errors.js';
-import type { NewChunk, PreparedPack } from './api.js';
+import type { NewChunk, PackBatch, PreparedPack } from './api.js';
+import { PACK_BATCH_FIELDS } from './api.js';
+import type { SparseVector } from '../vsa/sparse.js';
 
 /** Upper bound of the decompressed size of one pack (a single payload may exceed it alone). */
 export const PACK_TARGET_BYTES = 128 * 1024;
@@ -61,6 +63,153 @@ export function preparePacks(chunks: NewChunk[], targetBytes: number = PACK_TARG
     groupBytes += chunk.payload.length;
   }
   if (group.length > 0) packs.push(packGroup(group, groupBytes, groupBytes >= rawBelow));
+  return packs;
+}
+
+/**
+ * `packs` in columns ({@link PackBatch}). With `withDims`, each chunk's `fingerprintVector` (which
+ * must then be present) is written as indices too. The pack bodies are kept (not copied).
+ *
+ * @example
+ * ```ts
+ * const batch = batchPacks(preparePacks(chunks), true);
+ * ```
+ */
+export function batchPacks(packs: PreparedPack[], withDims = false): PackBatch {
+  let count = 0;
+  let fingerprintBytes = 0;
+  let dimTotal = 0;
+  let dimension: number | undefined;
+  for (const pack of packs) {
+    count += pack.chunks.length;
+    for (const chunk of pack.chunks) {
+      fingerprintBytes += chunk.fingerprint.byteLength;
+      if (!withDims) continue;
+      const vector = vectorOf(chunk.fingerprintVector);
+      dimTotal += vector.nonZeroCount;
+      dimension ??= vector.dimension;
+      if (vector.dimension !== dimension) throw new Error(`batchPacks: fingerprints of dimensions ${dimension} and ${vector.dimension}`);
+    }
+  }
+  const sha256s = new Uint8Array(32 * count);
+  const fields = new Uint32Array(PACK_BATCH_FIELDS * count);
+  const fingerprints = new Uint8Array(fingerprintBytes);
+  const fingerprintEnds = new Uint32Array(count);
+  const dims = withDims ? new Uint32Array(dimTotal) : undefined;
+  const dimCounts = withDims ? new Uint32Array(2 * count) : undefined;
+  let index = 0;
+  let fingerprintAt = 0;
+  let dimAt = 0;
+  for (const pack of packs) {
+    for (const chunk of pack.chunks) {
+      sha256s.set(chunk.sha256, 32 * index);
+      const at = PACK_BATCH_FIELDS * index;
+      fields[at] = chunk.byteLength;
+      fields[at + 1] = chunk.offset;
+      fields[at + 2] = chunk.payloadBytes;
+      fields[at + 3] = chunk.vectorCorrectBytes;
+      fields[at + 4] = chunk.correctionBytes;
+      fingerprints.set(chunk.fingerprint, fingerprintAt);
+      fingerprintAt += chunk.fingerprint.byteLength;
+      fingerprintEnds[index] = fingerprintAt;
+      if (dims !== undefined && dimCounts !== undefined) {
+        const vector = vectorOf(chunk.fingerprintVector);
+        dims.set(vector.positive, dimAt);
+        dims.set(vector.negative, dimAt + vector.positive.length);
+        dimAt += vector.positive.length + vector.negative.length;
+        dimCounts[2 * index] = vector.positive.length;
+        dimCounts[2 * index + 1] = vector.negative.length;
+      }
+      index += 1;
+    }
+  }
+  const batch: PackBatch = { packs: packs.map((pack) => ({ data: pack.data, rawBytes: pack.rawBytes, chunkCount: pack.chunks.length })), sha256s, fields, fingerprints, fingerprintEnds };
+  if (dims !== undefined && dimCounts !== undefined) {
+    batch.dims = dims;
+    batch.dimCounts = dimCounts;
+    batch.dimension = dimension ?? 1;
+  }
+  return batch;
+}
+
+/**
+ * Several batches as one (columns concatenated in order; pack bodies kept). Indices are kept only
+ * when every batch has them (of one dimension).
+ *
+ * @example
+ * ```ts
+ * const batch = mergeBatches([first, second]);
+ * ```
+ */
+export function mergeBatches(batches: readonly PackBatch[]): PackBatch {
+  if (batches.length === 1) return batches[0];
+  const concat = <T extends Uint8Array | Uint32Array>(parts: T[], make: (length: number) => T): T => {
+    const out = make(parts.reduce((sum, part) => sum + part.length, 0));
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  };
+  const fingerprintEnds: Uint32Array[] = [];
+  let fingerprintBase = 0;
+  for (const batch of batches) {
+    fingerprintEnds.push(batch.fingerprintEnds.map((end) => end + fingerprintBase));
+    fingerprintBase += batch.fingerprints.length;
+  }
+  const merged: PackBatch = {
+    packs: batches.flatMap((batch) => batch.packs),
+    sha256s: concat(batches.map((batch) => batch.sha256s), (length) => new Uint8Array(length)),
+    fields: concat(batches.map((batch) => batch.fields), (length) => new Uint32Array(length)),
+    fingerprints: concat(batches.map((batch) => batch.fingerprints), (length) => new Uint8Array(length)),
+    fingerprintEnds: concat(fingerprintEnds, (length) => new Uint32Array(length)),
+  };
+  const dimension = batches.find((batch) => batch.fingerprintEnds.length > 0)?.dimension;
+  const withDims = batches.every((batch) => batch.fingerprintEnds.length === 0 || (batch.dims !== undefined && batch.dimCounts !== undefined && batch.dimension === dimension));
+  if (withDims && dimension !== undefined) {
+    merged.dims = concat(batches.map((batch) => batch.dims ?? new Uint32Array(0)), (length) => new Uint32Array(length));
+    merged.dimCounts = concat(batches.map((batch) => batch.dimCounts ?? new Uint32Array(0)), (length) => new Uint32Array(length));
+    merged.dimension = dimension;
+  }
+  return merged;
+}
+
+function vectorOf(vector: SparseVector | undefined): SparseVector {
+  if (vector === undefined) throw new Error('batchPacks: a chunk has no fingerprint vector');
+  return vector;
+}
+
+/**
+ * The packs of a {@link PackBatch} as {@link PreparedPack}s; each chunk's `sha256` and
+ * `fingerprint` are views of the batch's columns. `vectors`, when given, are the chunks'
+ * fingerprint vectors in batch order.
+ *
+ * @example
+ * ```ts
+ * for (const pack of unbatchPacks(batch)) writer.putPack(pack);
+ * ```
+ */
+export function unbatchPacks(batch: PackBatch, vectors?: readonly SparseVector[]): PreparedPack[] {
+  const packs: PreparedPack[] = [];
+  let index = 0;
+  for (const pack of batch.packs) {
+    const chunks: PreparedPack['chunks'] = [];
+    for (let end = index + pack.chunkCount; index < end; index += 1) {
+      const at = PACK_BATCH_FIELDS * index;
+      chunks.push({
+        sha256: batch.sha256s.subarray(32 * index, 32 * index + 32),
+        byteLength: batch.fields[at],
+        vectorCorrectBytes: batch.fields[at + 3],
+        correctionBytes: batch.fields[at + 4],
+        fingerprint: batch.fingerprints.subarray(index === 0 ? 0 : batch.fingerprintEnds[index - 1], batch.fingerprintEnds[index]),
+        fingerprintVector: vectors?.[index],
+        offset: batch.fields[at + 1],
+        payloadBytes: batch.fields[at + 2],
+      });
+    }
+    packs.push({ data: pack.data, rawBytes: pack.rawBytes, chunks });
+  }
   return packs;
 }
 

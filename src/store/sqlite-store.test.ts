@@ -10,7 +10,7 @@ import { LIVE, ROOT_INO } from './api.js';
 import { runStoreConformance } from './conformance.js';
 import { openSqliteStore, translateSqliteError } from './sqlite-store.js';
 import type { NewChunk } from './api.js';
-import { preparePacks } from './pack.js';
+import { batchPacks, preparePacks } from './pack.js';
 
 const root = mkdtempSync(join(tmpdir(), 'embrfs-sqlite-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -355,18 +355,24 @@ describe('sqlite store background connection', () => {
       const known = first.chunks[1].sha256;
       const unknown = new Uint8Array(32).fill(9);
       const head = store.read((reader) => reader.headCommit());
-      const staging = store.stageInBackground?.(7n, [first], [first.chunks[0].sha256, null, first.chunks[2].sha256]);
+      const firstBatch = batchPacks([first]);
+      const staging = store.stageInBackground?.(7n, firstBatch, [first.chunks[0].sha256, null, first.chunks[2].sha256]);
       // The second request finds a chunk the first stored, and reports one that nobody stored.
-      const later = store.stageInBackground?.(8n, [second], [second.chunks[0].sha256, known, unknown]);
+      const later = store.stageInBackground?.(8n, batchPacks([second]), [second.chunks[0].sha256, known, unknown]);
       assert.ok(staging !== undefined && later !== undefined);
       assert.equal(first.data.byteLength, 0, 'the pack body was moved to the worker');
-      const ids = await staging;
-      const laterIds = await later;
+      const { ids, chunkIds } = await staging;
+      const { ids: laterIds, chunkIds: laterChunkIds } = await later;
+      // One chunk id per chunk of each batch, in batch order; a chunk stored before keeps its id.
+      assert.equal(chunkIds.length, 3);
+      assert.deepEqual([chunkIds[0], chunkIds[2]], [ids[0], ids[2]]);
+      assert.equal(laterChunkIds[0], laterIds[0]);
       store.read((reader) => {
         assert.equal(reader.headCommit(), head + 2);
         assert.equal(reader.commitInfo(head + 1)?.kind, 'stage');
         assert.equal(reader.commitInfo(head + 2)?.kind, 'stage');
         assert.equal(ids[1], null);
+        assert.deepEqual(reader.chunkInfo(chunkIds[1])?.sha256, first.chunks[1].sha256);
         assert.deepEqual(reader.chunkInfo(ids[0] as number)?.sha256, first.chunks[0].sha256);
         assert.equal(laterIds[1], reader.chunkIdBySha256(known));
         assert.equal(laterIds[2], undefined);

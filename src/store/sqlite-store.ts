@@ -30,8 +30,10 @@ import type {
   GcRule,
   InodeData,
   InodeRow,
+  PackBatch,
   PreparedPack,
   SnapshotRow,
+  StagedIds,
   Store,
   StoreInfo,
   StoreOpenOptions,
@@ -1132,15 +1134,25 @@ class SqliteStore implements Store, StoreWriter {
    * copies are detached). Undefined when the store has no background connection (read-only,
    * closed, or the worker could not start): the caller stages in its own commits then.
    */
-  stageInBackground(timeNs: bigint, packs: PreparedPack[], shas: Array<Uint8Array | null>): Promise<Array<number | null | undefined>> | undefined {
+  stageInBackground(timeNs: bigint, batch: PackBatch, shas: Array<Uint8Array | null>): Promise<StagedIds> | undefined {
     if (this.closed || this.readOnly) return undefined;
     const background = this.backgroundConnection();
     if (background === undefined) return undefined;
-    const transfer = packs
+    // The pack bodies go without the fingerprint indices (the caller keeps those), and the
+    // SHA-256s asked about in one buffer with a hole mask: a few clones, not one per chunk.
+    const { dims: _dims, dimCounts: _dimCounts, ...stored } = batch;
+    const asked = new Uint8Array(32 * shas.length);
+    const holes = new Uint8Array(shas.length);
+    shas.forEach((sha, position) => {
+      if (sha === null) holes[position] = 1;
+      else asked.set(sha, 32 * position);
+    });
+    const transfer = batch.packs
       .map((pack) => pack.data)
       .filter((data) => data.byteOffset === 0 && data.byteLength === data.buffer.byteLength)
       .map((data) => data.buffer as ArrayBuffer);
-    return this.request(background, { kind: 'stage', id: 0, timeNs, packs, shas }, transfer).then((reply) => reply.ids ?? []);
+    transfer.push(asked.buffer, holes.buffer);
+    return this.request(background, { kind: 'stage', id: 0, timeNs, batch: stored, shas: asked, holes }, transfer).then((reply) => ({ ids: reply.ids ?? [], chunkIds: reply.chunkIds ?? [] }));
   }
 
   async idle(): Promise<void> {

@@ -1,0 +1,91 @@
+/**
+ * The encode pool's large-write path (hashAndEncode): its parts travel through shared staging
+ * slots, and every slot comes back whatever happens to the call; each part comes back as one pack
+ * batch whose columns and fingerprint indices describe exactly the chunks it encoded.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import { seededBytes } from '../../test/support/seeded-bytes.js';
+import { unbatchPacks, unpack } from '../store/pack.js';
+import { deserializeVector } from '../vsa/serialize.js';
+import { batchVectors } from './encode.js';
+import { STAGING_SLOTS, STAGING_SLOT_BYTES, encodePool } from './encode-pool.js';
+
+const CHUNK = 4096;
+const pool = encodePool({ profile: 'positional', chunkBytes: CHUNK });
+
+async function slotsBack(): Promise<void> {
+  for (let round = 0; round < 200 && (pool?.stagingSlotsFree ?? STAGING_SLOTS) !== STAGING_SLOTS; round += 1) await sleep(5);
+  assert.equal(pool?.stagingSlotsFree, STAGING_SLOTS, 'every staging slot is free again');
+}
+
+describe('encode pool: hashAndEncode', { skip: pool === undefined ? `no pool on this machine (${availableParallelism()} core(s) or EMBRFS_ENCODE_THREADS=0)` : false }, () => {
+  it('hashes and encodes many concurrent calls (more parts than slots) exactly, and gives every slot back', async () => {
+    assert.ok(pool !== undefined);
+    const inputs = Array.from({ length: 12 }, (_, index) => seededBytes(STAGING_SLOT_BYTES + 3 * CHUNK + index, index + 1));
+    // A hole in one input: no hash, not encoded.
+    inputs[3].fill(0, CHUNK, 2 * CHUNK);
+    const results = await Promise.all(inputs.map((bytes) => pool.hashAndEncode(bytes, CHUNK, (shas) => shas.map((sha) => sha !== null))));
+    results.forEach(({ shas, batches }, call) => {
+      const bytes = inputs[call];
+      assert.equal(shas.length, Math.ceil(bytes.length / CHUNK));
+      const payloads: Uint8Array[] = [];
+      shas.forEach((sha, chunk) => {
+        const piece = bytes.subarray(chunk * CHUNK, (chunk + 1) * CHUNK);
+        if (call === 3 && chunk === 1) return assert.equal(sha, null);
+        assert.deepEqual(Buffer.from(sha ?? []), createHash('sha256').update(piece).digest());
+        payloads.push(piece);
+      });
+      let encoded = 0;
+      for (const batch of batches) {
+        const vectors = batchVectors(batch);
+        let inBatch = 0;
+        for (const pack of unbatchPacks(batch)) {
+          const raw = unpack(pack.data, pack.rawBytes);
+          for (const chunk of pack.chunks) {
+            // Positional payloads end with the chunk's bytes.
+            const payload = raw.subarray(chunk.offset, chunk.offset + chunk.payloadBytes);
+            assert.deepEqual(Buffer.from(payload.subarray(payload.length - chunk.byteLength)), Buffer.from(payloads[encoded]));
+            assert.deepEqual(Buffer.from(chunk.sha256), createHash('sha256').update(payloads[encoded]).digest());
+            // The vector built from the batch's indices is the fingerprint's parse.
+            assert.ok(vectors[inBatch].equals(deserializeVector(chunk.fingerprint)));
+            inBatch += 1;
+            encoded += 1;
+          }
+        }
+        assert.equal(inBatch, vectors.length);
+      }
+      assert.equal(encoded, payloads.length, 'every chunk chosen was encoded once');
+    });
+    await slotsBack();
+  });
+
+  it('gives the slots back when the choice of chunks throws, and the pool still works after', async () => {
+    assert.ok(pool !== undefined);
+    const bytes = seededBytes(2 * STAGING_SLOT_BYTES, 77);
+    await assert.rejects(
+      pool.hashAndEncode(bytes, CHUNK, () => {
+        throw new Error('refused');
+      }),
+      /refused/,
+    );
+    await slotsBack();
+    const { batches } = await pool.hashAndEncode(bytes, CHUNK, (shas) => shas.map(() => false));
+    assert.equal(batches.reduce((sum, batch) => sum + batch.fingerprintEnds.length, 0), 0, 'nothing chosen, nothing encoded');
+    await slotsBack();
+  });
+
+  it('does not change the caller\'s bytes, and a part larger than a slot is still hashed right', async () => {
+    assert.ok(pool !== undefined);
+    const bytes = seededBytes(3 * STAGING_SLOT_BYTES, 5);
+    const copy = Uint8Array.from(bytes);
+    const { shas } = await pool.hashAndEncode(bytes, CHUNK, (hashes) => hashes.map(() => false));
+    assert.deepEqual(Buffer.from(bytes), Buffer.from(copy));
+    const last = bytes.subarray(bytes.length - CHUNK);
+    assert.deepEqual(Buffer.from(shas[shas.length - 1] ?? []), createHash('sha256').update(last).digest());
+    await slotsBack();
+  });
+});
