@@ -36,17 +36,20 @@
  *   allocLarge(byteLength: int) -> ArrayBuffer | null
  *     A zero-filled ArrayBuffer of byteLength bytes in a mapping of its own, 2 MiB-aligned and
  *     advised MADV_HUGEPAGE (transparent huge pages, where the kernel has them in "madvise"
- *     mode). When V8 collects it, the mapping is kept for the next call (up to 64 MiB and 16
- *     mappings per process, reused when at most twice the size needed, zeroed again) or
- *     unmapped. After each call, unless the pool already holds a fit, one detached thread maps
- *     and touches a mapping of the same size and adds it to the pool (one such thread at a time),
- *     so a program reading large files one after another takes the page faults off its own
- *     thread: V8 frees an output only at its next GC, often after the next read has begun. Its size is reported to V8 as external memory while in use, so GC pressure is
- *     what it would be for a plain ArrayBuffer. null when the mapping fails (callers then
- *     allocate a plain one). For large read outputs: on this project's VM a fresh 4 KiB page
- *     costs ~10 us to fault in, so a fresh 10 MB buffer took 27-39 ms to fill, against ~2 ms in
- *     2 MiB pages (src/fs/output-memory.ts). Such a buffer is not transferable: postMessage with
- *     it in the transfer list copies it instead (Node's rule for external buffers).
+ *     mode). Its size is reported to V8 as external memory while in use, so GC pressure is what
+ *     it would be for a plain ArrayBuffer. When V8 collects it, the mapping is kept for the next
+ *     call (up to 32 MiB and 16 mappings per process, reused when at most twice the size needed,
+ *     zeroed again) or unmapped. When a call asks for the same size as the one before (at most
+ *     16 MiB) and the pool holds no fit, one detached thread maps and touches a mapping of that
+ *     size and adds it to the pool (one such thread at a time), so a program reading large files
+ *     one after another takes the page faults off its own thread: V8 frees an output only at its
+ *     next GC, often after the next read has begun. The library is pinned in memory (linked with
+ *     -z nodelete), so a worker thread's exit never unloads code that thread may still run.
+ *     null when the mapping fails (callers then allocate a plain one). Why: on this project's VM
+ *     a fresh 4 KiB page costs ~10 us to fault in, so a fresh 10 MB buffer took 25-39 ms to fill;
+ *     fresh 2 MiB pages take ~18 ms per 10 MiB, a reused mapping ~1 ms (src/fs/output-memory.ts).
+ *     Such a buffer is not transferable: Node 20 copies it when it is in a transfer list, Node 21+
+ *     throws (output-memory.ts checks which, once).
  *
  * Scratch state is thread-local (worker threads each load the addon) and all zero between calls.
  */
@@ -354,7 +357,9 @@ static napi_value js_sha256_chunks(napi_env env, napi_callback_info info) {
 
 #define LARGE_ALIGN ((size_t)2 << 20)
 /* Idle mappings kept for reuse: at most this many bytes and this many mappings per process. */
-#define LARGE_RETAIN_BYTES ((size_t)64 << 20)
+#define LARGE_RETAIN_BYTES ((size_t)32 << 20)
+/* Mappings are prepared ahead only up to this size, and only for a size asked for twice in a row. */
+#define LARGE_PREPARE_MAX_BYTES ((size_t)16 << 20)
 #define LARGE_RETAIN_COUNT 16
 
 typedef struct {
@@ -451,11 +456,20 @@ static void *prepare_large(void *arg) {
   return NULL;
 }
 
-/* Starts prepare_large for `mapped` bytes unless the pool already holds a fit or one is being prepared. */
+/* The mapped size of the previous allocLarge call (0 before the first). */
+static size_t large_last_mapped;
+
+/*
+ * Starts prepare_large for `mapped` bytes when the previous call asked for the same size (a
+ * program reading large files one after another) and it is at most LARGE_PREPARE_MAX_BYTES,
+ * unless the pool already holds a fit or one is being prepared.
+ */
 static void prepare_ahead(size_t mapped) {
   int start = 0;
   pthread_mutex_lock(&large_lock);
-  if (!large_preparing && large_idle_bytes + mapped <= LARGE_RETAIN_BYTES && large_idle_count < LARGE_RETAIN_COUNT) {
+  int repeated = large_last_mapped == mapped;
+  large_last_mapped = mapped;
+  if (repeated && mapped <= LARGE_PREPARE_MAX_BYTES && !large_preparing && large_idle_bytes + mapped <= LARGE_RETAIN_BYTES && large_idle_count < LARGE_RETAIN_COUNT) {
     start = 1;
     for (size_t index = 0; index < large_idle_count; index += 1) {
       if (large_idle[index].mapped >= mapped && large_idle[index].mapped <= 2 * mapped) start = 0;
@@ -503,14 +517,17 @@ static napi_value js_alloc_large(napi_env env, napi_callback_info info) {
     return result;
   }
   *owned = mapping;
+  /* Reported before the buffer exists: free_large subtracts it, also if Node runs it on failure. */
+  int64_t ignored;
+  napi_adjust_external_memory(env, (int64_t)owned->mapped, &ignored);
   if (napi_create_external_arraybuffer(env, owned->base, (size_t)requested, free_large, owned, &result) != napi_ok) {
-    munmap(owned->base, owned->mapped);
-    free(owned);
+    /* Node may already have run free_large on `owned` (it does for a length above its buffer
+       limit): touching it again would be a double free. Callers stay below that limit. */
+    napi_value pending;
+    napi_get_and_clear_last_exception(env, &pending);
     CHECK(napi_get_null(env, &result));
     return result;
   }
-  int64_t ignored;
-  napi_adjust_external_memory(env, (int64_t)owned->mapped, &ignored);
   return result;
 }
 

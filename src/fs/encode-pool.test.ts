@@ -4,8 +4,11 @@
  * batch whose columns and fingerprint indices describe exactly the chunks it encoded.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { seededBytes } from '../../test/support/seeded-bytes.js';
@@ -87,5 +90,38 @@ describe('encode pool: hashAndEncode', { skip: pool === undefined ? `no pool on 
     const last = bytes.subarray(bytes.length - CHUNK);
     assert.deepEqual(Buffer.from(shas[shas.length - 1] ?? []), createHash('sha256').update(last).digest());
     await slotsBack();
+  });
+});
+
+describe('encode pool: a worker that cannot start', () => {
+  it('fails the pool step, not the write: a 10 MB writeFile under a flag workers refuse encodes inline and reads back', () => {
+    // Node refuses to start workers with some process flags (ERR_WORKER_INVALID_EXEC_ARGV, here
+    // --stack-trace-limit): the pool's first step throws, and no staging slot may stay taken
+    // (a taken slot made every later large write wait forever).
+    const directory = mkdtempSync(join(tmpdir(), 'embrfs-pool-refused-'));
+    try {
+      const script = join(directory, 'write.mjs');
+      const index = new URL('./index.js', import.meta.url).href;
+      writeFileSync(
+        script,
+        `import { openEngram } from ${JSON.stringify(index)};
+const engram = await openEngram(${JSON.stringify(join(directory, 'e.engram'))}, { create: true });
+for (let round = 0; round < 3; round += 1) {
+  const data = new Uint8Array(10_000_000).map((_, at) => (at * 2654435761 + round) >>> 24);
+  await engram.writeFile('/f', data);
+  const back = (await engram.readFile('/f')).data;
+  if (Buffer.compare(back, data) !== 0) throw new Error('read back differs');
+}
+await engram.close();
+console.log('written');
+`,
+      );
+      const child = spawnSync(process.execPath, ['--stack-trace-limit=50', script], { encoding: 'utf8', timeout: 120_000 });
+      assert.equal(child.signal, null, `the child did not finish: ${child.stderr}`);
+      assert.equal(child.status, 0, child.stderr);
+      assert.match(child.stdout, /written/);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 });

@@ -130,6 +130,16 @@ export interface DecodeRequest {
   byteLength: number;
 }
 
+/** One part of a hashAndEncode call, held by its worker between the hash and the encode step. */
+interface HeldPart {
+  id: number;
+  owner: PoolWorker;
+  hashed: Promise<HashResult>;
+  chunks: number;
+  /** Its staging slot, if it has one. */
+  slot?: number;
+}
+
 /** The encode pool of one (profile, chunk size). */
 export class EncodePool {
   private readonly workers: PoolWorker[] = [];
@@ -253,52 +263,55 @@ export class EncodePool {
     if (chunkCount === 0) return { shas: [], batches: [] };
     const parts = Math.min(this.size, chunkCount);
     const perPart = Math.ceil(chunkCount / parts);
-    const held: Array<{ id: number; owner: PoolWorker; hashed: Promise<HashResult>; chunks: number; slot?: number }> = [];
+    const held: HeldPart[] = [];
     // Every part of the call fits a slot (the usual case: parts of a 1 MiB batch): the call takes
-    // its slots together; otherwise each part gets a buffer of its own, moved to the worker.
+    // its slots together; otherwise each part gets a buffer of its own, moved to the worker. The
+    // workers are chosen first: choosing one may start it, and that can throw.
+    const owners: PoolWorker[] = [];
+    for (let first = 0; first < chunkCount; first += perPart) owners.push(this.pick());
     const partBytes = perPart * chunkBytes;
     let slots: number[] | undefined;
     if (partBytes <= STAGING_SLOT_BYTES && parts <= STAGING_SLOTS) {
       this.staging ??= new StagingSlots();
-      slots = await this.staging.acquire(Math.ceil(chunkCount / perPart));
+      slots = await this.staging.acquire(owners.length);
     }
-    for (let first = 0; first < chunkCount; first += perPart) {
-      const part = bytes.subarray(first * chunkBytes, Math.min(bytes.length, (first + perPart) * chunkBytes));
-      const chunks = Math.ceil(part.length / chunkBytes);
-      let piece: Uint8Array;
-      const slot = slots?.pop();
-      const transfer: ArrayBuffer[] = [];
-      if (slot !== undefined && this.staging !== undefined) {
-        // Copied into a staging slot of shared memory the worker reads in place (released below,
-        // once the worker is done with it).
-        piece = this.staging.view(slot, part.length);
-        piece.set(part);
-      } else {
-        // A copy of its own, transferred (detached here). `bytes.slice` would not do: on a Node
-        // Buffer it is a view, and transferring its buffer detached the caller's bytes.
-        piece = new Uint8Array(part);
-        transfer.push(piece.buffer as ArrayBuffer);
+    try {
+      for (let first = 0, index = 0; first < chunkCount; first += perPart, index += 1) {
+        const part = bytes.subarray(first * chunkBytes, Math.min(bytes.length, (first + perPart) * chunkBytes));
+        const chunks = Math.ceil(part.length / chunkBytes);
+        let piece: Uint8Array;
+        const slot = slots?.pop();
+        const transfer: ArrayBuffer[] = [];
+        if (slot !== undefined && this.staging !== undefined) {
+          // Copied into a staging slot of shared memory the worker reads in place (released
+          // below, once the worker is done with it).
+          piece = this.staging.view(slot, part.length);
+          piece.set(part);
+        } else {
+          // A copy of its own, transferred (detached here). `bytes.slice` would not do: on a
+          // Node Buffer it is a view, and transferring its buffer detached the caller's bytes.
+          piece = new Uint8Array(part);
+          transfer.push(piece.buffer as ArrayBuffer);
+        }
+        const task: HashTask = { kind: 'hash', id: 0, bytes: piece, chunkBytes };
+        // A slot is the part's from here: released after its encode step (post rejects at once
+        // for a worker that is gone).
+        const hashed = this.post(task, transfer, owners[index]) as Promise<HashResult>;
+        held.push({ id: task.id, owner: owners[index], hashed, chunks, slot });
       }
-      const task: HashTask = { kind: 'hash', id: 0, bytes: piece, chunkBytes };
-      const owner = this.pick();
-      const hashed = this.post(task, transfer, owner) as Promise<HashResult>;
-      held.push({ id: task.id, owner, hashed, chunks, slot });
+    } catch (error) {
+      // Not expected (posting does not throw for a live worker), but no slot may be lost.
+      for (const slot of slots ?? []) this.staging?.release(slot);
+      for (const part of held) this.dropHeld(part);
+      throw error;
     }
-    // Asks each part's worker to encode the chosen chunks (none: just drop the part) and gives
-    // the part's staging slot back once the worker is done with its bytes.
-    const encodeHeld = (part: (typeof held)[number], select: Uint8Array): Promise<PackBatch> => {
-      const done = this.post({ kind: 'encode-held', id: 0, heldId: part.id, select }, [select.buffer as ArrayBuffer], part.owner) as Promise<PackBatch>;
-      if (part.slot === undefined) return done;
-      const slot = part.slot;
-      return done.finally(() => this.staging?.release(slot));
-    };
     let results: HashResult[];
     try {
       results = await Promise.all(held.map((part) => part.hashed));
     } catch (error) {
       // The parts that did hash still hold their bytes: let them go. A part whose worker failed
       // fails this too (its slot comes back either way).
-      for (const part of held) encodeHeld(part, new Uint8Array(0)).catch(() => undefined);
+      for (const part of held) this.dropHeld(part);
       throw error;
     }
     const shas: Array<Uint8Array | null> = [];
@@ -311,15 +324,31 @@ export class EncodePool {
     try {
       chosen = select(shas);
     } catch (error) {
-      for (const part of held) encodeHeld(part, new Uint8Array(0)).catch(() => undefined);
+      for (const part of held) this.dropHeld(part);
       throw error;
     }
     const encodes = held.map((part, index) => {
       const select = new Uint8Array(part.chunks);
       for (let chunk = 0; chunk < part.chunks; chunk += 1) select[chunk] = chosen[index * perPart + chunk] ? 1 : 0;
-      return encodeHeld(part, select);
+      return this.encodeHeld(part, select);
     });
     return { shas, batches: await Promise.all(encodes) };
+  }
+
+  /**
+   * Asks a part's worker to encode the chosen chunks of the part it holds (none: just drop it)
+   * and gives the part's staging slot back once the worker is done with its bytes, or gone.
+   */
+  private encodeHeld(part: HeldPart, select: Uint8Array): Promise<PackBatch> {
+    const done = this.post({ kind: 'encode-held', id: 0, heldId: part.id, select }, [select.buffer as ArrayBuffer], part.owner) as Promise<PackBatch>;
+    if (part.slot === undefined) return done;
+    const slot = part.slot;
+    return done.finally(() => this.staging?.release(slot));
+  }
+
+  /** Lets a part's worker drop its bytes (and its slot come back), ignoring the outcome. */
+  private dropHeld(part: HeldPart): void {
+    this.encodeHeld(part, new Uint8Array(0)).catch(() => undefined);
   }
 
   private post(task: EncodeTask | DecodeTask | HashTask | EncodeHeldTask, transfer: ArrayBuffer[], to?: PoolWorker): Promise<PreparedPack[] | PackBatch | Uint8Array | HashResult> {
