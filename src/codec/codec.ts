@@ -44,6 +44,33 @@ import { POSITIONAL_BLOCK_DIMENSIONS, positionalVector, writePositionalVector } 
 
 /** Default chunk size: 4 KiB. */
 export const DEFAULT_CHUNK_BYTES = 4096;
+
+/**
+ * Length of the positional profile's payload of a chunk of `byteLength` bytes.
+ *
+ * @example
+ * ```ts
+ * positionalPayloadBytes(4096); // 4103
+ * ```
+ */
+export function positionalPayloadBytes(byteLength: number): number {
+  return COMMON_HEADER_BYTES + byteLength;
+}
+
+/**
+ * Writes the positional profile's payload of `chunk` (the bytes `encode` returns for it) into
+ * `target` at `offset`; returns the offset after it. For writers that lay payloads out in a
+ * larger buffer (a pack) instead of allocating one per chunk.
+ *
+ * @example
+ * ```ts
+ * const end = writePositionalPayload(chunk, pack, offset);
+ * ```
+ */
+export function writePositionalPayload(chunk: Uint8Array, target: Uint8Array, offset: number): number {
+  writeHeader(target.subarray(offset, offset + COMMON_HEADER_BYTES), PROFILE_ID.positional, chunk.length, CORRECTION_KIND.none);
+  return writePositionalVector(chunk, target, offset + COMMON_HEADER_BYTES);
+}
 /** Holographic payloads carry three parameter bytes after the common header. */
 const HOLOGRAPHIC_PARAMETER_BYTES = 3;
 /** Vector dimensions must fit the VSA core's 31-bit index space. */
@@ -117,9 +144,8 @@ class Codec implements ChunkCodec {
     if (chunk.length > this.chunkBytes) throw new RangeError(`encode: chunk of ${chunk.length} bytes exceeds chunkBytes ${this.chunkBytes}`);
     const hash = this.hash(chunk);
     if (this.profile === 'positional') {
-      const payload = new Uint8Array(COMMON_HEADER_BYTES + chunk.length);
-      writeHeader(payload, PROFILE_ID.positional, chunk.length, CORRECTION_KIND.none);
-      writePositionalVector(chunk, payload, COMMON_HEADER_BYTES);
+      const payload = new Uint8Array(positionalPayloadBytes(chunk.length));
+      writePositionalPayload(chunk, payload, 0);
       return { payload, sha256: hash, byteLength: chunk.length, vectorCorrectBytes: chunk.length, correctionBytes: 0, vectorBytes: chunk.length };
     }
     const built = this.buildHolographic(chunk, this.coreFor(this.groupBytes, this.stripeCount));

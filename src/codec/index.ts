@@ -11,7 +11,7 @@
  * ```
  */
 export type { ChunkCodec, CodecOptions, CodecProfileName, EncodedChunk } from './api.js';
-export { createChunkCodec, DEFAULT_CHUNK_BYTES } from './codec.js';
+export { createChunkCodec, DEFAULT_CHUNK_BYTES, positionalPayloadBytes, writePositionalPayload } from './codec.js';
 export { PAYLOAD_FORMAT_VERSION, PROFILE_ID, CORRECTION_KIND } from './format.js';
 export { HOLOGRAPHIC_BASIS_VERSION, DEFAULT_GROUP_BYTES, DEFAULT_STRIPE_COUNT } from './holographic.js';
 export { POSITIONAL_BLOCK_DIMENSIONS } from './positional.js';

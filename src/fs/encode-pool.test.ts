@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { seededBytes } from '../../test/support/seeded-bytes.js';
-import { unbatchPacks, unpack } from '../store/pack.js';
+import type { NewChunk, PackBatch } from '../store/api.js';
+import { batchPacks, preparePacks, unbatchPacks, unpack } from '../store/pack.js';
 import { deserializeVector } from '../vsa/serialize.js';
-import { batchVectors } from './encode.js';
+import { batchVectors, createPipeline, encodeChunk, encodePositionalBatch } from './encode.js';
 import { STAGING_SLOTS, STAGING_SLOT_BYTES, encodePool } from './encode-pool.js';
 
 const CHUNK = 4096;
@@ -122,6 +123,67 @@ console.log('written');
       assert.match(child.stdout, /written/);
     } finally {
       rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('positional batches written straight into packs', () => {
+  const pipeline = createPipeline({ profile: 'positional', chunkBytes: CHUNK });
+  function text(length: number, seed: number): Uint8Array {
+    const words = ['alpha', 'beta', 'gamma', 'delta', 'engram', 'chunk', 'vector', 'commit'];
+    let state = seed;
+    let out = '';
+    while (out.length < length) {
+      state = (state * 1103515245 + 12345) >>> 0;
+      out += `${words[state % words.length]} `;
+    }
+    return new TextEncoder().encode(out.slice(0, length));
+  }
+  function plain(batch: PackBatch): unknown {
+    return {
+      packs: batch.packs.map((pack) => ({ data: Buffer.from(pack.data).toString('base64'), rawBytes: pack.rawBytes, chunkCount: pack.chunkCount })),
+      sha256s: Buffer.from(batch.sha256s).toString('hex'),
+      fields: [...batch.fields],
+      fingerprints: Buffer.from(batch.fingerprints).toString('hex'),
+      fingerprintEnds: [...batch.fingerprintEnds],
+      dims: [...(batch.dims ?? [])],
+      dimCounts: [...(batch.dimCounts ?? [])],
+      // An empty batch has no vectors, so no dimension to agree on.
+      dimension: batch.fingerprintEnds.length > 0 ? batch.dimension : undefined,
+    };
+  }
+
+  it('gives the columns and pack bytes of encoding chunk by chunk, for every kind of selection', () => {
+    const inputs: Array<[string, Uint8Array]> = [
+      ['random', seededBytes(70 * CHUNK + 1234, 21)],
+      ['text', text(90 * CHUNK, 4)],
+      ['mixed, short last chunk', (() => {
+        const bytes = seededBytes(64 * CHUNK + 17, 9);
+        bytes.set(text(20 * CHUNK, 2), 10 * CHUNK);
+        return bytes;
+      })()],
+    ];
+    for (const [name, bytes] of inputs) {
+      const count = Math.ceil(bytes.length / CHUNK);
+      const sha256s = new Uint8Array(32 * count);
+      pipeline.sha256Chunks(bytes, CHUNK, sha256s);
+      const selections: Array<[string, (chunk: number) => boolean]> = [
+        ['all', () => true],
+        ['none', () => false],
+        ['every other', (chunk) => chunk % 2 === 0],
+        ['runs', (chunk) => chunk % 7 < 4],
+        ['the last only', (chunk) => chunk === count - 1],
+      ];
+      for (const [how, picked] of selections) {
+        const select = Uint8Array.from({ length: count }, (_, chunk) => (picked(chunk) ? 1 : 0));
+        const fresh: NewChunk[] = [];
+        for (let chunk = 0; chunk < count; chunk += 1) {
+          if (select[chunk] !== 1) continue;
+          fresh.push(encodeChunk(pipeline, bytes.subarray(chunk * CHUNK, (chunk + 1) * CHUNK), sha256s.subarray(32 * chunk, 32 * chunk + 32), true));
+        }
+        const expected = batchPacks(preparePacks(fresh), true);
+        assert.deepEqual(plain(encodePositionalBatch(bytes, CHUNK, sha256s, select)), plain(expected), `${name}, ${how}`);
+      }
     }
   });
 });

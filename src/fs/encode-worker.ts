@@ -10,7 +10,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { NewChunk } from '../store/api.js';
 import { batchPacks, preparePacks } from '../store/pack.js';
-import { createPipeline, encodeChunk, isAllZero } from './encode.js';
+import { createPipeline, encodeChunk, encodePositionalBatch, isAllZero } from './encode.js';
 import type { DecodeTask, EncodeHeldTask, EncodeTask, EncodeTaskResult, HashResult, HashTask } from './encode-pool.js';
 import type { PackBatch, PreparedPack } from '../store/api.js';
 import { EmbrError } from '../errors.js';
@@ -59,6 +59,8 @@ function encodeHeld(task: EncodeHeldTask): PackBatch {
   const part = held.get(task.heldId);
   held.delete(task.heldId);
   if (part === undefined) throw new Error(`no held chunks for task ${task.heldId}`);
+  // The positional profile's payloads and fingerprints go straight into the batch's packs and columns.
+  if (pipeline.codec.profile === 'positional') return encodePositionalBatch(part.bytes, part.chunkBytes, part.sha256s, task.select);
   const fresh: NewChunk[] = [];
   for (let chunk = 0; chunk < task.select.length; chunk += 1) {
     if (task.select[chunk] !== 1) continue;

@@ -13,14 +13,15 @@
  * ```
  */
 import { hash as oneShotHash } from 'node:crypto';
-import { createChunkCodec } from '../codec/index.js';
+import { createChunkCodec, positionalPayloadBytes, writePositionalPayload } from '../codec/index.js';
 import { isEmbrError } from '../errors.js';
 import type { ChunkCodec, CodecProfileName } from '../codec/index.js';
-import { serializedChunkFingerprint } from '../query/fingerprint.js';
+import { FINGERPRINT_DIMENSION, chunkFingerprintIndices, serializedChunkFingerprint } from '../query/fingerprint.js';
 import { loadNativeKernels } from '../query/native.js';
 import type { NewChunk, PackBatch, PreparedPack } from '../store/api.js';
-import { isRawPack, preparePacks, unbatchPacks, unpack } from '../store/pack.js';
-import { deserializeVector, rememberSerialization } from '../vsa/serialize.js';
+import { PACK_BATCH_FIELDS } from '../store/api.js';
+import { PACK_TARGET_BYTES, finishPack, isRawPack, newPack, preparePacks, unbatchPacks, unpack } from '../store/pack.js';
+import { deserializeVector, rememberSerialization, serializedIndicesByteLength, writeIndices } from '../vsa/serialize.js';
 import { SparseVector } from '../vsa/sparse.js';
 import type { EncodePool } from './encode-pool.js';
 import { POOL_MIN_BYTES } from './encode-pool.js';
@@ -360,6 +361,101 @@ export function encodeChunk(pipeline: Pipeline, chunk: Uint8Array, sha?: Uint8Ar
     fingerprint,
     fingerprintVector: keepVector ? vector : undefined,
   };
+}
+
+/**
+ * The chunks of `bytes` (cut every `chunkBytes`) whose `select` byte is 1, encoded with the
+ * positional profile straight into packs, as one {@link PackBatch} with fingerprint indices: the
+ * same columns and pack bytes as `batchPacks(preparePacks(chunks encoded one by one), true)`, but
+ * each payload is written once, into its pack, and each fingerprint into the batch's columns
+ * (src/fs/encode-pool.test.ts holds the two to each other). `sha256s` holds 32 bytes per chunk of
+ * `bytes`. An encode worker's large-write path: it spares ~2,500 payload buffers, vector objects
+ * and fingerprint buffers per 10 MB, and the copies between them.
+ *
+ * @example
+ * ```ts
+ * const batch = encodePositionalBatch(bytes, 4096, sha256s, select);
+ * ```
+ */
+export function encodePositionalBatch(bytes: Uint8Array, chunkBytes: number, sha256s: Uint8Array, select: Uint8Array): PackBatch {
+  const chosen: number[] = [];
+  for (let chunk = 0; chunk < select.length; chunk += 1) if (select[chunk] === 1) chosen.push(chunk);
+  const count = chosen.length;
+  const lengthOf = (chunk: number): number => Math.min(bytes.length, (chunk + 1) * chunkBytes) - chunk * chunkBytes;
+  // Fingerprints, one native call per run of consecutive chosen chunks.
+  const dimParts: Uint32Array[] = [];
+  const dimCounts = new Uint32Array(2 * count);
+  for (let at = 0; at < count; ) {
+    let end = at + 1;
+    while (end < count && chosen[end] === chosen[end - 1] + 1) end += 1;
+    const run = bytes.subarray(chosen[at] * chunkBytes, Math.min(bytes.length, (chosen[end - 1] + 1) * chunkBytes));
+    const { dims, counts } = chunkFingerprintIndices(run, chunkBytes);
+    dimParts.push(dims);
+    dimCounts.set(counts, 2 * at);
+    at = end;
+  }
+  const dims = dimParts.length === 1 ? dimParts[0] : concatIndices(dimParts);
+  // Serialized fingerprints, back to back.
+  const fingerprintEnds = new Uint32Array(count);
+  let fingerprintBytes = 0;
+  for (let index = 0, dimAt = 0; index < count; index += 1) {
+    const positive = dimCounts[2 * index];
+    const negative = dimCounts[2 * index + 1];
+    fingerprintBytes += serializedIndicesByteLength(FINGERPRINT_DIMENSION, dims.subarray(dimAt, dimAt + positive), dims.subarray(dimAt + positive, dimAt + positive + negative));
+    fingerprintEnds[index] = fingerprintBytes;
+    dimAt += positive + negative;
+  }
+  const fingerprints = new Uint8Array(fingerprintBytes);
+  for (let index = 0, dimAt = 0, at = 0; index < count; index += 1) {
+    const positive = dimCounts[2 * index];
+    const negative = dimCounts[2 * index + 1];
+    at = writeIndices(fingerprints, at, FINGERPRINT_DIMENSION, dims.subarray(dimAt, dimAt + positive), dims.subarray(dimAt + positive, dimAt + positive + negative));
+    dimAt += positive + negative;
+  }
+  // Packs: preparePacks' grouping (a pack is closed before a payload that would take it past
+  // PACK_TARGET_BYTES), each payload written straight into its pack.
+  const batchSha256s = new Uint8Array(32 * count);
+  const fields = new Uint32Array(PACK_BATCH_FIELDS * count);
+  const packs: PackBatch['packs'] = [];
+  let first = 0;
+  while (first < count) {
+    let end = first;
+    let rawBytes = 0;
+    while (end < count) {
+      const payloadBytes = positionalPayloadBytes(lengthOf(chosen[end]));
+      if (end > first && rawBytes + payloadBytes > PACK_TARGET_BYTES) break;
+      rawBytes += payloadBytes;
+      end += 1;
+    }
+    const { stored, raw } = newPack(rawBytes);
+    let offset = 0;
+    for (let index = first; index < end; index += 1) {
+      const chunk = chosen[index];
+      const byteLength = lengthOf(chunk);
+      const next = writePositionalPayload(bytes.subarray(chunk * chunkBytes, chunk * chunkBytes + byteLength), raw, offset);
+      const at = PACK_BATCH_FIELDS * index;
+      fields[at] = byteLength;
+      fields[at + 1] = offset;
+      fields[at + 2] = next - offset;
+      fields[at + 3] = byteLength; // positional: every byte comes right from the vector
+      fields[at + 4] = 0;
+      batchSha256s.set(sha256s.subarray(32 * chunk, 32 * chunk + 32), 32 * index);
+      offset = next;
+    }
+    packs.push({ data: finishPack(stored), rawBytes, chunkCount: end - first });
+    first = end;
+  }
+  return { packs, sha256s: batchSha256s, fields, fingerprints, fingerprintEnds, dims, dimCounts, dimension: FINGERPRINT_DIMENSION };
+}
+
+function concatIndices(parts: Uint32Array[]): Uint32Array {
+  const out = new Uint32Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /**

@@ -319,6 +319,39 @@ export function chunkFingerprints(bytes: Uint8Array, chunkBytes: number): Sparse
   return vectors;
 }
 
+/**
+ * {@link chunkFingerprint} of every `chunkBytes` piece of `bytes` (the last one may be shorter) as
+ * indices: chunk i's positive then negative dimensions follow chunk i-1's in `dims`, with
+ * `counts[2i]` positives and `counts[2i + 1]` negatives; one native call when the addon is loaded.
+ * For writers that keep fingerprints in columns (no vector object per chunk).
+ *
+ * @example
+ * ```ts
+ * const { dims, counts } = chunkFingerprintIndices(bytes, 4096);
+ * ```
+ */
+export function chunkFingerprintIndices(bytes: Uint8Array, chunkBytes: number): { dims: Uint32Array; counts: Uint32Array } {
+  const chunkCount = Math.ceil(bytes.length / chunkBytes);
+  const counts = new Uint32Array(2 * chunkCount);
+  if (native === undefined) {
+    const vectors = chunkFingerprints(bytes, chunkBytes);
+    const dims = new Uint32Array(vectors.reduce((sum, vector) => sum + vector.nonZeroCount, 0));
+    let offset = 0;
+    vectors.forEach((vector, chunk) => {
+      dims.set(vector.positive, offset);
+      dims.set(vector.negative, offset + vector.positive.length);
+      offset += vector.nonZeroCount;
+      counts[2 * chunk] = vector.positive.length;
+      counts[2 * chunk + 1] = vector.negative.length;
+    });
+    return { dims, counts };
+  }
+  // A chunk yields at most min(budget, its length) non-zeros (one anchor per byte at most).
+  const room = new Uint32Array(Math.min(bytes.length, chunkCount * CHUNK_FINGERPRINT_MAX_NON_ZERO));
+  const written = native.fingerprintChunks(bytes, chunkBytes, CHUNK_FINGERPRINT_MAX_NON_ZERO, room, counts);
+  return { dims: room.subarray(0, written), counts };
+}
+
 /** Output staging of the native kernel: positive then negative dimensions. */
 const nativeOut = new Uint32Array(FINGERPRINT_DIMENSION);
 

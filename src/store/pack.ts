@@ -227,12 +227,29 @@ export function isRawPack(pack: PreparedPack): boolean {
   return pack.data[0] === FORMAT_RAW;
 }
 
-function packGroup(group: NewChunk[], rawBytes: number, compressed: boolean): PreparedPack {
-  // The payloads go straight behind the format byte: a pack that stays raw (zstd does not shrink
-  // it, as for random bytes) is then stored without another copy.
+/**
+ * A pack under construction: `raw` (where the payloads go, back to back) lies right behind the
+ * raw format byte of `stored`, so a pack that stays raw (zstd does not shrink it, as for random
+ * bytes) is stored without another copy. {@link finishPack} decides.
+ *
+ * @example
+ * ```ts
+ * const { stored, raw } = newPack(rawBytes); raw.set(payload, 0); const data = finishPack(stored);
+ * ```
+ */
+export function newPack(rawBytes: number): { stored: Uint8Array; raw: Uint8Array } {
   const stored = new Uint8Array(rawBytes + 1);
   stored[0] = FORMAT_RAW;
-  const raw = stored.subarray(1);
+  return { stored, raw: stored.subarray(1) };
+}
+
+/** The stored bytes of a pack from {@link newPack}: compressed when `compressed` and zstd pays (see {@link packCompression}), else raw. */
+export function finishPack(stored: Uint8Array, compressed = true): Uint8Array {
+  return compressed ? (zstdPackBytes(stored.subarray(1)) ?? stored) : stored;
+}
+
+function packGroup(group: NewChunk[], rawBytes: number, compressed: boolean): PreparedPack {
+  const { stored, raw } = newPack(rawBytes);
   const chunks: PreparedPack['chunks'] = [];
   let offset = 0;
   for (const chunk of group) {
@@ -250,7 +267,7 @@ function packGroup(group: NewChunk[], rawBytes: number, compressed: boolean): Pr
     });
     offset += chunk.payload.length;
   }
-  return { data: compressed ? (zstdPackBytes(raw) ?? stored) : stored, rawBytes, chunks };
+  return { data: finishPack(stored, compressed), rawBytes, chunks };
 }
 
 /**

@@ -57,8 +57,40 @@ export const VECTOR_FORMAT_VERSION = 1;
 export function serializedVectorByteLength(v: SparseVector): number {
   const known = v.knownSerialization;
   if (known !== undefined) return known.length;
-  return 1 + varintByteLength(v.dimension) + varintByteLength(v.positive.length) + varintByteLength(v.negative.length) +
-    gapsByteLength(v.positive) + gapsByteLength(v.negative);
+  return serializedIndicesByteLength(v.dimension, v.positive, v.negative);
+}
+
+/**
+ * Length of the format-version-1 serialization of the vector with these indices (strictly
+ * increasing, below `dimension`, disjoint: the caller's promise, not checked here).
+ *
+ * @example
+ * ```ts
+ * serializedIndicesByteLength(16, Uint32Array.of(3), new Uint32Array(0)); // 5
+ * ```
+ */
+export function serializedIndicesByteLength(dimension: number, positive: Uint32Array, negative: Uint32Array): number {
+  return 1 + varintByteLength(dimension) + varintByteLength(positive.length) + varintByteLength(negative.length) +
+    gapsByteLength(positive) + gapsByteLength(negative);
+}
+
+/**
+ * Writes the format-version-1 serialization of the vector with these indices (as for
+ * {@link serializedIndicesByteLength}) into `out` at `offset`; returns the offset after it: the
+ * same bytes {@link serializeVector} gives for that vector, without building it.
+ *
+ * @example
+ * ```ts
+ * writeIndices(out, 0, 16, Uint32Array.of(3), new Uint32Array(0)); // 5 (bytes 01 10 01 00 03)
+ * ```
+ */
+export function writeIndices(out: Uint8Array, offset: number, dimension: number, positive: Uint32Array, negative: Uint32Array): number {
+  out[offset++] = VECTOR_FORMAT_VERSION;
+  offset = writeVarint(out, offset, dimension);
+  offset = writeVarint(out, offset, positive.length);
+  offset = writeVarint(out, offset, negative.length);
+  offset = writeGaps(positive, out, offset);
+  return writeGaps(negative, out, offset);
 }
 
 /**
@@ -93,12 +125,7 @@ export function writeVector(v: SparseVector, out: Uint8Array, offset: number): n
     out.set(known, offset);
     return offset + known.length;
   }
-  out[offset++] = VECTOR_FORMAT_VERSION;
-  offset = writeVarint(out, offset, v.dimension);
-  offset = writeVarint(out, offset, v.positive.length);
-  offset = writeVarint(out, offset, v.negative.length);
-  offset = writeGaps(v.positive, out, offset);
-  return writeGaps(v.negative, out, offset);
+  return writeIndices(out, offset, v.dimension, v.positive, v.negative);
 }
 
 /**
