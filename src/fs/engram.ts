@@ -92,16 +92,16 @@ const STAGED_WRITE_BATCH_BYTES = 1 << 20;
 /** Batches of a staged write whose chunks may be in the pool's hash queue at once. */
 const STAGED_WRITE_HASH_AHEAD = 2;
 
-/**
- * One staged batch: its chunk ids (null for holes) and the fingerprint vectors of the chunks it
- * stored, by chunk id (each vector carries its serialization).
- */
 /** One batch of a staged write as the pool returns it: each chunk's SHA-256 (null: a hole) and the packs of the fresh ones. */
 interface StagedContent {
   shas: Array<Uint8Array | null>;
   batches: PackBatch[];
 }
 
+/**
+ * One staged batch: its chunk ids (null for holes) and the fingerprint vectors of the chunks it
+ * stored, by chunk id (each vector carries its serialization).
+ */
 interface StagedBatch {
   ids: Array<number | null>;
   vectors: Map<number, SparseVector>;
