@@ -11,7 +11,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { seededBytes } from '../../test/support/seeded-bytes.js';
+import { seededBytes, wordText as text } from '../../test/support/seeded-bytes.js';
 import type { NewChunk, PackBatch } from '../store/api.js';
 import { batchPacks, preparePacks, unbatchPacks, unpack } from '../store/pack.js';
 import { deserializeVector } from '../vsa/serialize.js';
@@ -129,16 +129,6 @@ console.log('written');
 
 describe('positional batches written straight into packs', () => {
   const pipeline = createPipeline({ profile: 'positional', chunkBytes: CHUNK });
-  function text(length: number, seed: number): Uint8Array {
-    const words = ['alpha', 'beta', 'gamma', 'delta', 'engram', 'chunk', 'vector', 'commit'];
-    let state = seed;
-    let out = '';
-    while (out.length < length) {
-      state = (state * 1103515245 + 12345) >>> 0;
-      out += `${words[state % words.length]} `;
-    }
-    return new TextEncoder().encode(out.slice(0, length));
-  }
   function plain(batch: PackBatch): unknown {
     return {
       packs: batch.packs.map((pack) => ({ data: Buffer.from(pack.data).toString('base64'), rawBytes: pack.rawBytes, chunkCount: pack.chunkCount })),

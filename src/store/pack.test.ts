@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { seededBytes } from '../../test/support/seeded-bytes.js';
+import { seededBytes, wordText as text } from '../../test/support/seeded-bytes.js';
 import type { NewChunk, PreparedPack } from './api.js';
 import { batchPacks, isRawPack, looksIncompressible, mergeBatches, packCompression, preparePacks, unbatchPacks, unpack } from './pack.js';
 import { FINGERPRINT_DIMENSION } from '../query/fingerprint.js';
@@ -10,16 +10,6 @@ import { SparseVector } from '../vsa/sparse.js';
 
 const CHUNK_BYTES = 4096;
 
-function text(length: number, seed: number): Uint8Array {
-  const words = ['alpha', 'beta', 'gamma', 'delta', 'engram', 'chunk', 'vector', 'commit', 'snapshot'];
-  let state = seed;
-  let out = '';
-  while (out.length < length) {
-    state = (state * 1103515245 + 12345) >>> 0;
-    out += `${words[state % words.length]} `;
-  }
-  return new TextEncoder().encode(out.slice(0, length));
-}
 
 function chunksOf(bytes: Uint8Array): NewChunk[] {
   const chunks: NewChunk[] = [];

@@ -35,3 +35,22 @@ export function pattern(length: number, seed: number): Uint8Array {
   }
   return bytes;
 }
+
+/**
+ * Deterministic compressible text: words drawn by an LCG, separated by spaces.
+ *
+ * @example
+ * ```ts
+ * const bytes = wordText(4096, 5);
+ * ```
+ */
+export function wordText(length: number, seed: number): Uint8Array {
+  const words = ['alpha', 'beta', 'gamma', 'delta', 'engram', 'chunk', 'vector', 'commit', 'snapshot'];
+  let state = seed;
+  let out = '';
+  while (out.length < length) {
+    state = (state * 1103515245 + 12345) >>> 0;
+    out += `${words[state % words.length]} `;
+  }
+  return new TextEncoder().encode(out.slice(0, length));
+}
