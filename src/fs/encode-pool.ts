@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { Worker, isMainThread } from 'node:worker_threads';
 import type { CodecProfileName } from '../codec/api.js';
 import type { PackBatch, PreparedPack } from '../store/api.js';
+import { concatenate } from '../store/pack.js';
 import { EmbrError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { pickWorker, type PoolWorker } from './pool-worker.js';
@@ -219,13 +220,7 @@ export class EncodePool {
     for (let first = 0; first < requests.length; first += perPart) tasks.push(this.runDecode(requests.slice(first, first + perPart)));
     const pieces = await Promise.all(tasks);
     if (pieces.length === 1) return pieces[0];
-    const out = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
-    let offset = 0;
-    for (const piece of pieces) {
-      out.set(piece, offset);
-      offset += piece.length;
-    }
-    return out;
+    return concatenate(pieces, (length) => new Uint8Array(length));
   }
 
   private runDecode(requests: DecodeRequest[]): Promise<Uint8Array> {

@@ -20,7 +20,7 @@ import { FINGERPRINT_DIMENSION, chunkFingerprintIndices, serializedChunkFingerpr
 import { loadNativeKernels } from '../query/native.js';
 import type { NewChunk, PackBatch, PreparedPack } from '../store/api.js';
 import { PACK_BATCH_FIELDS } from '../store/api.js';
-import { PACK_TARGET_BYTES, finishPack, isRawPack, newPack, preparePacks, unbatchPacks, unpack } from '../store/pack.js';
+import { PACK_TARGET_BYTES, concatenate, finishPack, isRawPack, newPack, preparePacks, unbatchPacks, unpack } from '../store/pack.js';
 import { deserializeVector, rememberSerialization, serializedIndicesByteLength, writeIndices } from '../vsa/serialize.js';
 import { SparseVector } from '../vsa/sparse.js';
 import type { EncodePool } from './encode-pool.js';
@@ -394,7 +394,7 @@ export function encodePositionalBatch(bytes: Uint8Array, chunkBytes: number, sha
     dimCounts.set(counts, 2 * at);
     at = end;
   }
-  const dims = dimParts.length === 1 ? dimParts[0] : concatIndices(dimParts);
+  const dims = dimParts.length === 1 ? dimParts[0] : concatenate(dimParts, (length) => new Uint32Array(length));
   // Serialized fingerprints, back to back.
   const fingerprintEnds = new Uint32Array(count);
   let fingerprintBytes = 0;
@@ -446,16 +446,6 @@ export function encodePositionalBatch(bytes: Uint8Array, chunkBytes: number, sha
     first = end;
   }
   return { packs, sha256s: batchSha256s, fields, fingerprints, fingerprintEnds, dims, dimCounts, dimension: FINGERPRINT_DIMENSION };
-}
-
-function concatIndices(parts: Uint32Array[]): Uint32Array {
-  const out = new Uint32Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /**

@@ -133,6 +133,24 @@ export function batchPacks(packs: PreparedPack[], withDims = false): PackBatch {
 }
 
 /**
+ * `parts` back to back in one new array made by `make(total length)`.
+ *
+ * @example
+ * ```ts
+ * concatenate([Uint32Array.of(1), Uint32Array.of(2, 3)], (length) => new Uint32Array(length)); // [1, 2, 3]
+ * ```
+ */
+export function concatenate<T extends Uint8Array | Uint32Array>(parts: readonly T[], make: (length: number) => T): T {
+  const out = make(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/**
  * Several batches as one (columns concatenated in order; pack bodies kept). Indices are kept only
  * when every batch has them (of one dimension).
  *
@@ -143,15 +161,6 @@ export function batchPacks(packs: PreparedPack[], withDims = false): PackBatch {
  */
 export function mergeBatches(batches: readonly PackBatch[]): PackBatch {
   if (batches.length === 1) return batches[0];
-  const concat = <T extends Uint8Array | Uint32Array>(parts: T[], make: (length: number) => T): T => {
-    const out = make(parts.reduce((sum, part) => sum + part.length, 0));
-    let at = 0;
-    for (const part of parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    return out;
-  };
   const fingerprintEnds: Uint32Array[] = [];
   let fingerprintBase = 0;
   for (const batch of batches) {
@@ -160,16 +169,16 @@ export function mergeBatches(batches: readonly PackBatch[]): PackBatch {
   }
   const merged: PackBatch = {
     packs: batches.flatMap((batch) => batch.packs),
-    sha256s: concat(batches.map((batch) => batch.sha256s), (length) => new Uint8Array(length)),
-    fields: concat(batches.map((batch) => batch.fields), (length) => new Uint32Array(length)),
-    fingerprints: concat(batches.map((batch) => batch.fingerprints), (length) => new Uint8Array(length)),
-    fingerprintEnds: concat(fingerprintEnds, (length) => new Uint32Array(length)),
+    sha256s: concatenate(batches.map((batch) => batch.sha256s), (length) => new Uint8Array(length)),
+    fields: concatenate(batches.map((batch) => batch.fields), (length) => new Uint32Array(length)),
+    fingerprints: concatenate(batches.map((batch) => batch.fingerprints), (length) => new Uint8Array(length)),
+    fingerprintEnds: concatenate(fingerprintEnds, (length) => new Uint32Array(length)),
   };
   const dimension = batches.find((batch) => batch.fingerprintEnds.length > 0)?.dimension;
   const withDims = batches.every((batch) => batch.fingerprintEnds.length === 0 || (batch.dims !== undefined && batch.dimCounts !== undefined && batch.dimension === dimension));
   if (withDims && dimension !== undefined) {
-    merged.dims = concat(batches.map((batch) => batch.dims ?? new Uint32Array(0)), (length) => new Uint32Array(length));
-    merged.dimCounts = concat(batches.map((batch) => batch.dimCounts ?? new Uint32Array(0)), (length) => new Uint32Array(length));
+    merged.dims = concatenate(batches.map((batch) => batch.dims ?? new Uint32Array(0)), (length) => new Uint32Array(length));
+    merged.dimCounts = concatenate(batches.map((batch) => batch.dimCounts ?? new Uint32Array(0)), (length) => new Uint32Array(length));
     merged.dimension = dimension;
   }
   return merged;
