@@ -3,6 +3,8 @@
 // package.json). Never fails the install:
 // - the fingerprint kernel (native/fingerprint.c); without it EmbrFS uses its JavaScript
 //   fingerprint (same output, ~1.5x slower per chunk);
+// - the SQLite VFS shim that gathers WAL writes (native/walbatch/walbatch.c, an SQLite extension
+//   better-sqlite3 loads); without it engrams use SQLite's unix VFS (same files, more system calls);
 // - fuse-native's C side with our changes (native/fuse/patch.mjs: nanosecond times, utimens with
 //   one time omitted, the caller's uid/gid on create), built from the installed fuse-native's own
 //   source into native/fuse/build/Release/embrfs_fuse.node; without it the mount uses the stock
@@ -75,12 +77,28 @@ function buildFuse() {
   console.warn(`embrfs: patched fuse-native not built (${failure ?? 'it does not load'}); ${fallback}`);
 }
 
+function buildWalBatch() {
+  const directory = join(here, 'walbatch');
+  const output = join(directory, 'build', 'Release', 'embrfs_walbatch.node');
+  const failure = nodeGyp(directory, 'the WAL-batching SQLite VFS');
+  // Loaded once in a child process through better-sqlite3, as the store loads it.
+  const probe = `const D = require('better-sqlite3'); const d = new D(':memory:'); d.loadExtension(${JSON.stringify(output)}); process.exit(d.prepare('SELECT embrfs_batch_vfs(1) + embrfs_batch_vfs(0)').pluck().get() === 1 ? 0 : 1);`;
+  const check = failure === undefined ? spawnSync(process.execPath, ['-e', probe], { cwd: join(here, '..') }) : undefined;
+  if (failure === undefined && check?.status === 0) {
+    console.log('embrfs: WAL-batching VFS built (native/walbatch/build/Release/embrfs_walbatch.node)');
+    return;
+  }
+  rmSync(output, { force: true });
+  console.warn(`embrfs: WAL-batching VFS not built (${failure ?? 'it does not load'}); engrams use SQLite's unix VFS`);
+}
+
 function main() {
   if (process.env.EMBRFS_SKIP_NATIVE_BUILD === '1') {
     console.log('embrfs: native builds skipped (EMBRFS_SKIP_NATIVE_BUILD=1); the JavaScript fingerprint and the stock fuse-native are used');
     return;
   }
   buildFingerprint();
+  buildWalBatch();
   buildFuse();
 }
 

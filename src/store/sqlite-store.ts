@@ -17,6 +17,7 @@ import { closeSync, existsSync, fdatasync, fsyncSync, linkSync, openSync, readSy
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { BackgroundReply, BackgroundRequest } from './background-worker.js';
+import { withBatchVfs } from './batch-vfs.js';
 import { EmbrError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type {
@@ -181,7 +182,7 @@ function checkHeader(file: string): void {
 /** Creates a new engram atomically: built under a temporary name, then renamed into place. */
 function createEngramFile(file: string, create: NonNullable<StoreOpenOptions['create']>): void {
   const temporary = `${file}.creating-${process.pid}-${Date.now()}`;
-  const db = new Database(temporary);
+  const db = withBatchVfs(() => new Database(temporary));
   try {
     // auto_vacuum must be chosen before the first table exists.
     db.pragma('auto_vacuum = INCREMENTAL');
@@ -267,7 +268,7 @@ export function openSqliteStore(file: string, options: StoreOpenOptions = {}): S
   checkHeader(file);
   let db: Database.Database;
   try {
-    db = new Database(file, { readonly: options.readOnly === true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    db = withBatchVfs(() => new Database(file, { readonly: options.readOnly === true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS }));
   } catch (error) {
     throw translateSqliteError(error, file);
   }
