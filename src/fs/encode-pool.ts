@@ -252,7 +252,7 @@ export class EncodePool {
   async hashAndEncode(
     bytes: Uint8Array,
     chunkBytes: number,
-    select: (shas: Array<Uint8Array | null>) => boolean[],
+    select: (shas: Array<Uint8Array | null>) => boolean[] | Promise<boolean[]>,
   ): Promise<{ shas: Array<Uint8Array | null>; batches: PackBatch[] }> {
     const chunkCount = Math.ceil(bytes.length / chunkBytes);
     if (chunkCount === 0) return { shas: [], batches: [] };
@@ -317,7 +317,7 @@ export class EncodePool {
     });
     let chosen: boolean[];
     try {
-      chosen = select(shas);
+      chosen = await select(shas);
     } catch (error) {
       for (const part of held) this.dropHeld(part);
       throw error;

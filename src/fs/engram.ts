@@ -105,6 +105,8 @@ interface StagedContent {
 interface StagedBatch {
   ids: Array<number | null>;
   vectors: Map<number, SparseVector>;
+  /** The `stage` commit that stored the batch (claimed by the final commit). */
+  stageCommit: number;
 }
 /** Unreferenced chunks staged by a streaming write are spared by GC for this long. */
 export const STAGED_CHUNK_GRACE_NS = 3_600_000_000_000n;
@@ -558,6 +560,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
     const batchBytes = Math.max(chunkBytes, Math.floor(STAGED_WRITE_BATCH_BYTES / chunkBytes) * chunkBytes);
     const ids: Array<number | null> = [];
     const staged = new Set<number>();
+    const stageCommits: number[] = [];
     const dedupHits = new Set<number>();
     const knownVectors = new Map<number, SparseVector>();
     const sent = new Set<string>();
@@ -580,9 +583,13 @@ class EngramImpl extends Session implements Engram, SessionHost {
         hashing.push(new Promise<void>((resolve) => (hashed = resolve)));
         // The workers hash the batch's chunks; the chunks neither stored nor already picked by
         // this write are encoded (a chunk repeated within the write is encoded once).
-        const select = (shas: Array<Uint8Array | null>): boolean[] => {
+        const select = async (shas: Array<Uint8Array | null>): Promise<boolean[]> => {
           hashed();
-          return pickFresh(shas, (present) => this.lookupStored(present), sent);
+          // Asked of the store's background connection when it has one (its page cache holds
+          // the index pages the earlier batches' stage commits wrote; see lookupInBackground).
+          const present = shas.filter((sha): sha is Uint8Array => sha !== null);
+          const stored = (await this.store.lookupInBackground?.(present)) ?? this.lookupStored(present);
+          return pickFresh(shas, () => stored, sent);
         };
         // Settled, never rejected: a batch that fails after an earlier one failed must not be an unhandled rejection.
         const encoded: Promise<{ content: StagedContent } | { error: unknown }> = pool.hashAndEncode(bytes, chunkBytes, select).then(
@@ -621,6 +628,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
       }
       for (const outcome of stages) {
         const batch = await outcome;
+        stageCommits.push(batch.stageCommit);
         for (const [id, vector] of batch.vectors) {
           staged.add(id);
           knownVectors.set(id, vector);
@@ -636,7 +644,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
         touched: [path],
         apply: (context) => {
           for (const id of dedupHits) if (context.writer.chunkInfo(id) === undefined) throw new ChunkVanishedError();
-          context.writer.claimChunks([...staged]);
+          context.writer.claimStages(stageCommits);
           for (const [id, vector] of knownVectors) context.changes.knownVectors.set(id, vector);
           return replaceFile(context, path, { firstIndex: 0, shas: [], packs: [], byteLength: size }, size, contentSha256, options, { ids });
         },
@@ -667,7 +675,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
         const ids = materialize(this.contextFor(writer), { firstIndex: 0, shas: content.shas, packs: unbatchPacks(batch, batchVectorList), byteLength: 0 });
         const chunkIds = batchVectorList.map((_, index) => writer.chunkIdBySha256(batch.sha256s.subarray(32 * index, 32 * index + 32)) ?? -1);
         this.similarity.advance(writer);
-        return { ids, chunkIds };
+        return { ids, chunkIds, stageCommit: writer.commit };
       });
     }
     this.store.syncAhead();
@@ -682,7 +690,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
       // A chunk found stored at hashing time was compacted away before its batch was staged.
       if (sha !== null && (id === undefined || id === null)) throw new ChunkVanishedError();
     });
-    return { ids: staged.ids as Array<number | null>, vectors };
+    return { ids: staged.ids as Array<number | null>, vectors, stageCommit: staged.stageCommit };
   }
 
   async writeFileFrom(path: string, source: AsyncIterable<Uint8Array>, options: WriteOptions = {}): Promise<number> {
@@ -693,7 +701,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
     const batchBytes = Math.max(chunkBytes, Math.floor(STAGE_BATCH_BYTES / chunkBytes) * chunkBytes);
     const ids: Array<number | null> = [];
     const dedupHits = new Set<number>();
-    const stagedIds = new Set<number>();
+    const stageCommits: number[] = [];
     const hash = createHash('sha256');
     let size = 0;
     let pending = new Uint8Array(batchBytes);
@@ -708,13 +716,14 @@ class EngramImpl extends Session implements Engram, SessionHost {
         const context = this.contextFor(writer);
         const batch = materialize(context, content);
         this.similarity.advance(writer);
+        stageCommits.push(writer.commit);
         return batch;
       });
       content.shas.forEach((sha, position) => {
         const id = batchIds[position];
         if (sha === null || id === null) return;
-        if (staged.has(shaKey(sha))) stagedIds.add(id);
-        else dedupHits.add(id);
+        // Chunks this batch did not store itself were found stored: re-checked in the final commit.
+        if (!staged.has(shaKey(sha))) dedupHits.add(id);
       });
       ids.push(...batchIds);
     };
@@ -744,7 +753,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
       apply: (context) => {
         // Chunks found already stored (not staged by us) may have been freed meanwhile.
         for (const id of dedupHits) if (context.writer.chunkInfo(id) === undefined) throw new EmbrError('BUSY', `${path}: a chunk was compacted away during the upload; retry`, { file: this.file });
-        context.writer.claimChunks([...stagedIds]);
+        context.writer.claimStages(stageCommits);
         return replaceFile(context, path, { firstIndex: 0, shas: [], packs: [], byteLength: size }, size, contentSha256, options, { ids });
       },
     };

@@ -444,9 +444,22 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         store.read((reader) => assert.equal(reader.chunkInfo(staged), undefined));
         // A staged chunk claimed by a later commit loses the grace once unreferenced.
         const [claimed] = store.write({ kind: 'stage', timeNs: 2_000n }, (writer) => putOnePack(writer, [chunk('claimed')]));
-        store.write({ kind: 'write', timeNs: 2_000n }, (writer) => writer.claimChunks([claimed]));
+        const claimedStage = store.read((reader) => reader.headCommit());
+        store.write({ kind: 'write', timeNs: 2_000n }, (writer) => writer.claimStages([claimedStage]));
+        // A claim inside a rolled-back commit claims nothing.
+        const [kept] = store.write({ kind: 'stage', timeNs: 3_000n }, (writer) => putOnePack(writer, [chunk('kept')]));
+        const keptStage = store.read((reader) => reader.headCommit());
+        assert.throws(() =>
+          store.write({ kind: 'write', timeNs: 3_000n }, (writer) => {
+            writer.claimStages([keptStage]);
+            throw new Error('rolled back');
+          }),
+        );
         store.collectGarbage({ pinnedCommits: [], retainAfterCommit: 10, stagedGraceAfterNs: 1_999n });
-        store.read((reader) => assert.equal(reader.chunkInfo(claimed), undefined));
+        store.read((reader) => {
+          assert.equal(reader.chunkInfo(claimed), undefined);
+          assert.ok(reader.chunkInfo(kept) !== undefined);
+        });
       }));
   });
 }

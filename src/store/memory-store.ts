@@ -559,15 +559,14 @@ class MemoryStore implements Store, StoreWriter {
     this.mapSet(this.orphanOwners, ino, owner);
   }
 
-  claimChunks(chunkIds: number[]): void {
+  claimStages(stageCommits: number[]): void {
     this.assertInCommit();
-    for (const chunkId of chunkIds) {
-      const chunk = this.chunks.get(chunkId);
-      if (chunk === undefined) continue;
-      const previous = chunk.addedCommit;
-      chunk.addedCommit = this.currentCommit;
+    for (const commit of new Set(stageCommits)) {
+      const row = this.commits[commit - 1];
+      if (row === undefined || row.kind !== 'stage') continue;
+      this.commits[commit - 1] = { ...row, kind: 'stage-claimed' };
       this.record(() => {
-        chunk.addedCommit = previous;
+        this.commits[commit - 1] = row;
       });
     }
   }

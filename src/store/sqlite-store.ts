@@ -478,7 +478,7 @@ class SqliteStore implements Store, StoreWriter {
       indexRow: prepare('SELECT value FROM index_rows WHERE key = ?').pluck(),
       putIndexRow: prepare('INSERT INTO index_rows(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       deleteIndexRow: prepare('DELETE FROM index_rows WHERE key = ?'),
-      claimChunkRange: prepare('UPDATE chunks SET added_commit = ? WHERE chunk_id BETWEEN ? AND ?'),
+      claimStage: prepare("UPDATE commits SET kind = 'stage-claimed' WHERE commit_id = ? AND kind = 'stage'"),
       orphanOwner: prepare('SELECT owner FROM orphan_owners WHERE ino = ?').pluck(),
       setOrphanOwner: prepare('INSERT INTO orphan_owners(ino, owner) VALUES (?, ?) ON CONFLICT(ino) DO UPDATE SET owner = excluded.owner'),
       deleteOrphanOwner: prepare('DELETE FROM orphan_owners WHERE ino = ?'),
@@ -846,16 +846,8 @@ class SqliteStore implements Store, StoreWriter {
     this.statements.setOrphanOwner.run(ino, owner);
   }
 
-  claimChunks(chunkIds: number[]): void {
-    // One UPDATE per run of consecutive ids (a staged batch's chunks are one run): the rows of a
-    // run are exactly the ids in its range.
-    const sorted = Float64Array.from(chunkIds).sort();
-    for (let start = 0; start < sorted.length; ) {
-      let end = start + 1;
-      while (end < sorted.length && sorted[end] <= sorted[end - 1] + 1) end += 1;
-      this.statements.claimChunkRange.run(this.commit, sorted[start], sorted[end - 1]);
-      start = end;
-    }
+  claimStages(stageCommits: number[]): void {
+    for (const commit of new Set(stageCommits)) this.statements.claimStage.run(commit);
   }
 
   allocateIno(): number {
@@ -1153,7 +1145,23 @@ class SqliteStore implements Store, StoreWriter {
       .filter((data) => data.byteOffset === 0 && data.byteLength === data.buffer.byteLength)
       .map((data) => data.buffer as ArrayBuffer);
     transfer.push(asked.buffer, holes.buffer);
-    return this.request(background, { kind: 'stage', id: 0, timeNs, batch: stored, shas: asked, holes }, transfer).then((reply) => ({ ids: reply.ids ?? [], chunkIds: reply.chunkIds ?? [] }));
+    return this.request(background, { kind: 'stage', id: 0, timeNs, batch: stored, shas: asked, holes }, transfer).then((reply) => {
+      if (reply.stageCommit === undefined) throw new Error('the background connection did not say which commit staged the batch');
+      return { ids: reply.ids ?? [], chunkIds: reply.chunkIds ?? [], stageCommit: reply.stageCommit };
+    });
+  }
+
+  lookupInBackground(shas: Uint8Array[]): Promise<boolean[]> | undefined {
+    if (this.closed || shas.length === 0) return undefined;
+    const background = this.backgroundConnection();
+    if (background === undefined) return undefined;
+    const asked = new Uint8Array(32 * shas.length);
+    shas.forEach((sha, position) => asked.set(sha, 32 * position));
+    return this.request(background, { kind: 'lookup', id: 0, shas: asked }, [asked.buffer]).then((reply) => {
+      const found = reply.found;
+      if (found === undefined || found.length !== shas.length) throw new Error(`background lookup answered ${found?.length ?? 'nothing'} for ${shas.length} hashes`);
+      return Array.from(found, (flag) => flag === 1);
+    });
   }
 
   async idle(): Promise<void> {
