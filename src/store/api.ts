@@ -296,8 +296,12 @@ export interface StoreWriter extends StoreReader {
   removeDentry(parentIno: number, name: string): void;
   /** Stores a pack; returns the chunk ids of its chunks in order (existing ids for known SHA-256). */
   putPack(pack: PreparedPack): number[];
-  /** Ends the live refs with index in [firstIndex, endIndex); returns their chunk ids. */
-  closeChunkRefs(ino: number, firstIndex: number, endIndex: number): number[];
+  /**
+   * Ends the live refs with index in [firstIndex, endIndex); returns how many it ended (refs this
+   * commit began are dropped, not ended, and count too). Not their ids: nothing needs them, and
+   * reading 2,441 of them back cost a large write's final commit a query.
+   */
+  closeChunkRefs(ino: number, firstIndex: number, endIndex: number): number;
   /** Adds live refs `chunkIds[i]` at index `firstIndex + i` (those indexes must have no live ref). */
   insertChunkRefs(ino: number, firstIndex: number, chunkIds: number[]): void;
   setXattr(ino: number, name: string, value: Uint8Array): void;

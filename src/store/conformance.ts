@@ -223,7 +223,7 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
           writer.insertChunkRefs(ino, 1, [ids[3]]);
           return ended;
         });
-        assert.deepEqual(closed, [ids[1]]);
+        assert.equal(closed, 1);
         store.read((reader) => {
           assert.deepEqual(reader.chunkRefs(ino, 3, 0, 10).map((ref) => ref.chunkId), ids.slice(0, 3));
           assert.deepEqual(reader.chunkRefs(ino, LIVE, 0, 10).map((ref) => ref.chunkId), [ids[0], ids[3], ids[2]]);
@@ -248,7 +248,8 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         // Refs begun and ended in one commit leave no trace.
         store.write(start(), (writer) => {
           writer.insertChunkRefs(ino, 5, [ids[0]]);
-          assert.deepEqual(writer.closeChunkRefs(ino, 5, 6), [ids[0]]);
+          assert.equal(writer.closeChunkRefs(ino, 5, 6), 1);
+          assert.equal(writer.closeChunkRefs(ino, 5, 6), 0);
         });
         store.read((reader) => assert.deepEqual(reader.chunkRefs(ino, LIVE, 5, 6), []));
       }));

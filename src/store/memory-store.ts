@@ -493,14 +493,14 @@ class MemoryStore implements Store, StoreWriter {
     });
   }
 
-  closeChunkRefs(ino: number, firstIndex: number, endIndex: number): number[] {
+  closeChunkRefs(ino: number, firstIndex: number, endIndex: number): number {
     this.assertInCommit();
-    const ids: number[] = [];
+    let ended = 0;
     for (const [chunkIndex, rows] of this.refs.get(ino) ?? []) {
       if (chunkIndex < firstIndex || chunkIndex >= endIndex) continue;
-      for (const row of this.closeLive(rows)) ids.push(row.chunkId);
+      ended += this.closeLive(rows).length;
     }
-    return ids;
+    return ended;
   }
 
   insertChunkRefs(ino: number, firstIndex: number, chunkIds: number[]): void {

@@ -434,7 +434,6 @@ class SqliteStore implements Store, StoreWriter {
            AND f.from_commit <= @at AND (f.to_commit IS NULL OR f.to_commit > @at)
          ORDER BY f.chunk_index`,
       ).raw(true),
-      liveRefIds: prepare('SELECT chunk_id FROM file_chunks WHERE ino = ? AND chunk_index >= ? AND chunk_index < ? AND to_commit IS NULL').pluck(),
       deleteRefsAtCommit: prepare('DELETE FROM file_chunks WHERE ino = ? AND chunk_index >= ? AND chunk_index < ? AND from_commit = ?'),
       closeRefs: prepare('UPDATE file_chunks SET to_commit = ? WHERE ino = ? AND chunk_index >= ? AND chunk_index < ? AND to_commit IS NULL'),
       insertRef: prepare('INSERT INTO file_chunks(ino, chunk_index, from_commit, to_commit, chunk_id) VALUES (?, ?, ?, NULL, ?)'),
@@ -940,14 +939,12 @@ class SqliteStore implements Store, StoreWriter {
     return ids;
   }
 
-  closeChunkRefs(ino: number, firstIndex: number, endIndex: number): number[] {
+  closeChunkRefs(ino: number, firstIndex: number, endIndex: number): number {
     const s = this.statements;
     const end = Math.min(endIndex, Number.MAX_SAFE_INTEGER);
-    const ids = (s.liveRefIds.all(ino, firstIndex, end) as unknown[]).map(Number);
-    if (ids.length === 0) return ids;
-    s.deleteRefsAtCommit.run(ino, firstIndex, end, this.commit);
-    s.closeRefs.run(this.commit, ino, firstIndex, end);
-    return ids;
+    // Refs this commit began are dropped (they never were), the others end at this commit.
+    const dropped = s.deleteRefsAtCommit.run(ino, firstIndex, end, this.commit).changes;
+    return dropped + s.closeRefs.run(this.commit, ino, firstIndex, end).changes;
   }
 
   insertChunkRefs(ino: number, firstIndex: number, chunkIds: number[]): void {
