@@ -19,6 +19,22 @@ const text = (value: string): Uint8Array => new TextEncoder().encode(value);
 const decode = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 const CHUNK = 256;
 
+/**
+ * Rewrites every run of chunk references (schema 3) as runs of one, which the store reads the
+ * same: the damage below is done to one reference at a time.
+ */
+function explodeRuns(db: Database.Database): void {
+  const runs = db.prepare('SELECT ino, chunk_index, from_commit, to_commit, chunk_id, run_count FROM file_chunks WHERE run_count > 1').all() as Array<Record<string, number | null>>;
+  const remove = db.prepare('DELETE FROM file_chunks WHERE ino = ? AND chunk_index = ? AND from_commit = ?');
+  const insert = db.prepare('INSERT INTO file_chunks(ino, chunk_index, from_commit, to_commit, chunk_id, run_count) VALUES (?, ?, ?, ?, ?, 1)');
+  db.transaction(() => {
+    for (const run of runs) {
+      remove.run(run.ino, run.chunk_index, run.from_commit);
+      for (let offset = 0; offset < Number(run.run_count); offset += 1) insert.run(run.ino, Number(run.chunk_index) + offset, run.from_commit, run.to_commit, Number(run.chunk_id) + offset);
+    }
+  })();
+}
+
 
 async function expectCode(code: string, promise: Promise<unknown>, data?: Record<string, unknown>): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
@@ -822,6 +838,7 @@ describe('engram files', () => {
     await engram.write('/large', 5, Uint8Array.of(1, 2, 3));
     await engram.close();
     const db = new Database(file);
+    explodeRuns(db);
     const ino = db.prepare("SELECT child_ino FROM dentries WHERE name = 'swapped'").pluck().get() as number;
     const other = db.prepare('SELECT chunk_id FROM file_chunks WHERE ino = ? AND chunk_index = 1').pluck().get(ino) as number;
     db.prepare('UPDATE file_chunks SET chunk_id = ? WHERE ino = ? AND chunk_index = 4').run(other, ino);
@@ -846,6 +863,7 @@ describe('engram files', () => {
     await engram.writeFile('/whole', pattern(CHUNK * 4, 18));
     await engram.close();
     const db = new Database(file);
+    explodeRuns(db);
     db.prepare('DELETE FROM file_chunks WHERE chunk_index = 2').run();
     db.close();
     const damaged = await openEngram(file);

@@ -48,7 +48,7 @@ describe('golden engram, schema v1 (src/store/golden/schema-v1.golden)', () => {
     }
   });
 
-  it('is read as it is by a read-only open, and brought to schema v2 (index_rows a rowid table) by a writable one', async () => {
+  it('is read as it is by a read-only open, and brought to schema v3 (index_rows a rowid table, runs of chunk references) by a writable one', async () => {
     const file = join(directory, 'v1-migrate.engram');
     copyFileSync(golden, file);
     const layout = (): { version: number; withoutRowid: boolean } => {
@@ -70,7 +70,7 @@ describe('golden engram, schema v1 (src/store/golden/schema-v1.golden)', () => {
     assert.deepEqual(layout(), { version: 1, withoutRowid: true });
     const writable = await openEngram(file);
     try {
-      assert.deepEqual(layout(), { version: 2, withoutRowid: false });
+      assert.deepEqual(layout(), { version: 3, withoutRowid: false });
       const expected = (await writable.readFile('/data.bin')).data;
       assert.equal((await writable.query(expected.subarray(0, 256), { k: 1 })).matches[0].path, '/data.bin');
       assert.equal((await writable.verify()).ok, true);
@@ -80,6 +80,27 @@ describe('golden engram, schema v1 (src/store/golden/schema-v1.golden)', () => {
     // A second writable open finds nothing to migrate.
     const again = await openEngram(file);
     await again.close();
-    assert.deepEqual(layout(), { version: 2, withoutRowid: false });
+    assert.deepEqual(layout(), { version: 3, withoutRowid: false });
+    // The migrated file's references (runs of one) and new runs work side by side.
+    const migrated = await openEngram(file);
+    try {
+      const before = (await migrated.readFile('/data.bin')).data;
+      await migrated.write('/data.bin', 10, Uint8Array.of(9, 9, 9));
+      const fresh = new Uint8Array(300_000).map((_, index) => (index * 13 + 1) & 0xff);
+      await migrated.writeFile('/fresh.bin', fresh);
+      const expected = before.slice();
+      expected.set([9, 9, 9], 10);
+      assert.deepEqual((await migrated.readFile('/data.bin')).data, expected);
+      assert.deepEqual((await migrated.readFile('/fresh.bin')).data, fresh);
+      assert.equal((await migrated.verify()).ok, true);
+    } finally {
+      await migrated.close();
+    }
+    const db = new Database(file, { readonly: true });
+    try {
+      assert.ok(Number(db.prepare('SELECT max(run_count) FROM file_chunks').pluck().get()) > 1, 'a new whole-file write is stored as runs');
+    } finally {
+      db.close();
+    }
   });
 });

@@ -56,7 +56,11 @@ describe('reads of many chunks', () => {
 
     const db = new Database(file);
     const chunk = db
-      .prepare('SELECT c.pack_id AS packId, c.pack_offset AS packOffset, c.payload_bytes AS payloadBytes FROM file_chunks f JOIN chunks c USING (chunk_id) WHERE f.chunk_index = 10')
+      // Chunk 10 inside the run of references that covers it (schema 3: a row is a run).
+      .prepare(
+        `SELECT c.pack_id AS packId, c.pack_offset AS packOffset, c.payload_bytes AS payloadBytes FROM file_chunks f
+         JOIN chunks c ON c.chunk_id = f.chunk_id + (10 - f.chunk_index) WHERE f.chunk_index <= 10 AND f.chunk_index + f.run_count > 10`,
+      )
       .get() as { packId: number; packOffset: number; payloadBytes: number };
     const stored = db.prepare('SELECT data FROM packs WHERE pack_id = ?').pluck().get(chunk.packId) as Buffer;
     assert.equal(stored[0], 0, 'the pack is stored raw');

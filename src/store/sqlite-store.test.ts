@@ -8,7 +8,9 @@ import Database from 'better-sqlite3';
 import { isEmbrError } from '../errors.js';
 import { LIVE, ROOT_INO } from './api.js';
 import { runStoreConformance } from './conformance.js';
-import { openSqliteStore, translateSqliteError } from './sqlite-store.js';
+import { createMemoryStore } from './memory-store.js';
+import { MAX_REF_RUN, openSqliteStore, translateSqliteError } from './sqlite-store.js';
+import type { Store } from './api.js';
 import type { NewChunk } from './api.js';
 import { batchPacks, preparePacks } from './pack.js';
 
@@ -408,5 +410,94 @@ describe('sqlite store background connection', () => {
     const reopened = openSqliteStore(file);
     assert.equal(reopened.read((reader) => reader.headCommit()), 7);
     reopened.close();
+  });
+});
+
+describe('sqlite store: runs of chunk references (schema 3)', () => {
+  /** Distinct incompressible payloads, so every chunk is its own row. */
+  function refChunk(index: number): NewChunk {
+    const payload = createHash('sha256').update(`ref chunk ${index}`).digest();
+    return { sha256: createHash('sha256').update(payload).digest(), byteLength: payload.length, payload, vectorCorrectBytes: 0, correctionBytes: payload.length, fingerprint: Uint8Array.of(index & 0xff) };
+  }
+
+  it('answers like the memory store (a row per reference) through random ends and inserts across run boundaries, at every commit', () => {
+    const sqlite = openSqliteStore(freshFile(), { create });
+    const memory = createMemoryStore({ profile: 'positional', chunkBytes: 4096, timeNs: 5n });
+    try {
+      const stores: Store[] = [sqlite, memory];
+      const chunkCount = 600;
+      const chunks = Array.from({ length: chunkCount }, (_, index) => refChunk(index));
+      const ids = stores.map((store) => store.write({ kind: 'test', timeNs: 9n }, (writer) => preparePacks(chunks, 8 * 1024).flatMap((pack) => writer.putPack(pack))));
+      assert.deepEqual(ids[0].map((id) => id - ids[0][0]), ids[1].map((id) => id - ids[1][0]), 'both stores number the chunks consecutively');
+      let state = 12345;
+      const next = (bound: number): number => {
+        state = (state * 1103515245 + 12345) >>> 0;
+        return state % bound;
+      };
+      const inodes = [70, 71];
+      const commits: number[] = [];
+      for (let step = 0; step < 150; step += 1) {
+        const ino = inodes[next(inodes.length)];
+        const first = next(300);
+        const length = 1 + next(step % 5 === 0 ? 200 : 20);
+        // Consecutive ids (one run or more, up to MAX_REF_RUN each), sometimes with a break.
+        const base = next(chunkCount - length);
+        const positions = Array.from({ length }, (_, offset) => (offset === (length >> 1) && step % 3 === 0 ? next(chunkCount) : base + offset));
+        const closeEnd = step % 7 === 0 ? Number.MAX_SAFE_INTEGER : first + length + next(3);
+        const ended = stores.map((store, which) =>
+          store.write({ kind: 'test', timeNs: 10n }, (writer) => {
+            const count = writer.closeChunkRefs(ino, first, closeEnd);
+            if (step % 11 !== 10) writer.insertChunkRefs(ino, first, positions.map((position) => ids[which][position]));
+            // Sometimes the same commit ends part of what it just began.
+            if (step % 4 === 1) writer.closeChunkRefs(ino, first + (length >> 2), first + (length >> 1));
+            return count;
+          }),
+        );
+        assert.equal(ended[0], ended[1], `step ${step}: refs ended`);
+        commits.push(sqlite.read((reader) => reader.headCommit()));
+      }
+      const normalize = (store: Store, which: number, ino: number, at: number, first: number, end: number): Array<[number, number, boolean]> =>
+        store.read((reader) => reader.chunkRefs(ino, at, first, end).map((ref) => [ref.chunkIndex, ref.chunkId - ids[which][0], ref.chunk !== undefined] as [number, number, boolean]));
+      for (const at of [...commits.filter((_, index) => index % 10 === 0), LIVE]) {
+        for (const ino of inodes) {
+          const ranges: Array<[number, number]> = [[0, 1000], [MAX_REF_RUN - 1, MAX_REF_RUN + 1], [next(300), 0]];
+          ranges[2][1] = ranges[2][0] + 1 + next(150);
+          for (const [first, end] of ranges) {
+            const sqliteAt = at === LIVE ? LIVE : at;
+            const memoryAt = at === LIVE ? LIVE : at;
+            assert.deepEqual(normalize(sqlite, 0, ino, sqliteAt, first, end), normalize(memory, 1, ino, memoryAt, first, end), `ino ${ino} at ${at}, [${first}, ${end})`);
+            const placements = sqlite.read((reader) => reader.chunkPlacements(ino, sqliteAt, first, end).map((placement) => [placement.chunkIndex, placement.chunkId - ids[0][0], placement.chunk !== undefined]));
+            assert.deepEqual(placements, normalize(sqlite, 0, ino, sqliteAt, first, end));
+          }
+        }
+      }
+      const rows = sqlite.read(() => undefined);
+      void rows;
+    } finally {
+      sqlite.close();
+      memory.close();
+    }
+  });
+
+  it('stores a whole file of consecutive chunks as runs, and reports a chunk row missing inside a run', () => {
+    const file = freshFile();
+    const store = openSqliteStore(file, { create });
+    const chunks = Array.from({ length: 150 }, (_, index) => refChunk(1000 + index));
+    const ids = store.write({ kind: 'test', timeNs: 9n }, (writer) => preparePacks(chunks, 8 * 1024).flatMap((pack) => writer.putPack(pack)));
+    store.write({ kind: 'test', timeNs: 10n }, (writer) => writer.insertChunkRefs(80, 0, ids));
+    store.close();
+    const db = new Database(file);
+    assert.deepEqual(db.prepare('SELECT chunk_index, run_count FROM file_chunks WHERE ino = 80 ORDER BY chunk_index').raw(true).all(), [[0, MAX_REF_RUN], [MAX_REF_RUN, MAX_REF_RUN], [2 * MAX_REF_RUN, 150 - 2 * MAX_REF_RUN]]);
+    db.prepare('DELETE FROM chunks WHERE chunk_id = ?').run(ids[70]);
+    db.close();
+    const reopened = openSqliteStore(file);
+    try {
+      const refs = reopened.read((reader) => reader.chunkRefs(80, LIVE, 60, 80));
+      assert.deepEqual(refs.map((ref) => ref.chunkIndex), Array.from({ length: 20 }, (_, offset) => 60 + offset));
+      assert.deepEqual(refs.filter((ref) => ref.chunk === undefined).map((ref) => ref.chunkIndex), [70]);
+      assert.deepEqual(refs.map((ref) => ref.chunkId), ids.slice(60, 80));
+    } finally {
+      reopened.close();
+    }
   });
 });

@@ -57,8 +57,17 @@ export const ENGRAM_APPLICATION_ID = 0x456d6272;
  *   WITHOUT ROWID table: in a WITHOUT ROWID table a row larger than about 1 KB (index log rows,
  *   file and root rows) overflows, and every key comparison against it during a lookup reads its
  *   whole overflow chain, so a lookup near a 400 KB log row cost 40-370 us instead of 0.5.
+ * - 3: `file_chunks.run_count` (default 1): a row holds a run of up to {@link MAX_REF_RUN}
+ *   references to consecutive chunk ids (a 10 MB file written whole is 39 rows, not 2,442).
+ *   Older rows are runs of one.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
+/**
+ * Longest run of chunk references one `file_chunks` row holds (schema 3): a row maps chunk
+ * indexes [chunk_index, chunk_index + run_count) of a file to chunk ids [chunk_id, chunk_id +
+ * run_count). The cap bounds how far below a range a query looks for a run that reaches into it.
+ */
+export const MAX_REF_RUN = 64;
 /** How long a writer waits for another process's transaction before BUSY. */
 export const BUSY_TIMEOUT_MS = 15_000;
 const PACK_CACHE_BYTES = 8 << 20;
@@ -69,8 +78,6 @@ const AUTO_CHECKPOINT_PAGES = 1000;
 
 /** Bytes of a SHA-256 digest. */
 const SHA256_BYTES = 32;
-/** Chunk refs inserted per multi-row INSERT (4 parameters each, far below SQLite's 32,766). */
-const REF_ROWS_PER_INSERT = 64;
 /** Longest wait at close for the background connection to close. */
 const BACKGROUND_CLOSE_WAIT_MS = 15_000;
 
@@ -109,7 +116,7 @@ CREATE TABLE dentries(
 CREATE INDEX dentries_child ON dentries(child_ino);
 CREATE TABLE file_chunks(
   ino INTEGER NOT NULL, chunk_index INTEGER NOT NULL, from_commit INTEGER NOT NULL, to_commit INTEGER,
-  chunk_id INTEGER NOT NULL,
+  chunk_id INTEGER NOT NULL, run_count INTEGER NOT NULL DEFAULT 1,
   PRIMARY KEY(ino, chunk_index, from_commit)) WITHOUT ROWID;
 CREATE INDEX file_chunks_chunk ON file_chunks(chunk_id);
 CREATE TABLE xattrs(
@@ -251,6 +258,7 @@ INSERT INTO index_rows_v2(key, value) SELECT key, value FROM index_rows;
 DROP TABLE index_rows;
 ALTER TABLE index_rows_v2 RENAME TO index_rows;`);
     }
+    if (version < 3) db.exec('ALTER TABLE file_chunks ADD COLUMN run_count INTEGER NOT NULL DEFAULT 1');
     if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
@@ -304,6 +312,32 @@ export function openSqliteStore(file: string, options: StoreOpenOptions = {}): S
 }
 
 type Row = Record<string, unknown>;
+
+/**
+ * Walks the rows of the `chunkRefs`/`chunkPlacements` queries (ordered by chunk index, then chunk
+ * id: per run, columns 0-2 are its first index, first chunk id and length, column 3 the id of a
+ * joined chunk row or null) and calls `visit` for every chunk index of [first, end) a run covers,
+ * with the joined chunk row, or undefined when the chunk's row is missing (a damaged engram: the
+ * caller reports it, never a hole).
+ */
+function expandRuns<R extends unknown[]>(rows: R[], first: number, end: number, visit: (chunkIndex: number, chunkId: number, row: R | undefined) => void): void {
+  let position = 0;
+  while (position < rows.length) {
+    const runIndex = Number(rows[position][0]);
+    const runId = Number(rows[position][1]);
+    const runEnd = runIndex + Number(rows[position][2]);
+    let next = position;
+    while (next < rows.length && Number(rows[next][0]) === runIndex) next += 1;
+    let joined = position;
+    for (let chunkIndex = Math.max(first, runIndex); chunkIndex < Math.min(end, runEnd); chunkIndex += 1) {
+      const chunkId = runId + (chunkIndex - runIndex);
+      while (joined < next && rows[joined][3] !== null && Number(rows[joined][3]) < chunkId) joined += 1;
+      const row = joined < next && rows[joined][3] !== null && Number(rows[joined][3]) === chunkId ? rows[joined] : undefined;
+      visit(chunkIndex, chunkId, row);
+    }
+    position = next;
+  }
+}
 
 /**
  * An integer time column as bigint. A damaged schema or row can hand back a missing or non-integer
@@ -393,6 +427,9 @@ class SqliteStore implements Store, StoreWriter {
   ) {
     const prepare = (sql: string) => db.prepare(sql);
     const prepareBig = (sql: string) => db.prepare(sql).safeIntegers(true);
+    // A file of schema 1 or 2 opened read-only has no run_count column: every row is a run of one.
+    const hasRuns = (db.pragma('table_info(file_chunks)') as Array<{ name: string }>).some((column) => column.name === 'run_count');
+    const RUN = hasRuns ? 'run_count' : '1';
     this.statements = {
       meta: prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       metaBig: prepareBig('SELECT value FROM meta WHERE key = ?').pluck(),
@@ -420,24 +457,50 @@ class SqliteStore implements Store, StoreWriter {
       deleteDentryAtCommit: prepare('DELETE FROM dentries WHERE parent_ino = ? AND name = ? AND from_commit = ?'),
       closeDentry: prepare('UPDATE dentries SET to_commit = ? WHERE parent_ino = ? AND name = ? AND to_commit IS NULL'),
       insertDentry: prepare('INSERT INTO dentries(parent_ino, name, from_commit, to_commit, child_ino) VALUES (?, ?, ?, NULL, ?)'),
+      // Runs live at @at that reach into [@first, @end), each joined to the chunk rows of its part
+      // inside the range (a LEFT JOIN: a run whose chunk rows are all missing still shows; missing
+      // ones inside a run are found by their ids, see expandRuns).
       chunkRefs: prepare(
-        `SELECT f.chunk_index, f.chunk_id, c.chunk_id AS found, hex(c.sha256), c.byte_length, c.pack_id, c.pack_offset, c.payload_bytes, c.vector_correct_bytes, c.correction_bytes
-         FROM file_chunks f LEFT JOIN chunks c ON c.chunk_id = f.chunk_id
-         WHERE f.ino = @ino AND f.chunk_index >= @first AND f.chunk_index < @end
+        `SELECT f.chunk_index, f.chunk_id, ${RUN} AS run, c.chunk_id AS found, hex(c.sha256), c.byte_length, c.pack_id, c.pack_offset, c.payload_bytes, c.vector_correct_bytes, c.correction_bytes
+         FROM file_chunks f LEFT JOIN chunks c
+           ON c.chunk_id BETWEEN f.chunk_id + max(0, @first - f.chunk_index) AND f.chunk_id + min(${RUN}, @end - f.chunk_index) - 1
+         WHERE f.ino = @ino AND f.chunk_index < @end AND f.chunk_index > @first - ${MAX_REF_RUN} AND f.chunk_index + ${RUN} > @first
            AND f.from_commit <= @at AND (f.to_commit IS NULL OR f.to_commit > @at)
-         ORDER BY f.chunk_index`,
+         ORDER BY f.chunk_index, c.chunk_id`,
       ).raw(true),
       chunkPlacements: prepare(
-        `SELECT f.chunk_index, f.chunk_id, c.chunk_id AS found, c.byte_length, c.pack_id, c.pack_offset, c.payload_bytes
-         FROM file_chunks f LEFT JOIN chunks c ON c.chunk_id = f.chunk_id
-         WHERE f.ino = @ino AND f.chunk_index >= @first AND f.chunk_index < @end
+        `SELECT f.chunk_index, f.chunk_id, ${RUN} AS run, c.chunk_id AS found, c.byte_length, c.pack_id, c.pack_offset, c.payload_bytes
+         FROM file_chunks f LEFT JOIN chunks c
+           ON c.chunk_id BETWEEN f.chunk_id + max(0, @first - f.chunk_index) AND f.chunk_id + min(${RUN}, @end - f.chunk_index) - 1
+         WHERE f.ino = @ino AND f.chunk_index < @end AND f.chunk_index > @first - ${MAX_REF_RUN} AND f.chunk_index + ${RUN} > @first
            AND f.from_commit <= @at AND (f.to_commit IS NULL OR f.to_commit > @at)
-         ORDER BY f.chunk_index`,
+         ORDER BY f.chunk_index, c.chunk_id`,
       ).raw(true),
-      deleteRefsAtCommit: prepare('DELETE FROM file_chunks WHERE ino = ? AND chunk_index >= ? AND chunk_index < ? AND from_commit = ?'),
-      closeRefs: prepare('UPDATE file_chunks SET to_commit = ? WHERE ino = ? AND chunk_index >= ? AND chunk_index < ? AND to_commit IS NULL'),
-      insertRef: prepare('INSERT INTO file_chunks(ino, chunk_index, from_commit, to_commit, chunk_id) VALUES (?, ?, ?, NULL, ?)'),
-      insertRefs: prepare(`INSERT INTO file_chunks(ino, chunk_index, from_commit, to_commit, chunk_id) VALUES ${Array(REF_ROWS_PER_INSERT).fill('(?, ?, ?, NULL, ?)').join(', ')}`),
+      // Live runs inside [@first, @end): their refs in total, then dropped (begun by this commit) or ended.
+      refsInside: prepare(
+        `SELECT coalesce(sum(${RUN}), 0) FROM file_chunks
+         WHERE ino = @ino AND chunk_index >= @first AND chunk_index + ${RUN} <= @end AND to_commit IS NULL`,
+      ).pluck(),
+      deleteRunsInside: prepare(
+        `DELETE FROM file_chunks WHERE ino = @ino AND chunk_index >= @first AND chunk_index + ${RUN} <= @end AND to_commit IS NULL AND from_commit = @commit`,
+      ),
+      closeRunsInside: prepare(
+        `UPDATE file_chunks SET to_commit = @commit WHERE ino = @ino AND chunk_index >= @first AND chunk_index + ${RUN} <= @end AND to_commit IS NULL`,
+      ),
+      // Live runs that reach into [@first, @end) from outside it (two at most).
+      runsAcross: prepare(
+        `SELECT chunk_index, from_commit, chunk_id, ${RUN} FROM file_chunks
+         WHERE ino = @ino AND chunk_index < @end AND chunk_index > @first - ${MAX_REF_RUN} AND chunk_index + ${RUN} > @first
+           AND (chunk_index < @first OR chunk_index + ${RUN} > @end) AND to_commit IS NULL`,
+      ).raw(true),
+      deleteRun: prepare('DELETE FROM file_chunks WHERE ino = ? AND chunk_index = ? AND from_commit = ?'),
+      closeRun: prepare('UPDATE file_chunks SET to_commit = ? WHERE ino = ? AND chunk_index = ? AND from_commit = ?'),
+      // (A read-only open of a schema 1-2 file never writes; its statement must only compile.)
+      insertRun: prepare(
+        hasRuns
+          ? 'INSERT INTO file_chunks(ino, chunk_index, from_commit, to_commit, chunk_id, run_count) VALUES (?, ?, ?, NULL, ?, ?)'
+          : 'INSERT INTO file_chunks(ino, chunk_index, from_commit, to_commit, chunk_id) VALUES (?, ?, ?, NULL, ?)',
+      ),
       chunkInfo: prepare('SELECT * FROM chunks WHERE chunk_id = ?'),
       chunkIdBySha: prepare('SELECT chunk_id FROM chunks WHERE sha256 = ?').pluck(),
       fingerprint: prepare('SELECT fingerprint FROM chunks WHERE chunk_id = ?').pluck(),
@@ -634,48 +697,48 @@ class SqliteStore implements Store, StoreWriter {
     // every ref of the answer views: a blob column is a Buffer (an ArrayBuffer of its own) per row,
     // and a sequential read of 1 GiB fetches 262,144 rows. Hex plus one buffer per query cost 45 %
     // less CPU per row than the blobs (the per-row allocations, and sweeping them afterwards).
-    const rows = this.statements.chunkRefs.all({ ino, at, first: firstIndex, end: Math.min(endIndex, Number.MAX_SAFE_INTEGER) }) as unknown[][];
-    const refs: ChunkRef[] = new Array<ChunkRef>(rows.length);
+    const end = Math.min(endIndex, Number.MAX_SAFE_INTEGER);
+    const rows = this.statements.chunkRefs.all({ ino, at, first: firstIndex, end }) as unknown[][];
+    const refs: ChunkRef[] = [];
     const hashes = Buffer.allocUnsafe(SHA256_BYTES * rows.length);
-    for (let position = 0; position < rows.length; position += 1) {
-      const row = rows[position];
-      const chunkId = Number(row[1]);
+    let hashed = 0;
+    expandRuns(rows, firstIndex, end, (chunkIndex, chunkId, row) => {
       let chunk: ChunkInfo | undefined;
-      if (row[2] !== null) {
-        const hex = row[3] as string;
+      if (row !== undefined) {
+        const hex = row[4] as string;
         // A damaged row's hash of another length keeps its own bytes (and fails every check).
         const sha256 =
-          hex.length === 2 * SHA256_BYTES && hashes.write(hex, SHA256_BYTES * position, 'hex') === SHA256_BYTES
-            ? hashes.subarray(SHA256_BYTES * position, SHA256_BYTES * (position + 1))
+          hex.length === 2 * SHA256_BYTES && hashes.write(hex, SHA256_BYTES * hashed, 'hex') === SHA256_BYTES
+            ? hashes.subarray(SHA256_BYTES * hashed, SHA256_BYTES * (hashed + 1))
             : Buffer.from(hex, 'hex');
+        hashed += 1;
         chunk = {
           chunkId,
           sha256,
-          byteLength: Number(row[4]),
-          packId: Number(row[5]),
-          packOffset: Number(row[6]),
-          payloadBytes: Number(row[7]),
-          vectorCorrectBytes: Number(row[8]),
-          correctionBytes: Number(row[9]),
+          byteLength: Number(row[5]),
+          packId: Number(row[6]),
+          packOffset: Number(row[7]),
+          payloadBytes: Number(row[8]),
+          vectorCorrectBytes: Number(row[9]),
+          correctionBytes: Number(row[10]),
         };
       }
-      refs[position] = { chunkIndex: Number(row[0]), chunkId, chunk };
-    }
+      refs.push({ chunkIndex, chunkId, chunk });
+    });
     return refs;
   }
 
   chunkPlacements(ino: number, at: number, firstIndex: number, endIndex: number): ChunkPlacement[] {
-    const rows = this.statements.chunkPlacements.all({ ino, at, first: firstIndex, end: Math.min(endIndex, Number.MAX_SAFE_INTEGER) }) as number[][];
-    const placements: ChunkPlacement[] = new Array<ChunkPlacement>(rows.length);
-    for (let position = 0; position < rows.length; position += 1) {
-      const row = rows[position];
-      const chunkId = row[1];
-      placements[position] = {
-        chunkIndex: row[0],
+    const end = Math.min(endIndex, Number.MAX_SAFE_INTEGER);
+    const rows = this.statements.chunkPlacements.all({ ino, at, first: firstIndex, end }) as number[][];
+    const placements: ChunkPlacement[] = [];
+    expandRuns(rows, firstIndex, end, (chunkIndex, chunkId, row) => {
+      placements.push({
+        chunkIndex,
         chunkId,
-        chunk: row[2] === null ? undefined : { chunkId, byteLength: row[3], packId: row[4], packOffset: row[5], payloadBytes: row[6] },
-      };
-    }
+        chunk: row === undefined ? undefined : { chunkId, byteLength: row[4], packId: row[5], packOffset: row[6], payloadBytes: row[7] },
+      });
+    });
     return placements;
   }
 
@@ -941,32 +1004,36 @@ class SqliteStore implements Store, StoreWriter {
 
   closeChunkRefs(ino: number, firstIndex: number, endIndex: number): number {
     const s = this.statements;
+    const commit = this.commit;
+    const first = firstIndex;
     const end = Math.min(endIndex, Number.MAX_SAFE_INTEGER);
-    // Refs this commit began are dropped (they never were), the others end at this commit.
-    const dropped = s.deleteRefsAtCommit.run(ino, firstIndex, end, this.commit).changes;
-    return dropped + s.closeRefs.run(this.commit, ino, firstIndex, end).changes;
+    if (end <= first) return 0;
+    const across = s.runsAcross.all({ ino, first, end }) as number[][];
+    // Runs wholly inside: refs this commit began are dropped (they never were), the others end.
+    let ended = Number(s.refsInside.get({ ino, first, end }));
+    s.deleteRunsInside.run({ ino, first, end, commit });
+    s.closeRunsInside.run({ ino, first, end, commit });
+    // Runs reaching in from outside: end the run, and begin again its parts outside the range.
+    for (const [chunkIndex, fromCommit, chunkId, run] of across) {
+      if (fromCommit === commit) s.deleteRun.run(ino, chunkIndex, fromCommit);
+      else s.closeRun.run(commit, ino, chunkIndex, fromCommit);
+      const runEnd = chunkIndex + run;
+      ended += Math.min(end, runEnd) - Math.max(first, chunkIndex);
+      if (chunkIndex < first) s.insertRun.run(ino, chunkIndex, commit, chunkId, first - chunkIndex);
+      if (runEnd > end) s.insertRun.run(ino, end, commit, chunkId + (end - chunkIndex), runEnd - end);
+    }
+    return ended;
   }
 
   insertChunkRefs(ino: number, firstIndex: number, chunkIds: number[]): void {
-    // Groups of REF_ROWS_PER_INSERT rows per statement (a 10 MB file has 2,442 refs: one
-    // statement each cost ~2 us of binding and stepping apiece), the rest one by one.
-    const group = this.statements.insertRefs;
-    let position = 0;
-    if (chunkIds.length >= REF_ROWS_PER_INSERT) {
-      const values: number[] = new Array(4 * REF_ROWS_PER_INSERT);
-      for (; position + REF_ROWS_PER_INSERT <= chunkIds.length; position += REF_ROWS_PER_INSERT) {
-        for (let row = 0; row < REF_ROWS_PER_INSERT; row += 1) {
-          values[4 * row] = ino;
-          values[4 * row + 1] = firstIndex + position + row;
-          values[4 * row + 2] = this.commit;
-          values[4 * row + 3] = chunkIds[position + row];
-        }
-        group.run(values);
-      }
-    }
-    const insert = this.statements.insertRef;
-    for (; position < chunkIds.length; position += 1) {
-      insert.run(ino, firstIndex + position, this.commit, chunkIds[position]);
+    // One row per run of consecutive chunk ids (at most MAX_REF_RUN): a file written whole from
+    // one batch of new chunks is a run per 64 chunks, not a row per chunk.
+    const insert = this.statements.insertRun;
+    for (let start = 0; start < chunkIds.length; ) {
+      let end = start + 1;
+      while (end < chunkIds.length && end - start < MAX_REF_RUN && chunkIds[end] === chunkIds[end - 1] + 1) end += 1;
+      insert.run(ino, firstIndex + start, this.commit, chunkIds[start], end - start);
+      start = end;
     }
   }
 
@@ -1011,7 +1078,8 @@ class SqliteStore implements Store, StoreWriter {
         db.prepare(dead('xattrs')).run({ retain: rule.retainAfterCommit });
         const freedChunks = db
           .prepare(
-            `DELETE FROM chunks WHERE NOT EXISTS (SELECT 1 FROM file_chunks f WHERE f.chunk_id = chunks.chunk_id)
+            `DELETE FROM chunks WHERE NOT EXISTS (SELECT 1 FROM file_chunks f WHERE f.chunk_id <= chunks.chunk_id
+                 AND f.chunk_id > chunks.chunk_id - ${MAX_REF_RUN} AND f.chunk_id + f.run_count > chunks.chunk_id)
                AND added_commit NOT IN (SELECT commit_id FROM commits WHERE kind = 'stage' AND time_ns > @grace)`,
           )
           .run({ grace: rule.stagedGraceAfterNs }).changes;
