@@ -17,8 +17,20 @@ import type { SparseVector } from '../vsa/sparse.js';
 export class ContentDelta {
   /** Fingerprints of chunks written in this commit (saves a read per new chunk). */
   readonly knownFingerprints = new Map<number, Uint8Array>();
-  /** Their vectors, where the encoding thread kept them (saves parsing the fingerprint). */
-  readonly knownVectors = new Map<number, SparseVector>();
+  /**
+   * Their vectors, where the encoding thread kept them (saves parsing the fingerprint). A large
+   * staged write hands over its whole map ({@link adoptKnownVectors}) instead of copying it.
+   */
+  knownVectors = new Map<number, SparseVector>();
+
+  /** Takes `vectors` as the known vectors when none are recorded yet, else adds them. */
+  adoptKnownVectors(vectors: Map<number, SparseVector>): void {
+    if (this.knownVectors.size === 0) {
+      this.knownVectors = vectors;
+      return;
+    }
+    for (const [id, vector] of vectors) this.knownVectors.set(id, vector);
+  }
   /**
    * Inodes whose chunk references or size changed in this commit, each with the lowest chunk
    * index that changed: the similarity index re-indexes each from there (same transaction).

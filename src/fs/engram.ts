@@ -559,7 +559,6 @@ class EngramImpl extends Session implements Engram, SessionHost {
     const chunkBytes = pipeline.chunkBytes;
     const batchBytes = Math.max(chunkBytes, Math.floor(STAGED_WRITE_BATCH_BYTES / chunkBytes) * chunkBytes);
     const ids: Array<number | null> = [];
-    const staged = new Set<number>();
     const stageCommits: number[] = [];
     const dedupHits = new Set<number>();
     const knownVectors = new Map<number, SparseVector>();
@@ -629,11 +628,9 @@ class EngramImpl extends Session implements Engram, SessionHost {
       for (const outcome of stages) {
         const batch = await outcome;
         stageCommits.push(batch.stageCommit);
-        for (const [id, vector] of batch.vectors) {
-          staged.add(id);
-          knownVectors.set(id, vector);
-        }
-        for (const id of batch.ids) if (id !== null && !staged.has(id)) dedupHits.add(id);
+        // The known vectors are exactly the chunks this write staged: the rest were found stored.
+        for (const [id, vector] of batch.vectors) knownVectors.set(id, vector);
+        for (const id of batch.ids) if (id !== null && !knownVectors.has(id)) dedupHits.add(id);
         for (const id of batch.ids) ids.push(id);
       }
       this.assertWritable();
@@ -645,7 +642,7 @@ class EngramImpl extends Session implements Engram, SessionHost {
         apply: (context) => {
           for (const id of dedupHits) if (context.writer.chunkInfo(id) === undefined) throw new ChunkVanishedError();
           context.writer.claimStages(stageCommits);
-          for (const [id, vector] of knownVectors) context.changes.knownVectors.set(id, vector);
+          context.changes.adoptKnownVectors(knownVectors);
           return replaceFile(context, path, { firstIndex: 0, shas: [], packs: [], byteLength: size }, size, contentSha256, options, { ids });
         },
       };
