@@ -9,7 +9,7 @@ import { isEmbrError } from '../errors.js';
 import { LIVE, ROOT_INO } from './api.js';
 import { runStoreConformance } from './conformance.js';
 import { createMemoryStore } from './memory-store.js';
-import { MAX_REF_RUN, openSqliteStore, translateSqliteError } from './sqlite-store.js';
+import { MAX_REF_RUN, openSqliteStore, rangeStatementSql, translateSqliteError } from './sqlite-store.js';
 import type { Store } from './api.js';
 import type { NewChunk } from './api.js';
 import { batchPacks, preparePacks } from './pack.js';
@@ -476,6 +476,21 @@ describe('sqlite store: runs of chunk references (schema 3)', () => {
     } finally {
       sqlite.close();
       memory.close();
+    }
+  });
+
+  it('bounds every range statement\'s scan of the primary key on both sides (query plans)', () => {
+    const file = freshFile();
+    openSqliteStore(file, { create }).close();
+    const db = new Database(file, { readonly: true });
+    try {
+      for (const [name, sql] of Object.entries(rangeStatementSql('run_count'))) {
+        const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all({ ino: 1, first: 10, end: 20, at: 5, commit: 6 }) as Array<{ detail: string }>).map((row) => row.detail);
+        // Without its upper bound a one-chunk write scanned every row to the end of the file.
+        assert.ok(plan.some((detail) => /SEARCH (f|file_chunks) USING PRIMARY KEY \(ino=\? AND chunk_index>\? AND chunk_index<\?\)/.test(detail)), `${name}: ${plan.join(' / ')}`);
+      }
+    } finally {
+      db.close();
     }
   });
 

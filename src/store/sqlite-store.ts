@@ -311,6 +311,43 @@ export function openSqliteStore(file: string, options: StoreOpenOptions = {}): S
   }
 }
 
+/**
+ * The SQL of the statements over a range [@first, @end) of a file's chunk indexes, given the
+ * expression of a row's run length (`run_count`, or `1` for a schema 1-2 file opened read-only).
+ * Each bounds its scan of the primary key on both sides (a test checks the query plans): a run
+ * reaching into the range starts at most MAX_REF_RUN - 1 indexes below it.
+ */
+export function rangeStatementSql(RUN: string): Record<'chunkRefs' | 'chunkPlacements' | 'refsInside' | 'deleteRunsInside' | 'closeRunsInside' | 'runsAcross', string> {
+  return {
+    // Runs live at @at that reach into [@first, @end), each joined to the chunk rows of its part
+    // inside the range (a LEFT JOIN: a run whose chunk rows are all missing still shows; missing
+    // ones inside a run are found by their ids, see expandRuns).
+    chunkRefs: `SELECT f.chunk_index, f.chunk_id, ${RUN} AS run, c.chunk_id AS found, hex(c.sha256), c.byte_length, c.pack_id, c.pack_offset, c.payload_bytes, c.vector_correct_bytes, c.correction_bytes
+       FROM file_chunks f LEFT JOIN chunks c
+         ON c.chunk_id BETWEEN f.chunk_id + max(0, @first - f.chunk_index) AND f.chunk_id + min(${RUN}, @end - f.chunk_index) - 1
+       WHERE f.ino = @ino AND f.chunk_index < @end AND f.chunk_index > @first - ${MAX_REF_RUN} AND f.chunk_index + ${RUN} > @first
+         AND f.from_commit <= @at AND (f.to_commit IS NULL OR f.to_commit > @at)
+       ORDER BY f.chunk_index, c.chunk_id`,
+    chunkPlacements: `SELECT f.chunk_index, f.chunk_id, ${RUN} AS run, c.chunk_id AS found, c.byte_length, c.pack_id, c.pack_offset, c.payload_bytes
+       FROM file_chunks f LEFT JOIN chunks c
+         ON c.chunk_id BETWEEN f.chunk_id + max(0, @first - f.chunk_index) AND f.chunk_id + min(${RUN}, @end - f.chunk_index) - 1
+       WHERE f.ino = @ino AND f.chunk_index < @end AND f.chunk_index > @first - ${MAX_REF_RUN} AND f.chunk_index + ${RUN} > @first
+         AND f.from_commit <= @at AND (f.to_commit IS NULL OR f.to_commit > @at)
+       ORDER BY f.chunk_index, c.chunk_id`,
+    // Live runs inside [@first, @end): their refs in total, then dropped (begun by this commit) or
+    // ended. (`chunk_index < @end`, implied by the run's end, bounds the index scan: without it a
+    // one-chunk write scanned every row to the end of the file, 3,149 -> 716 random-write IOPS.)
+    refsInside: `SELECT coalesce(sum(${RUN}), 0) FROM file_chunks
+       WHERE ino = @ino AND chunk_index >= @first AND chunk_index < @end AND chunk_index + ${RUN} <= @end AND to_commit IS NULL`,
+    deleteRunsInside: `DELETE FROM file_chunks WHERE ino = @ino AND chunk_index >= @first AND chunk_index < @end AND chunk_index + ${RUN} <= @end AND to_commit IS NULL AND from_commit = @commit`,
+    closeRunsInside: `UPDATE file_chunks SET to_commit = @commit WHERE ino = @ino AND chunk_index >= @first AND chunk_index < @end AND chunk_index + ${RUN} <= @end AND to_commit IS NULL`,
+    // Live runs that reach into [@first, @end) from outside it (two at most).
+    runsAcross: `SELECT chunk_index, from_commit, chunk_id, ${RUN} FROM file_chunks
+       WHERE ino = @ino AND chunk_index < @end AND chunk_index > @first - ${MAX_REF_RUN} AND chunk_index + ${RUN} > @first
+         AND (chunk_index < @first OR chunk_index + ${RUN} > @end) AND to_commit IS NULL`,
+  };
+}
+
 type Row = Record<string, unknown>;
 
 /**
@@ -430,6 +467,7 @@ class SqliteStore implements Store, StoreWriter {
     // A file of schema 1 or 2 opened read-only has no run_count column: every row is a run of one.
     const hasRuns = (db.pragma('table_info(file_chunks)') as Array<{ name: string }>).some((column) => column.name === 'run_count');
     const RUN = hasRuns ? 'run_count' : '1';
+    const rangeSql = rangeStatementSql(RUN);
     this.statements = {
       meta: prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       metaBig: prepareBig('SELECT value FROM meta WHERE key = ?').pluck(),
@@ -457,42 +495,13 @@ class SqliteStore implements Store, StoreWriter {
       deleteDentryAtCommit: prepare('DELETE FROM dentries WHERE parent_ino = ? AND name = ? AND from_commit = ?'),
       closeDentry: prepare('UPDATE dentries SET to_commit = ? WHERE parent_ino = ? AND name = ? AND to_commit IS NULL'),
       insertDentry: prepare('INSERT INTO dentries(parent_ino, name, from_commit, to_commit, child_ino) VALUES (?, ?, ?, NULL, ?)'),
-      // Runs live at @at that reach into [@first, @end), each joined to the chunk rows of its part
-      // inside the range (a LEFT JOIN: a run whose chunk rows are all missing still shows; missing
-      // ones inside a run are found by their ids, see expandRuns).
-      chunkRefs: prepare(
-        `SELECT f.chunk_index, f.chunk_id, ${RUN} AS run, c.chunk_id AS found, hex(c.sha256), c.byte_length, c.pack_id, c.pack_offset, c.payload_bytes, c.vector_correct_bytes, c.correction_bytes
-         FROM file_chunks f LEFT JOIN chunks c
-           ON c.chunk_id BETWEEN f.chunk_id + max(0, @first - f.chunk_index) AND f.chunk_id + min(${RUN}, @end - f.chunk_index) - 1
-         WHERE f.ino = @ino AND f.chunk_index < @end AND f.chunk_index > @first - ${MAX_REF_RUN} AND f.chunk_index + ${RUN} > @first
-           AND f.from_commit <= @at AND (f.to_commit IS NULL OR f.to_commit > @at)
-         ORDER BY f.chunk_index, c.chunk_id`,
-      ).raw(true),
-      chunkPlacements: prepare(
-        `SELECT f.chunk_index, f.chunk_id, ${RUN} AS run, c.chunk_id AS found, c.byte_length, c.pack_id, c.pack_offset, c.payload_bytes
-         FROM file_chunks f LEFT JOIN chunks c
-           ON c.chunk_id BETWEEN f.chunk_id + max(0, @first - f.chunk_index) AND f.chunk_id + min(${RUN}, @end - f.chunk_index) - 1
-         WHERE f.ino = @ino AND f.chunk_index < @end AND f.chunk_index > @first - ${MAX_REF_RUN} AND f.chunk_index + ${RUN} > @first
-           AND f.from_commit <= @at AND (f.to_commit IS NULL OR f.to_commit > @at)
-         ORDER BY f.chunk_index, c.chunk_id`,
-      ).raw(true),
-      // Live runs inside [@first, @end): their refs in total, then dropped (begun by this commit) or ended.
-      refsInside: prepare(
-        `SELECT coalesce(sum(${RUN}), 0) FROM file_chunks
-         WHERE ino = @ino AND chunk_index >= @first AND chunk_index + ${RUN} <= @end AND to_commit IS NULL`,
-      ).pluck(),
-      deleteRunsInside: prepare(
-        `DELETE FROM file_chunks WHERE ino = @ino AND chunk_index >= @first AND chunk_index + ${RUN} <= @end AND to_commit IS NULL AND from_commit = @commit`,
-      ),
-      closeRunsInside: prepare(
-        `UPDATE file_chunks SET to_commit = @commit WHERE ino = @ino AND chunk_index >= @first AND chunk_index + ${RUN} <= @end AND to_commit IS NULL`,
-      ),
-      // Live runs that reach into [@first, @end) from outside it (two at most).
-      runsAcross: prepare(
-        `SELECT chunk_index, from_commit, chunk_id, ${RUN} FROM file_chunks
-         WHERE ino = @ino AND chunk_index < @end AND chunk_index > @first - ${MAX_REF_RUN} AND chunk_index + ${RUN} > @first
-           AND (chunk_index < @first OR chunk_index + ${RUN} > @end) AND to_commit IS NULL`,
-      ).raw(true),
+      // The statements over a range of chunk indexes (rangeStatementSql).
+      chunkRefs: prepare(rangeSql.chunkRefs).raw(true),
+      chunkPlacements: prepare(rangeSql.chunkPlacements).raw(true),
+      refsInside: prepare(rangeSql.refsInside).pluck(),
+      deleteRunsInside: prepare(rangeSql.deleteRunsInside),
+      closeRunsInside: prepare(rangeSql.closeRunsInside),
+      runsAcross: prepare(rangeSql.runsAcross).raw(true),
       deleteRun: prepare('DELETE FROM file_chunks WHERE ino = ? AND chunk_index = ? AND from_commit = ?'),
       closeRun: prepare('UPDATE file_chunks SET to_commit = ? WHERE ino = ? AND chunk_index = ? AND from_commit = ?'),
       // (A read-only open of a schema 1-2 file never writes; its statement must only compile.)
