@@ -1,26 +1,36 @@
 /*
- * EmbrFS's SQLite VFS shim "embrfs-batch": the default VFS ("unix") with the writes of WAL files
- * gathered into one pwrite per transaction (up to BATCH_BYTES at a time).
+ * EmbrFS's SQLite VFS shim "embrfs-batch": the default VFS ("unix") with the writes of a WAL file
+ * gathered into one write per transaction (up to BATCH_BYTES at a time).
  *
  * Why: SQLite writes a WAL frame as two writes (its 24-byte header, then the page), each a
  * pwrite system call, and on the VMs EmbrFS runs on a 4 KiB pwrite costs ~3.3 us where one
- * 1 MiB pwrite costs ~1.2 us per 4 KiB. A 10 MB write is ~2,700 frames.
+ * 64 KiB pwrite costs ~1.2 us per 4 KiB. A 10 MB write is ~2,700 frames.
  *
  * What is buffered, and why that is safe:
  * - Only sequential writes to a WAL file (each starting where the previous write to that file
  *   ended) are gathered. Anything else (a rewrite of an earlier frame or header, the WAL header
  *   at offset 0) first writes out what is gathered, then goes straight to the file.
- * - A commit frame is written out as soon as its page is complete: SQLite publishes a commit in
- *   the shared WAL index only after walFrames() has written every frame of it, so when another
- *   connection (or process) can see the commit, its frames are in the file. The commit frame is
- *   the frame header whose "database size after commit" field (bytes 4-7) is not zero.
- * - Every other method of the file (read, sync, truncate, size, file control, close) writes out
- *   what is gathered first, so this connection's own reads and syncs see everything.
+ * - A commit frame is written out as soon as its page is complete, whichever way its header was
+ *   written: SQLite publishes a commit in the shared WAL index only after walFrames() has written
+ *   every frame of it, so when another connection (or process) can see the commit, its frames are
+ *   in the file. The commit frame is the frame header whose "database size after commit" field
+ *   (bytes 4-7) is not zero.
+ * - Frames still gathered when the connection gives up the WAL write lock (an unlock of
+ *   WAL_WRITE_LOCK on the database file's shared memory) belong to no commit: a transaction that
+ *   spilled pages into the WAL and then rolled back. They are dropped there, before the lock is
+ *   released; written later, they would land on frames another connection committed meanwhile.
+ * - Every other method of the WAL file (read, sync, truncate, size, file control, close) writes
+ *   out what is gathered first, so this connection's own reads and syncs see everything.
  * - What can be lost in a crash is only what SQLite itself has not committed: frames of an
  *   unfinished transaction (which recovery ignores without their commit frame).
  * - A failed write-out drops the gathered bytes and returns the error to the write or method
  *   that triggered it (SQLITE_FULL for a full disk, like the unix VFS); SQLite then rolls the
  *   transaction back, and its frames were never published.
+ * - A WAL file whose device does not promise power-safe overwrites is not gathered (SQLite then
+ *   pads commits to a sector boundary, splitting the last frame around a sync).
+ * The database file itself is passed through untouched (a checkpoint's writes were gathered in
+ * a first version, but SQLite does not check the result of the last call of a checkpoint that
+ * would have written them out).
  *
  * Loaded with sqlite3_load_extension() (better-sqlite3's Database#loadExtension, which opens
  * every database with the default VFS) into a helper connection per thread. It registers the VFS
@@ -38,29 +48,25 @@ SQLITE_EXTENSION_INIT1
 #define BATCH_VFS_NAME "embrfs-batch"
 #define BATCH_BYTES (1 << 20)
 #define WRITE_PIECE_BYTES (1 << 16)
+#define WAL_WRITE_LOCK_SLOT 0
 #define WAL_HEADER_BYTES 32
 #define FRAME_HEADER_BYTES 24
 
-typedef struct BatchFile {
+typedef struct BatchFile BatchFile;
+struct BatchFile {
   sqlite3_file base;
   sqlite3_file *real; /* the underlying file, allocated right after this struct */
   int wal;            /* 1: a WAL file, whose sequential writes are gathered */
-  int mainDb;         /* 1: a main database file, whose checkpoint writes are gathered */
-  int checkpointing;  /* between SQLITE_FCNTL_CKPT_START and SQLITE_FCNTL_CKPT_DONE */
-  /*
-   * A database file's pages gathered in a checkpoint could not be written at SQLITE_FCNTL_CKPT_DONE,
-   * whose result SQLite ignores: the next xSync or xTruncate (which SQLite calls before it counts
-   * the checkpoint as done, with synchronous NORMAL or FULL, the only settings EmbrFS uses) fails
-   * with this code instead, so the WAL stays the copy of record. Cleared by the next checkpoint.
-   */
-  int checkpointError;
+  int mainDb;         /* 1: a main database file (its shared-memory locks are watched) */
+  BatchFile *walFile; /* for a main database file: its open WAL file, if that is ours */
+  BatchFile *dbFile;  /* for a WAL file: its main database file, if that is ours */
   unsigned char *buffer;
   sqlite3_int64 bufferOffset;
   int bufferBytes;
   sqlite3_int64 nextOffset;   /* end of the last write (buffered or not); -1: unknown */
-  sqlite3_int64 flushAt;      /* write out once the buffer reaches this offset; -1: none */
+  sqlite3_int64 flushAt;      /* write out once the file is written up to here; -1: none */
   int pageSize;               /* from the WAL header; 0: not known yet */
-} BatchFile;
+};
 
 static sqlite3_vfs batchVfs;
 /* Writes gathered into a buffer, process-wide (embrfs_batch_vfs_writes(): tests, benches). */
@@ -74,20 +80,27 @@ static unsigned int get4(const unsigned char *p) {
 
 /*
  * Writes out what is gathered, in pieces the unix VFS accepts. On failure the gathered bytes are
- * dropped: a WAL file's are frames of a transaction that then rolls back (they were never
- * published); a database file's are pages of a checkpoint, which must then not count as done
- * (see checkpointError).
+ * dropped: they are frames of a transaction that then rolls back (they were never published).
  */
 static int flushBuffer(BatchFile *p) {
   int bytes = p->bufferBytes;
   p->bufferBytes = 0;
-  p->flushAt = -1;
   for (int done = 0; done < bytes; done += WRITE_PIECE_BYTES) {
     int piece = bytes - done < WRITE_PIECE_BYTES ? bytes - done : WRITE_PIECE_BYTES;
     int rc = p->real->pMethods->xWrite(p->real, p->buffer + done, piece, p->bufferOffset + done);
-    if (rc != SQLITE_OK) return rc;
+    if (rc != SQLITE_OK) {
+      p->flushAt = -1;
+      return rc;
+    }
   }
   return SQLITE_OK;
+}
+
+/* Drops what is gathered (frames of no commit) and forgets where the last write ended. */
+static void dropBuffer(BatchFile *p) {
+  p->bufferBytes = 0;
+  p->flushAt = -1;
+  p->nextOffset = -1;
 }
 
 /* The WAL's page size, from its header (written by this handle, or read from the file). */
@@ -103,66 +116,52 @@ static int walPageSize(BatchFile *p) {
 }
 
 /*
- * Appends a write to the buffer when it continues the previous write; else writes out the
- * buffer and the write itself. Returns 1 in *gathered when the write went into the buffer.
+ * Appends a write that continues the previous one to the buffer (writing the buffer out first
+ * when it is full); any other write goes to the file after the buffer is written out.
  */
-static int gather(BatchFile *p, const void *data, int amount, sqlite3_int64 offset, int *gathered) {
-  int sequential = p->nextOffset >= 0 && offset == p->nextOffset;
-  *gathered = 0;
+static int gatherOrWrite(BatchFile *p, const void *data, int amount, sqlite3_int64 offset) {
+  int sequential = offset >= WAL_HEADER_BYTES && p->nextOffset >= 0 && offset == p->nextOffset;
   if (!sequential || p->bufferBytes + amount > BATCH_BYTES) {
     int rc = flushBuffer(p);
     if (rc != SQLITE_OK) return rc;
   }
   p->nextOffset = offset + amount;
-  if (p->buffer == NULL && amount <= BATCH_BYTES) p->buffer = sqlite3_malloc(BATCH_BYTES);
-  if (p->buffer == NULL || amount > BATCH_BYTES) return p->real->pMethods->xWrite(p->real, data, amount, offset);
+  if (sequential && p->buffer == NULL && amount <= BATCH_BYTES) p->buffer = sqlite3_malloc(BATCH_BYTES);
+  if (!sequential || p->buffer == NULL || amount > BATCH_BYTES) return p->real->pMethods->xWrite(p->real, data, amount, offset);
   if (p->bufferBytes == 0) p->bufferOffset = offset;
   memcpy(p->buffer + p->bufferBytes, data, (size_t)amount);
   p->bufferBytes += amount;
   __atomic_add_fetch(&gatheredWrites, 1, __ATOMIC_RELAXED);
-  *gathered = 1;
   return SQLITE_OK;
 }
 
 static int batchWrite(sqlite3_file *file, const void *data, int amount, sqlite3_int64 offset) {
   BatchFile *p = (BatchFile *)file;
-  if (p->mainDb) {
-    /* A database file is written to in a checkpoint's copy loop only (in WAL mode). */
-    if (!p->checkpointing) {
-      int rc = flushBuffer(p);
-      return rc != SQLITE_OK ? rc : p->real->pMethods->xWrite(p->real, data, amount, offset);
-    }
-    int gathered;
-    return gather(p, data, amount, offset, &gathered);
-  }
   if (!p->wal) return p->real->pMethods->xWrite(p->real, data, amount, offset);
   if (offset == 0 && amount >= WAL_HEADER_BYTES) {
     unsigned int size = get4((const unsigned char *)data + 8);
     if (size >= 512 && size <= 65536 && (size & (size - 1)) == 0) p->pageSize = (int)size;
   }
-  /* The WAL header (offset 0) and rewrites of earlier frames go straight to the file. */
-  if (offset < WAL_HEADER_BYTES || p->nextOffset < 0 || offset != p->nextOffset) {
-    int rc = flushBuffer(p);
-    if (rc != SQLITE_OK) return rc;
-    p->nextOffset = offset + amount;
-    return p->real->pMethods->xWrite(p->real, data, amount, offset);
-  }
-  int gathered;
-  int rc = gather(p, data, amount, offset, &gathered);
-  if (rc != SQLITE_OK || !gathered) return rc;
+  int rc = gatherOrWrite(p, data, amount, offset);
+  if (rc != SQLITE_OK) return rc;
   if (amount == FRAME_HEADER_BYTES && get4((const unsigned char *)data + 4) != 0) {
-    /* A commit frame's header: write out once its page is complete (without a known page size,
-       at the next write, the page, at the latest). */
+    /* A commit frame's header, gathered or not: write out once its page is complete (without a
+       known page size, at the next write, the page, at the latest). */
     int pageSize = walPageSize(p);
-    p->flushAt = offset + FRAME_HEADER_BYTES + (pageSize > 0 ? pageSize : 1);
-    return SQLITE_OK;
+    sqlite3_int64 pageEnd = offset + FRAME_HEADER_BYTES + (pageSize > 0 ? pageSize : 1);
+    if (p->flushAt < pageEnd) p->flushAt = pageEnd;
   }
-  if (p->flushAt >= 0 && p->bufferOffset + p->bufferBytes >= p->flushAt) return flushBuffer(p);
+  if (p->flushAt >= 0 && offset + amount >= p->flushAt) {
+    p->flushAt = -1;
+    return flushBuffer(p);
+  }
   return SQLITE_OK;
 }
 
 static int batchClose(sqlite3_file *file) {
   BatchFile *p = (BatchFile *)file;
+  if (p->dbFile != NULL && p->dbFile->walFile == p) p->dbFile->walFile = NULL;
+  if (p->walFile != NULL && p->walFile->dbFile == p) p->walFile->dbFile = NULL;
   int rc = flushBuffer(p);
   int closeRc = p->real->pMethods->xClose(p->real);
   sqlite3_free(p->buffer);
@@ -170,25 +169,11 @@ static int batchClose(sqlite3_file *file) {
   return rc != SQLITE_OK ? rc : closeRc;
 }
 
-/*
- * Every method but write writes out what is gathered first. (A database file gathers only inside a
- * checkpoint's copy loop, which calls nothing else on it, so its buffer is empty here but at
- * xSync, xTruncate and xClose.)
- */
+/* Every method of a WAL file but write writes out what is gathered first. */
 #define FLUSH_OR_RETURN(p)                    \
   do {                                        \
     int flushRc = flushBuffer(p);             \
     if (flushRc != SQLITE_OK) return flushRc; \
-  } while (0)
-
-/* For xSync and xTruncate of a database file: the error of a checkpoint's failed write-out. */
-#define CHECKPOINT_ERROR_OR_RETURN(p)         \
-  do {                                        \
-    if ((p)->checkpointError != SQLITE_OK) {  \
-      int stored = (p)->checkpointError;      \
-      (p)->checkpointError = SQLITE_OK;       \
-      return stored;                          \
-    }                                         \
   } while (0)
 
 static int batchRead(sqlite3_file *file, void *data, int amount, sqlite3_int64 offset) {
@@ -200,7 +185,6 @@ static int batchRead(sqlite3_file *file, void *data, int amount, sqlite3_int64 o
 static int batchTruncate(sqlite3_file *file, sqlite3_int64 size) {
   BatchFile *p = (BatchFile *)file;
   FLUSH_OR_RETURN(p);
-  CHECKPOINT_ERROR_OR_RETURN(p);
   p->nextOffset = -1;
   return p->real->pMethods->xTruncate(p->real, size);
 }
@@ -208,7 +192,6 @@ static int batchTruncate(sqlite3_file *file, sqlite3_int64 size) {
 static int batchSync(sqlite3_file *file, int flags) {
   BatchFile *p = (BatchFile *)file;
   FLUSH_OR_RETURN(p);
-  CHECKPOINT_ERROR_OR_RETURN(p);
   return p->real->pMethods->xSync(p->real, flags);
 }
 
@@ -238,16 +221,7 @@ static int batchCheckReservedLock(sqlite3_file *file, int *out) {
 
 static int batchFileControl(sqlite3_file *file, int op, void *arg) {
   BatchFile *p = (BatchFile *)file;
-  if (op == SQLITE_FCNTL_CKPT_DONE) {
-    p->checkpointing = 0;
-    int rc = flushBuffer(p);
-    if (rc != SQLITE_OK) p->checkpointError = rc;
-  }
   FLUSH_OR_RETURN(p);
-  if (op == SQLITE_FCNTL_CKPT_START) {
-    p->checkpointing = 1;
-    p->checkpointError = SQLITE_OK;
-  }
   int rc = p->real->pMethods->xFileControl(p->real, op, arg);
   if (op == SQLITE_FCNTL_VFSNAME && rc == SQLITE_OK && arg != NULL) {
     char **name = (char **)arg;
@@ -275,6 +249,12 @@ static int batchShmMap(sqlite3_file *file, int page, int pageBytes, int extend, 
 
 static int batchShmLock(sqlite3_file *file, int offset, int n, int flags) {
   BatchFile *p = (BatchFile *)file;
+  /* The connection gives up the WAL write lock: what its WAL file still holds belongs to no
+     commit (every commit was written out at its commit frame). Dropped before another writer
+     can take the lock and write frames where these would go. */
+  if (p->walFile != NULL && (flags & SQLITE_SHM_UNLOCK) && (flags & SQLITE_SHM_EXCLUSIVE) && offset <= WAL_WRITE_LOCK_SLOT && offset + n > WAL_WRITE_LOCK_SLOT) {
+    dropBuffer(p->walFile);
+  }
   return p->real->pMethods->xShmLock(p->real, offset, n, flags);
 }
 
@@ -309,6 +289,18 @@ static int batchOpen(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file
   p->wal = (flags & SQLITE_OPEN_WAL) != 0;
   p->mainDb = (flags & SQLITE_OPEN_MAIN_DB) != 0;
   int rc = realVfs->xOpen(realVfs, name, p->real, flags, outFlags);
+  if (rc == SQLITE_OK && p->real->pMethods != NULL && p->wal) {
+    /* Without power-safe overwrites SQLite pads commits and syncs inside their last frame. */
+    if ((p->real->pMethods->xDeviceCharacteristics(p->real) & SQLITE_IOCAP_POWERSAFE_OVERWRITE) == 0) p->wal = 0;
+    sqlite3_file *db = name != NULL ? sqlite3_database_file_object(name) : NULL;
+    if (p->wal && db != NULL && db->pMethods != NULL && db->pMethods->xShmLock == batchShmLock) {
+      p->dbFile = (BatchFile *)db;
+      p->dbFile->walFile = p;
+    } else {
+      /* Its write-lock release could not be watched: gather nothing. */
+      p->wal = 0;
+    }
+  }
   if (p->real->pMethods != NULL) {
     int version = p->real->pMethods->iVersion;
     if (version < 1) version = 1;

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { openEngram } from './index.js';
+import { isEmbrError } from '../errors.js';
 
 // Compiled to dist/src/fs/golden.test.js; the golden file stays in the source tree.
 const golden = fileURLToPath(new URL('../../../src/store/golden/schema-v1.golden', import.meta.url));
@@ -68,6 +69,8 @@ describe('golden engram, schema v1 (src/store/golden/schema-v1.golden)', () => {
       await readOnly.close();
     }
     assert.deepEqual(layout(), { version: 1, withoutRowid: true });
+    // Held open read-only across the upgrade below: it reads every reference row as a run of one.
+    const stale = await openEngram(file, { readOnly: true });
     const writable = await openEngram(file);
     try {
       assert.deepEqual(layout(), { version: 3, withoutRowid: false });
@@ -93,8 +96,11 @@ describe('golden engram, schema v1 (src/store/golden/schema-v1.golden)', () => {
       assert.deepEqual((await migrated.readFile('/data.bin')).data, expected);
       assert.deepEqual((await migrated.readFile('/fresh.bin')).data, fresh);
       assert.equal((await migrated.verify()).ok, true);
+      // The handle opened before the upgrade refuses to read runs it cannot see, never holes.
+      await assert.rejects(stale.readFile('/fresh.bin'), (error: unknown) => isEmbrError(error, 'BUSY') && /upgraded/.test((error as Error).message));
     } finally {
       await migrated.close();
+      await stale.close();
     }
     const db = new Database(file, { readonly: true });
     try {

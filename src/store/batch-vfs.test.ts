@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,9 +85,10 @@ db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
 db.exec('CREATE TABLE IF NOT EXISTS rows(key INTEGER PRIMARY KEY, version INTEGER NOT NULL, data BLOB NOT NULL)');
 const insert = db.prepare('INSERT INTO rows(key, version, data) VALUES (?, 0, ?)');
+const rowLength = (key) => (key % 10 === 9 ? 1_100_000 + key * 61 : 200 + (key * 7919) % 60000);
 const bytes = (key, length) => { const out = Buffer.alloc(length); for (let o = 0, b = 0; o < length; o += 32, b += 1) createHash('sha256').update(key + ':' + b).digest().copy(out, o); return out; };
 for (let key = 0; ; key += 1) {
-  insert.run(key, bytes(key, 200 + (key * 7919) % 60000));
+  insert.run(key, bytes(key, rowLength(key)));
   process.stdout.write(key + '\\n');
 }
 `;
@@ -125,6 +126,87 @@ describe('the WAL-batching VFS (native/walbatch)', () => {
     }
   });
 
+  it('writes out a commit frame that crosses the end of the buffer, and the one-frame commit of a connection that had not written yet', { skip: loaded ? false : 'the VFS is not built here' }, () => {
+    const file = join(root, 'boundary.db');
+    const open = (): Database.Database => {
+      const db = withBatchVfs(() => new Database(file));
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('wal_autocheckpoint = 0');
+      return db;
+    };
+    const writer = open();
+    writer.exec('CREATE TABLE rows(key INTEGER PRIMARY KEY, version INTEGER NOT NULL, data BLOB NOT NULL); CREATE TABLE pad(n INTEGER)');
+    const reader = new Database(file, { readonly: true });
+    const insert = writer.prepare('INSERT INTO rows(key, version, data) VALUES (?, 0, ?)');
+    const pad = writer.prepare('INSERT INTO pad(n) VALUES (1)');
+    const walFrames = (): number => (statSync(`${file}-wal`).size - 32) / (4096 + 24);
+    const seen = new Set<number>();
+    let key = 0;
+    // Transactions of 230-270 rows of 3,000 bytes, with and without one more page (the pad row):
+    // together they commit every frame count from ~235 to ~280, so for one of them the commit
+    // frame's header is the last thing that fits the 1 MiB buffer (255 frames) and its page goes
+    // to the next buffer.
+    for (let rows = 230; rows <= 270; rows += 1) {
+      for (const padded of [false, true]) {
+        writer.transaction(() => {
+          for (let row = 0; row < rows; row += 1, key += 1) insert.run(key, rowBytes(key, 3000));
+          if (padded) pad.run();
+        })();
+        const frames = walFrames();
+        seen.add(frames);
+        assert.ok(Number.isInteger(frames), `the WAL holds whole frames after a commit of ${frames} frames`);
+        assert.equal(reader.prepare('SELECT count(*) FROM rows').pluck().get(), key, `after the commit of ${rows} rows another connection reads them all`);
+        writer.pragma('wal_checkpoint(TRUNCATE)');
+      }
+    }
+    assert.ok(seen.has(255), `a commit of exactly 255 frames was among ${[...seen].sort((x, y) => x - y).join(',')}`);
+    // A second connection's first write is a one-frame commit whose header does not follow any
+    // write of its own.
+    const second = open();
+    second.prepare('UPDATE rows SET version = 1 WHERE key = 0').run();
+    assert.equal(reader.prepare('SELECT version FROM rows WHERE key = 0').pluck().get(), 1);
+    assert.equal(writer.prepare('SELECT version FROM rows WHERE key = 0').pluck().get(), 1);
+    for (const db of [second, reader, writer]) db.close();
+  });
+
+  it('drops the frames of a transaction that spilled into the WAL and rolled back, never writing them over a later commit', { skip: loaded ? false : 'the VFS is not built here' }, () => {
+    const file = join(root, 'rolled-back.db');
+    const open = (): Database.Database => {
+      const db = withBatchVfs(() => new Database(file));
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('wal_autocheckpoint = 0');
+      return db;
+    };
+    const a = open();
+    const b = open();
+    a.exec('CREATE TABLE rows(key INTEGER PRIMARY KEY, version INTEGER NOT NULL, data BLOB NOT NULL)');
+    // Everything checkpointed: a's next transaction restarts the WAL at its start.
+    a.pragma('wal_checkpoint(TRUNCATE)');
+    a.pragma('cache_size = 20');
+    const insertA = a.prepare('INSERT INTO rows(key, version, data) VALUES (?, 0, ?)');
+    assert.throws(() =>
+      a.transaction(() => {
+        // Far more than 20 pages: SQLite spills them into the WAL before the commit that never comes.
+        for (let key = 1000; key < 1100; key += 1) insertA.run(key, rowBytes(key, 3000));
+        throw new Error('rolled back');
+      })(),
+    );
+    const insertB = b.prepare('INSERT INTO rows(key, version, data) VALUES (?, 0, ?)');
+    b.transaction(() => {
+      for (let key = 0; key < 30; key += 1) insertB.run(key, rowBytes(key, 3000));
+    })();
+    // a reads (any call of a's WAL file used to write its stale frames out over b's commit).
+    assert.equal(a.prepare('SELECT count(*) FROM rows').pluck().get(), 30);
+    a.prepare('SELECT * FROM rows').all();
+    const fresh = new Database(file, { readonly: true });
+    assert.equal(fresh.prepare('SELECT count(*) FROM rows').pluck().get(), 30);
+    for (const [key, data] of fresh.prepare('SELECT key, data FROM rows').raw(true).all() as Array<[number, Buffer]>) assert.ok(data.equals(rowBytes(key, 3000)), `row ${key}`);
+    assert.equal(fresh.pragma('integrity_check', { simple: true }), 'ok');
+    for (const db of [fresh, a, b]) db.close();
+  });
+
   it('has every commit in the file when the commit returns: a reader in another process sees it, and so does recovery after kill -9', { skip: loaded ? false : 'the VFS is not built here', timeout: 60_000 }, async () => {
     const file = join(root, 'killed.db');
     const moduleUrl = new URL('./batch-vfs.js', import.meta.url).href;
@@ -136,7 +218,7 @@ describe('the WAL-batching VFS (native/walbatch)', () => {
     const check = (db: Database.Database, through: number): void => {
       const rows = db.prepare('SELECT key, data FROM rows WHERE key <= ? ORDER BY key').raw(true).all(through) as Array<[number, Buffer]>;
       assert.equal(rows.length, through + 1, `rows 0..${through} are there`);
-      for (const [key, data] of rows) assert.ok(data.equals(rowBytes(key, 200 + ((key * 7919) % 60000))), `row ${key} intact`);
+      for (const [key, data] of rows) assert.ok(data.equals(rowBytes(key, key % 10 === 9 ? 1_100_000 + key * 61 : 200 + ((key * 7919) % 60000))), `row ${key} intact`);
     };
     await new Promise<void>((resolve, reject) => {
       child.once('error', reject);

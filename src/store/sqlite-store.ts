@@ -452,6 +452,12 @@ class SqliteStore implements Store, StoreWriter {
   /** The WAL descriptor {@link syncAhead} syncs (closed with the store, after any sync in flight). */
   private readonly walSync: { fd: number | undefined; running: boolean; again: boolean } = { fd: undefined, running: false, again: false };
   private readonly statements;
+  /**
+   * A file of schema 1-2 opened read-only reads every reference row as a run of one. Another
+   * process may migrate the file to schema 3 and write longer runs meanwhile: the reads then
+   * refuse to answer (this handle must be reopened) rather than read the rest of a run as holes.
+   */
+  private readonly runsUnknown: boolean;
   private readonly readTransaction;
   private readonly writeTransaction;
 
@@ -468,6 +474,7 @@ class SqliteStore implements Store, StoreWriter {
     const hasRuns = (db.pragma('table_info(file_chunks)') as Array<{ name: string }>).some((column) => column.name === 'run_count');
     const RUN = hasRuns ? 'run_count' : '1';
     const rangeSql = rangeStatementSql(RUN);
+    this.runsUnknown = !hasRuns;
     this.statements = {
       meta: prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       metaBig: prepareBig('SELECT value FROM meta WHERE key = ?').pluck(),
@@ -701,7 +708,15 @@ class SqliteStore implements Store, StoreWriter {
     return (this.statements.dentriesOf.all({ child: childIno, at }) as Row[]).map(toDentryRow);
   }
 
+  /** See {@link runsUnknown}. */
+  private assertRunsOfOne(): void {
+    if (this.runsUnknown && Number(this.db.pragma('user_version', { simple: true })) >= 3) {
+      throw new EmbrError('BUSY', `${this.file}: another process upgraded the engram to schema 3 since it was opened read-only; open it again`, { file: this.file });
+    }
+  }
+
   chunkRefs(ino: number, at: number, firstIndex: number, endIndex: number): ChunkRef[] {
+    this.assertRunsOfOne();
     // Raw rows (arrays in column order), and the SHA-256s as hex text written into one buffer that
     // every ref of the answer views: a blob column is a Buffer (an ArrayBuffer of its own) per row,
     // and a sequential read of 1 GiB fetches 262,144 rows. Hex plus one buffer per query cost 45 %
@@ -738,6 +753,7 @@ class SqliteStore implements Store, StoreWriter {
   }
 
   chunkPlacements(ino: number, at: number, firstIndex: number, endIndex: number): ChunkPlacement[] {
+    this.assertRunsOfOne();
     const end = Math.min(endIndex, Number.MAX_SAFE_INTEGER);
     const rows = this.statements.chunkPlacements.all({ ino, at, first: firstIndex, end }) as number[][];
     const placements: ChunkPlacement[] = [];
