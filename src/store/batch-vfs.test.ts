@@ -76,6 +76,15 @@ function workload(file: string, open: (file: string) => Database.Database): stri
   return result;
 }
 
+/** A connection through the VFS as the tests below use it: WAL, NORMAL sync, no automatic checkpoints. */
+function openBatched(file: string): Database.Database {
+  const db = withBatchVfs(() => new Database(file));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('wal_autocheckpoint = 0');
+  return db;
+}
+
 const CHILD = `
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
@@ -128,13 +137,7 @@ describe('the WAL-batching VFS (native/walbatch)', () => {
 
   it('writes out a commit frame that crosses the end of the buffer, and the one-frame commit of a connection that had not written yet', { skip: loaded ? false : 'the VFS is not built here' }, () => {
     const file = join(root, 'boundary.db');
-    const open = (): Database.Database => {
-      const db = withBatchVfs(() => new Database(file));
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('wal_autocheckpoint = 0');
-      return db;
-    };
+    const open = (): Database.Database => openBatched(file);
     const writer = open();
     writer.exec('CREATE TABLE rows(key INTEGER PRIMARY KEY, version INTEGER NOT NULL, data BLOB NOT NULL); CREATE TABLE pad(n INTEGER)');
     const reader = new Database(file, { readonly: true });
@@ -172,13 +175,7 @@ describe('the WAL-batching VFS (native/walbatch)', () => {
 
   it('drops the frames of a transaction that spilled into the WAL and rolled back, never writing them over a later commit', { skip: loaded ? false : 'the VFS is not built here' }, () => {
     const file = join(root, 'rolled-back.db');
-    const open = (): Database.Database => {
-      const db = withBatchVfs(() => new Database(file));
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('wal_autocheckpoint = 0');
-      return db;
-    };
+    const open = (): Database.Database => openBatched(file);
     const a = open();
     const b = open();
     a.exec('CREATE TABLE rows(key INTEGER PRIMARY KEY, version INTEGER NOT NULL, data BLOB NOT NULL)');
