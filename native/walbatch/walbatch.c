@@ -57,7 +57,6 @@ struct BatchFile {
   sqlite3_file base;
   sqlite3_file *real; /* the underlying file, allocated right after this struct */
   int wal;            /* 1: a WAL file, whose sequential writes are gathered */
-  int mainDb;         /* 1: a main database file (its shared-memory locks are watched) */
   BatchFile *walFile; /* for a main database file: its open WAL file, if that is ours */
   BatchFile *dbFile;  /* for a WAL file: its main database file, if that is ours */
   unsigned char *buffer;
@@ -287,7 +286,6 @@ static int batchOpen(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file
   p->nextOffset = -1;
   p->flushAt = -1;
   p->wal = (flags & SQLITE_OPEN_WAL) != 0;
-  p->mainDb = (flags & SQLITE_OPEN_MAIN_DB) != 0;
   int rc = realVfs->xOpen(realVfs, name, p->real, flags, outFlags);
   if (rc == SQLITE_OK && p->real->pMethods != NULL && p->wal) {
     /* Without power-safe overwrites SQLite pads commits and syncs inside their last frame. */

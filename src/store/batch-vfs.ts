@@ -1,9 +1,8 @@
 /**
  * Loader of EmbrFS's SQLite VFS shim `embrfs-batch` (native/walbatch/walbatch.c, an SQLite
  * extension built by node-gyp at `npm ci` through native/build.mjs): SQLite's unix VFS with the
- * sequential writes of a WAL file gathered into one write per commit, and a checkpoint's writes
- * to the database file into one write per run of pages (the file's comment says why that is
- * safe). Without it, engrams open with the unix VFS: the same files, byte for byte, with about
+ * sequential writes of a WAL file gathered into one write per commit (the file's comment says
+ * why that is safe; the database file is passed through). Without it, engrams open with the unix VFS: the same files, byte for byte, with about
  * two `pwrite` calls per 4 KiB page.
  *
  * better-sqlite3 opens every database with SQLite's default VFS, so an engram opens inside
